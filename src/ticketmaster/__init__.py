@@ -1,0 +1,1 @@
+"""Ticketing back end: browse events, hold seats atomically, buy them durably."""

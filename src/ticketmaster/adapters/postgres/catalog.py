@@ -1,0 +1,222 @@
+"""Writes a validated catalog in bulk (COPY into staging tables, then set-based upserts).
+
+Upserts only touch rows whose values differ, so importing the same file twice writes
+nothing. The caller owns the transaction: an import is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ticketmaster.adapters.postgres.pool import Conn
+from ticketmaster.domain.catalog import Catalog, Event, Row, Section, Venue
+from ticketmaster.domain.search import deletion_variants, terms
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportReport:
+    venues_written: int = 0
+    seats_written: int = 0
+    events_written: int = 0
+    events_unchanged: int = 0
+
+
+async def stored_venues(conn: Conn, venue_ids: Iterable[str]) -> dict[str, Venue]:
+    """Layouts of the given venues as stored, to compare with or price against."""
+    rows = await conn.fetch(
+        """
+        SELECT v.id, v.name, v.city, s.id AS section_id, s.name AS section_name,
+               r.id AS row_id, r.seat_count
+        FROM venues v
+        JOIN sections s ON s.venue_id = v.id
+        JOIN seat_rows r ON r.venue_id = s.venue_id AND r.section_id = s.id
+        WHERE v.id = ANY($1::text[])
+        ORDER BY v.id, s.position, r.position
+        """,
+        list(venue_ids),
+    )
+    grouped: dict[str, tuple[str, str, dict[str, tuple[str, list[Row]]]]] = {}
+    for r in rows:
+        _, _, sections = grouped.setdefault(r["id"], (r["name"], r["city"], {}))
+        sections.setdefault(r["section_id"], (r["section_name"], []))[1].append(
+            Row(id=r["row_id"], seats=r["seat_count"])
+        )
+    return {
+        vid: Venue(
+            id=vid,
+            name=name,
+            city=city,
+            sections=tuple(
+                Section(id=sid, name=sname, rows=tuple(srows)) for sid, (sname, srows) in sections.items()
+            ),
+        )
+        for vid, (name, city, sections) in grouped.items()
+    }
+
+
+async def stored_event_venues(conn: Conn, event_ids: Iterable[str]) -> dict[str, str]:
+    rows = await conn.fetch("SELECT id, venue_id FROM events WHERE id = ANY($1::text[])", list(event_ids))
+    return {r["id"]: r["venue_id"] for r in rows}
+
+
+async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> int:
+    await conn.execute(
+        """
+        INSERT INTO venues (id, name, city) VALUES ($1, $2, $3)
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, city = EXCLUDED.city
+        WHERE (venues.name, venues.city) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.city)
+        """,
+        venue.id,
+        venue.name,
+        venue.city,
+    )
+    # Events carry a copy of their venue's city (see the schema); keep it in step.
+    await conn.execute("UPDATE events SET city = $2 WHERE venue_id = $1 AND city <> $2", venue.id, venue.city)
+    await conn.executemany(
+        """
+        INSERT INTO sections (venue_id, id, name, position) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (venue_id, id) DO UPDATE SET name = EXCLUDED.name
+        WHERE sections.name IS DISTINCT FROM EXCLUDED.name
+        """,
+        [(venue.id, s.id, s.name, i) for i, s in enumerate(venue.sections)],
+    )
+    if not new:
+        return 0  # the layout is identical (checked by the caller): rows and seats exist
+    await conn.copy_records_to_table(
+        "seat_rows",
+        columns=["venue_id", "section_id", "id", "position", "seat_count"],
+        records=[(venue.id, s.id, r.id, i, r.seats) for s in venue.sections for i, r in enumerate(s.rows)],
+    )
+    seats = venue.seat_rows()
+    await conn.copy_records_to_table(
+        "seats",
+        columns=["venue_id", "id", "section_id", "row_id", "number"],
+        records=[(venue.id, *seat) for seat in seats],
+    )
+    return len(seats)
+
+
+async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str]) -> int:
+    """Upsert events; returns how many were inserted or changed."""
+    changed = await conn.fetch(
+        """
+        INSERT INTO events (id, title, starts_at, venue_id, city, on_sale_at, waiting_room,
+                            admission_rate_per_minute, max_admitted, admission_window_seconds)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                             $6::timestamptz[], $7::bool[], $8::int[], $9::int[], $10::int[])
+        ON CONFLICT (id) DO UPDATE SET
+            title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, city = EXCLUDED.city,
+            on_sale_at = EXCLUDED.on_sale_at, waiting_room = EXCLUDED.waiting_room,
+            admission_rate_per_minute = EXCLUDED.admission_rate_per_minute,
+            max_admitted = EXCLUDED.max_admitted,
+            admission_window_seconds = EXCLUDED.admission_window_seconds,
+            updated_at = now()
+        WHERE (events.title, events.starts_at, events.city, events.on_sale_at,
+               events.waiting_room, events.admission_rate_per_minute, events.max_admitted,
+               events.admission_window_seconds)
+          IS DISTINCT FROM
+              (EXCLUDED.title, EXCLUDED.starts_at, EXCLUDED.city, EXCLUDED.on_sale_at,
+               EXCLUDED.waiting_room, EXCLUDED.admission_rate_per_minute, EXCLUDED.max_admitted,
+               EXCLUDED.admission_window_seconds)
+        RETURNING id
+        """,
+        [e.id for e in events],
+        [e.title for e in events],
+        [e.starts_at for e in events],
+        [e.venue_id for e in events],
+        [cities[e.venue_id] for e in events],
+        [e.on_sale_at for e in events],
+        [e.sale.waiting_room for e in events],
+        [e.sale.admission_rate_per_minute for e in events],
+        [e.sale.max_admitted for e in events],
+        [e.sale.admission_window_seconds for e in events],
+    )
+    return len(changed)
+
+
+async def _write_pricing(conn: Conn, events: list[Event]) -> None:
+    ids = [e.id for e in events]
+    tiers = [
+        (e.id, t.id, t.name, t.price_cents, t.currency, i)
+        for e in events
+        for i, t in enumerate(e.price_tiers)
+    ]
+    tier_sections = [(e.id, t.id, section) for e in events for t in e.price_tiers for section in t.sections]
+    # Compare before replacing, so an unchanged re-import writes nothing.
+    current_tiers = await conn.fetch(
+        "SELECT event_id, id, name, price_cents, currency, position FROM price_tiers"
+        " WHERE event_id = ANY($1::text[])",
+        ids,
+    )
+    current_sections = await conn.fetch(
+        "SELECT event_id, tier_id, section_id FROM price_tier_sections WHERE event_id = ANY($1::text[])",
+        ids,
+    )
+    if {tuple(r) for r in current_tiers} == set(tiers) and {tuple(r) for r in current_sections} == set(
+        tier_sections
+    ):
+        return
+    await conn.execute("DELETE FROM price_tiers WHERE event_id = ANY($1::text[])", ids)
+    await conn.copy_records_to_table(
+        "price_tiers",
+        columns=["event_id", "id", "name", "price_cents", "currency", "position"],
+        records=tiers,
+    )
+    await conn.copy_records_to_table(
+        "price_tier_sections", columns=["event_id", "tier_id", "section_id"], records=tier_sections
+    )
+
+
+async def _write_search_terms(conn: Conn, events: list[Event]) -> None:
+    ids = [e.id for e in events]
+    wanted = {(term, e.id) for e in events for term in terms(e.title)}
+    current = await conn.fetch(
+        "SELECT term, event_id FROM event_title_terms WHERE event_id = ANY($1::text[])", ids
+    )
+    if {tuple(r) for r in current} == wanted:
+        return
+    await conn.execute("DELETE FROM event_title_terms WHERE event_id = ANY($1::text[])", ids)
+    await conn.copy_records_to_table(
+        "event_title_terms", columns=["term", "event_id"], records=sorted(wanted)
+    )
+    variants = sorted({(v, term) for term, _ in wanted for v in deletion_variants(term)})
+    await conn.execute(
+        """
+        INSERT INTO title_term_variants (variant, term)
+        SELECT * FROM unnest($1::text[], $2::text[])
+        ON CONFLICT DO NOTHING
+        """,
+        [v for v, _ in variants],
+        [t for _, t in variants],
+    )
+
+
+async def write_catalog(
+    conn: Conn,
+    catalog: Catalog,
+    *,
+    new_venue_ids: set[str],
+    cities: dict[str, str],
+    progress: Progress | None = None,
+    batch: int = 50,
+) -> ImportReport:
+    """Write a catalog already checked against the database (caller's transaction)."""
+    report = ImportReport()
+    tick = progress or (lambda _n: None)
+    for venue in catalog.venues:
+        report.seats_written += await _write_venue(conn, venue, new=venue.id in new_venue_ids)
+        report.venues_written += 1
+        tick(venue.seat_count)
+    events = list(catalog.events)
+    for start in range(0, len(events), batch):
+        chunk = events[start : start + batch]
+        written = await _write_events(conn, chunk, cities)
+        report.events_written += written
+        report.events_unchanged += len(chunk) - written
+        await _write_pricing(conn, chunk)
+        await _write_search_terms(conn, chunk)
+        tick(len(chunk))
+    return report

@@ -1,0 +1,49 @@
+"""The asyncpg connection pool and the errors that mean "PostgreSQL is unreachable"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from ticketmaster.domain.errors import Unavailable
+
+# A plain connection or one borrowed from a pool: both run the same queries.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+# Errors that mean the database could not do the work at all (as opposed to a refusal).
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+async def create_pool(dsn: str, *, max_size: int = 20, min_size: int = 1) -> asyncpg.Pool:
+    """A pool whose connections give up quickly, so a dead database becomes a fast 503."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=5,
+        command_timeout=10,
+        max_inactive_connection_lifetime=60,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def translate_unavailable() -> AsyncIterator[None]:
+    """Turn "cannot reach PostgreSQL" into the domain's Unavailable error."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        raise Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc

@@ -1,0 +1,125 @@
+"""Typed settings read once from ``TICKETMASTER_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+PREFIX = "TICKETMASTER_"
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw)
+
+
+def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not raw.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse
+
+
+def _parse_namespace(raw: str) -> str:
+    if not raw.replace("-", "").replace("_", "").isalnum() or len(raw) > 40:
+        raise ValueError("must be 1-40 characters of letters, digits, '-' and '_'")
+    return raw
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name}={raw!r} is invalid: {exc}") from None
+
+
+def _positive(name: str, value: int, *, minimum: int = 1) -> int:
+    if value < minimum:
+        raise ConfigError(f"{PREFIX}{name}={value} is invalid: must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the service; build it with :meth:`from_env`."""
+
+    database_url: str | None
+    redis_url: str | None
+    data_dir: Path
+    host: str
+    port: int
+    hold_ttl_seconds: int
+    secret_key: str
+    sandbox_url: str
+    db_pool_size: int
+    token_ttl_seconds: int
+    log_level: str
+    redis_namespace: str
+
+    @property
+    def embedded(self) -> bool:
+        """True when either engine must be started by this program."""
+        return self.database_url is None or self.redis_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate settings; raise ConfigError naming the bad variable."""
+        env = os.environ if env is None else env
+        data_dir = Path(_read(env, "DATA_DIR", str, "./.ticketmaster")).expanduser().resolve()
+        port = _read(env, "PORT", _parse_int, 8000)
+        if not 0 < port < 65536:
+            raise ConfigError(f"{PREFIX}PORT={port} is invalid: must be between 1 and 65535")
+        log_level = _read(env, "LOG_LEVEL", str.upper, "INFO")
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(f"{PREFIX}LOG_LEVEL={log_level} is invalid: use DEBUG/INFO/WARNING/ERROR")
+        secret = _read(env, "SECRET_KEY", str, "")
+        if secret and len(secret) < 32:
+            raise ConfigError(f"{PREFIX}SECRET_KEY is invalid: must be at least 32 characters")
+        return cls(
+            database_url=_read(env, "DATABASE_URL", _parse_url(("postgresql", "postgres")), None),
+            redis_url=_read(env, "REDIS_URL", _parse_url(("redis", "rediss", "unix")), None),
+            data_dir=data_dir,
+            host=_read(env, "HOST", str, "127.0.0.1"),
+            port=port,
+            hold_ttl_seconds=_positive("HOLD_TTL_SECONDS", _read(env, "HOLD_TTL_SECONDS", _parse_int, 600)),
+            secret_key=secret or load_or_create_secret(data_dir),
+            sandbox_url=_read(env, "SANDBOX_URL", _parse_url(("http", "https")), "http://127.0.0.1:8099"),
+            db_pool_size=_positive("DB_POOL_SIZE", _read(env, "DB_POOL_SIZE", _parse_int, 20)),
+            token_ttl_seconds=_positive(
+                "TOKEN_TTL_SECONDS", _read(env, "TOKEN_TTL_SECONDS", _parse_int, 86400)
+            ),
+            log_level=log_level,
+            redis_namespace=_read(env, "REDIS_NAMESPACE", _parse_namespace, "tm"),
+        )
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """Return the secret stored in the data dir, creating it (mode 0600) on first use."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes race on first start, exactly one secret wins.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret

@@ -1,0 +1,162 @@
+"""Implementations of the CLI sub-commands (thin: parse, call a use case, report)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+from tqdm import tqdm
+
+from ticketmaster.adapters.postgres.catalog import ImportReport
+from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_head
+from ticketmaster.config import Settings
+from ticketmaster.domain.catalog import Catalog, CatalogError, parse_catalog
+from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.services.catalog_import import import_catalog
+from ticketmaster.services.demo import demo_catalog
+
+
+@contextmanager
+def engines(settings: Settings) -> Iterator[Settings]:
+    """Settings with both URLs set, starting embedded engines for the missing ones."""
+    if not settings.embedded:
+        yield settings
+        return
+    with EmbeddedEngines(
+        settings.data_dir,
+        want_postgres=settings.database_url is None,
+        want_redis=settings.redis_url is None,
+    ) as started:
+        yield replace(
+            settings,
+            database_url=settings.database_url or started.database_url,
+            redis_url=settings.redis_url or started.redis_url,
+        )
+
+
+def _db(settings: Settings) -> str:
+    assert settings.database_url is not None
+    return settings.database_url
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with engines(settings) as s:
+        upgrade_to_head(_db(s))
+        print(f"schema at revision {current_revision(_db(s))}")
+    return 0
+
+
+def _load(settings: Settings, catalog: Catalog, label: str) -> ImportReport:
+    if current_revision(_db(settings)) is None:
+        raise SystemExit("ticketmaster: the database has no schema; run `ticketmaster migrate`")
+    total = sum(v.seat_count for v in catalog.venues) + len(catalog.events)
+
+    async def go() -> ImportReport:
+        pool = await asyncpg.create_pool(_db(settings), min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            with tqdm(
+                total=total, desc=label, unit=" rows", unit_scale=True, disable=not sys.stderr.isatty()
+            ) as bar:
+
+                def advance(n: int) -> None:
+                    bar.update(n)
+
+                return await import_catalog(pool, catalog, advance)
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())
+
+
+def _report(report: ImportReport) -> None:
+    print(
+        f"venues: {report.venues_written}, new seats: {report.seats_written}, "
+        f"events written: {report.events_written}, unchanged: {report.events_unchanged}"
+    )
+
+
+def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"import failed: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except json.JSONDecodeError as exc:
+        print(
+            f"import failed: {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        catalog = parse_catalog(data)
+        with engines(settings) as s:
+            report = _load(s, catalog, f"importing {path.name}")
+    except CatalogError as exc:
+        print(f"import failed, nothing written: {exc.path}: {exc.message}", file=sys.stderr)
+        return 1
+    _report(report)
+    return 0
+
+
+def seed(args: argparse.Namespace, settings: Settings) -> int:
+    if args.events < 1:
+        print("seed failed: --events must be at least 1", file=sys.stderr)
+        return 2
+    with engines(settings) as s:
+        _report(_load(s, demo_catalog(events=args.events), "demo catalog"))
+    return 0
+
+
+def _catalog_is_empty(database_url: str) -> bool:
+    async def check() -> bool:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)")
+        finally:
+            await conn.close()
+
+    return asyncio.run(check())
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from ticketmaster.entrypoints.http.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    with engines(settings) as s:
+        _serve(s)
+    return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    with engines(settings) as s:
+        upgrade_to_head(_db(s))
+        if _catalog_is_empty(_db(s)):
+            print("empty database: loading the demo catalog", flush=True)
+            _report(_load(s, demo_catalog(), "demo catalog"))
+        print(f"ticketmaster API on http://{s.host}:{s.port} (docs at /docs); Ctrl-C stops", flush=True)
+        _serve(s)
+    return 0

@@ -1,0 +1,74 @@
+"""The ``ticketmaster`` command line: one entry point, one sub-command per operator task."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from ticketmaster import logs
+from ticketmaster.config import ConfigError, Settings
+from ticketmaster.entrypoints.cli import commands
+
+
+def _sigterm_as_exit(signum: int, frame: FrameType | None) -> None:
+    # Unwind normally on SIGTERM so embedded engines are stopped, as on Ctrl-C.
+    raise SystemExit(128 + signum)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticketmaster",
+        description="Ticketing back end. Without TICKETMASTER_DATABASE_URL/REDIS_URL every "
+        "command starts embedded PostgreSQL and Valkey under TICKETMASTER_DATA_DIR.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace, Settings], int], help_: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    add(
+        "run",
+        commands.run,
+        "Start everything: engines, migrations, demo data when the "
+        "database is empty, and the API (Ctrl-C stops it all).",
+    )
+    add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
+    add("migrate", commands.migrate, "Apply the versioned schema migrations.")
+    imp = add(
+        "import",
+        commands.import_file,
+        "Import venues and events from a JSON file (all-or-nothing, idempotent).",
+    )
+    imp.add_argument("file", help="path of the import file (format: API.md, 'Import file')")
+    seed = add("seed", commands.seed, "Load the deterministic demo catalog.")
+    seed.add_argument(
+        "--demo", action="store_true", required=True, help="load the demo catalog (the only seed there is)"
+    )
+    seed.add_argument("--events", type=int, default=240, help="number of demo events (240)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"ticketmaster: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    signal.signal(signal.SIGTERM, _sigterm_as_exit)
+    try:
+        return int(args.func(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Identity: guest sign-in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.responses import json_response
+from ticketmaster.services.identity import issue_guest
+
+router = APIRouter(tags=["identity"])
+
+
+@router.post("/auth/guest", status_code=201, summary="Create a guest buyer and its bearer token")
+async def guest(c: ContainerDep) -> Response:
+    token, user_id = await issue_guest(c.users, c.signer, c.settings.token_ttl_seconds)
+    return json_response({"token": token, "userId": user_id}, 201)

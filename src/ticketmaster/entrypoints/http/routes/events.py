@@ -1,0 +1,77 @@
+"""Browse endpoints: event listings and event details."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from ticketmaster.domain.events import EventSummary
+from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.responses import cacheable_json
+from ticketmaster.services import browse
+
+router = APIRouter(tags=["browse"])
+LIST_MAX_AGE = 15
+DETAIL_MAX_AGE = 30
+
+
+def _iso(value: object) -> str:
+    from datetime import UTC, datetime
+
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def summary_json(e: EventSummary) -> dict[str, object]:
+    return {
+        "id": e.id,
+        "title": e.title,
+        "datetime": _iso(e.starts_at),
+        "venueId": e.venue_id,
+        "venueName": e.venue_name,
+        "city": e.city,
+    }
+
+
+@router.get("/events", summary="List events by city, date and title")
+async def list_events(
+    request: Request,
+    c: ContainerDep,
+    city: str | None = None,
+    date: str | None = None,
+    dateFrom: str | None = None,
+    dateTo: str | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query()] = 20,
+    cursor: str | None = None,
+) -> Response:
+    filters = browse.build_filters(
+        city=city,
+        on_date=date,
+        date_from=dateFrom,
+        date_to=dateTo,
+        q=q,
+        limit=limit,
+        cursor=cursor,
+    )
+    page, next_cursor = await browse.list_events(c.events, filters)
+    body = {"events": [summary_json(e) for e in page], "nextCursor": next_cursor}
+    return cacheable_json(request, body, max_age=LIST_MAX_AGE)
+
+
+@router.get("/events/{event_id}", summary="One event with its price tiers and sale settings")
+async def get_event(request: Request, event_id: str, c: ContainerDep) -> Response:
+    event = await browse.get_event(c.events, event_id)
+    body = {
+        **summary_json(event.summary),
+        "priceTiers": [
+            {"id": t.id, "name": t.name, "priceCents": t.price_cents, "currency": t.currency}
+            for t in event.price_tiers
+        ],
+        "waitingRoom": event.waiting_room,
+        "onSaleAt": _iso(event.on_sale_at),
+        "seatCount": event.seat_count,
+    }
+    return cacheable_json(request, body, max_age=DETAIL_MAX_AGE)

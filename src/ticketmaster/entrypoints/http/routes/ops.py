@@ -1,0 +1,43 @@
+"""Operations: liveness, readiness (both engines answer), Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.responses import json_response
+
+router = APIRouter(tags=["operations"])
+READY_TIMEOUT_S = 1.0
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+async def _check(probe: asyncio.Future[object] | object) -> str:
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_S)  # type: ignore[arg-type]
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get("/readyz", summary="PostgreSQL and Redis both answer")
+async def readyz(c: ContainerDep) -> Response:
+    postgres, redis = await asyncio.gather(_check(c.pool.fetchval("SELECT 1")), _check(c.redis.ping()))
+    ok = postgres == "ok" and redis == "ok"
+    body = {"status": "ready" if ok else "unavailable", "postgres": postgres, "redis": redis}
+    if not ok:
+        body |= {"error": "unavailable", "message": "a dependency is down"}
+    return json_response(body, 200 if ok else 503, None if ok else {"Retry-After": "2"})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

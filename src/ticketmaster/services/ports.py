@@ -1,0 +1,10 @@
+"""Ports: the small interfaces use cases need from the outside world."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Signer(Protocol):
+    def sign(self, typ: str, subject: str, ttl_seconds: int, **claims: Any) -> tuple[str, int]: ...
+    def verify(self, token: str, typ: str) -> dict[str, Any]: ...

@@ -1,0 +1,205 @@
+"""Shared fixtures: real engines (configured or embedded), a database and Redis
+namespace of this run's own, and a real API server process for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from ticketmaster.adapters.postgres.migrate import upgrade_to_head
+from ticketmaster.config import Settings
+from ticketmaster.embedded import EmbeddedEngines
+
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run the long load/chaos variants")
+
+
+@pytest.fixture(scope="session")
+def run_slow(request: pytest.FixtureRequest) -> bool:
+    """Long variants of load/chaos tests run with --run-slow; the default run is short."""
+    return bool(request.config.getoption("--run-slow"))
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def engine_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(PostgreSQL server URL, Redis URL): the TICKETMASTER_TEST_* ones, or embedded."""
+    pg = os.environ.get("TICKETMASTER_TEST_DATABASE_URL")
+    rd = os.environ.get("TICKETMASTER_TEST_REDIS_URL")
+    if pg and rd:
+        yield pg, rd
+        return
+    engines = EmbeddedEngines(
+        tmp_path_factory.mktemp("engines"), want_postgres=not pg, want_redis=not rd
+    ).start()
+    try:
+        yield pg or str(engines.database_url), rd or str(engines.redis_url)
+    finally:
+        engines.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(engine_urls: tuple[str, str]) -> Iterator[str]:
+    """A database created for this run, migrated to head, dropped at the end."""
+    server_url, _ = engine_urls
+    name = f"tm_test_{RUN_ID}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = with_database(server_url, name)
+    upgrade_to_head(url)
+    try:
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url(engine_urls: tuple[str, str]) -> str:
+    return engine_urls[1]
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    return f"tmtest{RUN_ID}"
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings.from_env(engine_env(database_url, redis_url, namespace, tmp_path_factory.mktemp("data")))
+
+
+def engine_env(database_url: str, redis_url: str, namespace: str, data_dir: Path) -> dict[str, str]:
+    return {
+        "TICKETMASTER_DATABASE_URL": database_url,
+        "TICKETMASTER_REDIS_URL": redis_url,
+        "TICKETMASTER_REDIS_NAMESPACE": namespace,
+        "TICKETMASTER_DATA_DIR": str(data_dir),
+        "TICKETMASTER_SECRET_KEY": "test-secret-" + "x" * 40,
+        "TICKETMASTER_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    assert p is not None
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_client(redis_url: str, namespace: str) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await delete_namespace(client, namespace)
+    await client.aclose()
+
+
+async def delete_namespace(client: redis.Redis, namespace: str) -> None:
+    async for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+        await client.delete(key)
+
+
+_TABLES = (
+    "booking_seats, bookings, payments, purchases, hold_seats, holds, users, price_tier_sections,"
+    " price_tiers, title_term_variants, event_title_terms, events, seats, seat_rows, sections, venues"
+)
+
+
+@pytest.fixture
+async def clean(pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str) -> None:
+    """Empty every table and this run's Redis namespace before the test."""
+    await pool.execute(f"TRUNCATE {_TABLES} CASCADE")
+    await delete_namespace(redis_client, namespace)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """A real ``ticketmaster <command>`` process on a free port."""
+
+    def __init__(self, env: dict[str, str], command: str = "serve") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {**os.environ, **env, "TICKETMASTER_PORT": str(self.port)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", command], env=full_env
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("server did not become ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server_env(
+    database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    return engine_env(database_url, redis_url, namespace, tmp_path_factory.mktemp("server-data"))
+
+
+@pytest.fixture(scope="session")
+def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    proc = ServerProcess(server_env)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        yield client
