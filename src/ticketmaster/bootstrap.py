@@ -8,12 +8,18 @@ import asyncpg
 import redis.asyncio as redis
 
 from ticketmaster.adapters.postgres.events import PostgresEventCatalog
+from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresHoldRepository
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
+from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.adapters.tokens import TokenSigner
 from ticketmaster.config import Settings
+from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT
+from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
+from ticketmaster.services.holds import HoldService
 
 
 @dataclass
@@ -27,23 +33,43 @@ class Container:
     signer: TokenSigner
     events: PostgresEventCatalog
     users: PostgresUserRepository
+    hold_repo: PostgresHoldRepository
+    hold_writer: HoldWriter
+    catalog: CatalogCache
+    gate: RedisSeatGate
+    holds: HoldService
+    seat_maps: SeatMapRenderer
 
     async def close(self) -> None:
+        await self.hold_writer.stop()
         await self.redis.aclose()
         await self.pool.close()
 
 
 async def build(settings: Settings) -> Container:
+    """Wire every adapter; must run inside the event loop that will use them."""
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("build() needs both engine URLs; start the embedded engines first")
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     client = create_client(settings.redis_url)
+    keys = RedisKeys(settings.redis_namespace)
+    hold_repo = PostgresHoldRepository(pool)
+    writer = HoldWriter(hold_repo)
+    writer.start()
+    catalog = CatalogCache(client, keys, hold_repo)
+    gate = RedisSeatGate(client, keys, hold_repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
     return Container(
         settings=settings,
         pool=pool,
         redis=client,
-        keys=RedisKeys(settings.redis_namespace),
+        keys=keys,
         signer=TokenSigner(settings.secret_key),
         events=PostgresEventCatalog(pool),
         users=PostgresUserRepository(pool),
+        hold_repo=hold_repo,
+        hold_writer=writer,
+        catalog=catalog,
+        gate=gate,
+        holds=HoldService(catalog, gate, hold_repo, writer, settings.hold_ttl_seconds),
+        seat_maps=SeatMapRenderer(gate, catalog),
     )

@@ -20,6 +20,10 @@ class InvalidRequest(DomainError):
     code = "invalid_request"
 
 
+class MalformedRequest(InvalidRequest):
+    """The request itself is unusable (e.g. a required header is missing): HTTP 400."""
+
+
 class Unauthorized(DomainError):
     code = "unauthorized"
 

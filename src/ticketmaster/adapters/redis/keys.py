@@ -25,6 +25,45 @@ class RedisKeys:
         """JSON map section id -> price tier id of an event."""
         return f"{self.event_tag(event_id)}:pricing"
 
+    def event_meta(self, event_id: str) -> str:
+        """Hash of event facts the hot path needs (venue, on-sale time, waiting room)."""
+        return f"{self.event_tag(event_id)}:meta"
+
+    def seats(self, event_id: str) -> str:
+        """Hash seat id -> "SOLD" | "<holdId>|<expiresAtMs>"; absent means AVAILABLE."""
+        return f"{self.event_tag(event_id)}:seats"
+
+    def version(self, event_id: str) -> str:
+        return f"{self.event_tag(event_id)}:version"
+
+    def loaded(self, event_id: str) -> str:
+        """Present once the event's seat state was rebuilt from PostgreSQL."""
+        return f"{self.event_tag(event_id)}:loaded"
+
+    def loading_lock(self, event_id: str) -> str:
+        return f"{self.event_tag(event_id)}:loading"
+
+    def expiries(self, event_id: str) -> str:
+        """Sorted set of hold ids by expiry (ms), for the sweepers."""
+        return f"{self.event_tag(event_id)}:expiries"
+
+    def hold_prefix(self, event_id: str) -> str:
+        return f"{self.event_tag(event_id)}:hold:"
+
+    def hold(self, event_id: str, hold_id: str) -> str:
+        """Hash of one live hold; it expires (PEXPIREAT) when the hold does."""
+        return self.hold_prefix(event_id) + hold_id
+
+    def user_holds_prefix(self, event_id: str) -> str:
+        return f"{self.event_tag(event_id)}:uholds:"
+
+    def user_holds(self, event_id: str, user_id: str) -> str:
+        return self.user_holds_prefix(event_id) + user_id
+
+    def idempotency(self, event_id: str, user_id: str, key: str) -> str:
+        """The hold created for (user, Idempotency-Key) on this event."""
+        return f"{self.event_tag(event_id)}:idem:{user_id}:{key}"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (operators and tests)."""
         return f"{self.namespace}:*"

@@ -11,7 +11,7 @@ from ticketmaster import bootstrap
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
-from ticketmaster.entrypoints.http.routes import auth, events, ops
+from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, seats
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -33,6 +33,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (ops, auth, events):
+    for module in (ops, auth, events, seats, holds):
         app.include_router(module.router)
     return app

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidRequest: 422,
+    errors.MalformedRequest: 400,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotOnSale: 403,
@@ -53,7 +54,7 @@ def error_response(
 
 async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.DomainError)
-    status = STATUS.get(type(exc), 422)
+    status = STATUS.get(type(exc)) or next((c for t, c in STATUS.items() if isinstance(exc, t)), 422)
     headers = {}
     extra = dict(exc.extra)
     retry = extra.pop("retry_after", None) or RETRY_AFTER_SECONDS.get(type(exc))

@@ -1,0 +1,279 @@
+"""Holds in PostgreSQL: durable hold rows (batched group commits) and the reads that
+rebuild an event's seat state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
+from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.layout import EventInfo, SectionLayout, TierPrice, VenueLayout
+from ticketmaster.observability import HOLD_WRITE_BATCH
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    hold: Hold
+    idempotency_key: str
+
+
+class WriteOutcome:
+    INSERTED = "inserted"  # this call made the row durable
+    PRESENT = "present"  # the same hold id was already durable (an idempotent replay)
+    KEY_TAKEN = "key_taken"  # another hold already owns (user, Idempotency-Key)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveHold:
+    id: str
+    user_id: str
+    expires_at_ms: int
+    status: str
+    seat_ids: tuple[str, ...]
+
+
+def _hold(row: asyncpg.Record) -> Hold:
+    return Hold(
+        id=row["id"],
+        event_id=row["event_id"],
+        user_id=row["user_id"],
+        seat_ids=tuple(row["seat_ids"]),
+        status=HoldStatus(row["status"]),
+        expires_at=row["expires_at"],
+        fingerprint=row["request_fingerprint"],
+    )
+
+
+_HOLD_SELECT = """
+SELECT h.id, h.event_id, h.user_id, h.status, h.expires_at, h.request_fingerprint,
+       array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id ORDER BY s.seat_id) AS seat_ids
+FROM holds h
+"""
+
+
+class PostgresHoldRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, hold_id: str) -> Hold | None:
+        row = await self._pool.fetchrow(_HOLD_SELECT + " WHERE h.id = $1", hold_id)
+        return _hold(row) if row else None
+
+    async def by_idempotency_key(self, user_id: str, key: str) -> Hold | None:
+        row = await self._pool.fetchrow(
+            _HOLD_SELECT + " WHERE h.user_id = $1 AND h.idempotency_key = $2", user_id, key
+        )
+        return _hold(row) if row else None
+
+    async def insert_many(self, batch: list[NewHold]) -> dict[str, str]:
+        """Insert holds and their seats in ONE transaction; outcome per hold id."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetch(
+                """
+                INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
+                                   request_fingerprint)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                     $5::timestamptz[], $6::text[], $7::text[])
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """,
+                [n.hold.id for n in batch],
+                [n.hold.event_id for n in batch],
+                [n.hold.user_id for n in batch],
+                [n.hold.status.value for n in batch],
+                [n.hold.expires_at for n in batch],
+                [n.idempotency_key for n in batch],
+                [n.hold.fingerprint for n in batch],
+            )
+            new_ids = {r["id"] for r in inserted}
+            seats = [
+                (n.hold.id, n.hold.event_id, s)
+                for n in batch
+                if n.hold.id in new_ids
+                for s in n.hold.seat_ids
+            ]
+            if seats:
+                await conn.copy_records_to_table(
+                    "hold_seats", columns=["hold_id", "event_id", "seat_id"], records=seats
+                )
+            missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
+            present: set[str] = set()
+            if missing:
+                rows = await conn.fetch("SELECT id FROM holds WHERE id = ANY($1::text[])", missing)
+                present = {r["id"] for r in rows}
+        return {
+            n.hold.id: WriteOutcome.INSERTED
+            if n.hold.id in new_ids
+            else WriteOutcome.PRESENT
+            if n.hold.id in present
+            else WriteOutcome.KEY_TAKEN
+            for n in batch
+        }
+
+    async def cancel(self, hold_id: str, user_id: str) -> Hold | None:
+        """Mark the user's ACTIVE, unexpired hold CANCELLED; return the hold as it now is
+        (None when there is no such hold of this user)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """
+                UPDATE holds SET status = 'CANCELLED', updated_at = now()
+                WHERE id = $1 AND user_id = $2 AND status = 'ACTIVE' AND expires_at > now()
+                """,
+                hold_id,
+                user_id,
+            )
+            row = await conn.fetchrow(_HOLD_SELECT + " WHERE h.id = $1 AND h.user_id = $2", hold_id, user_id)
+        return _hold(row) if row else None
+
+    # --- reads that rebuild the Redis view -------------------------------------------
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """
+                SELECT e.venue_id, e.on_sale_at, e.waiting_room, e.admission_rate_per_minute,
+                       e.max_admitted, e.admission_window_seconds,
+                       (SELECT coalesce(sum(seat_count), 0) FROM seat_rows r
+                         WHERE r.venue_id = e.venue_id) AS seat_count
+                FROM events e WHERE e.id = $1
+                """,
+                event_id,
+            )
+            if row is None:
+                return None
+            tiers = await conn.fetch(
+                "SELECT id, price_cents, currency FROM price_tiers WHERE event_id = $1", event_id
+            )
+            sections = await conn.fetch(
+                "SELECT section_id, tier_id FROM price_tier_sections WHERE event_id = $1", event_id
+            )
+        return EventInfo(
+            event_id=event_id,
+            venue_id=row["venue_id"],
+            on_sale_at=row["on_sale_at"],
+            waiting_room=row["waiting_room"],
+            section_tiers={r["section_id"]: r["tier_id"] for r in sections},
+            tiers={t["id"]: TierPrice(t["id"], t["price_cents"], t["currency"]) for t in tiers},
+            seat_count=int(row["seat_count"]),
+            admission_rate_per_minute=row["admission_rate_per_minute"],
+            max_admitted=row["max_admitted"],
+            admission_window_seconds=row["admission_window_seconds"],
+        )
+
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None:
+        rows = await self._pool.fetch(
+            """
+            SELECT s.id AS section_id, s.name, r.id AS row_id, r.seat_count
+            FROM sections s JOIN seat_rows r ON r.venue_id = s.venue_id AND r.section_id = s.id
+            WHERE s.venue_id = $1 ORDER BY s.position, r.position
+            """,
+            venue_id,
+        )
+        if not rows:
+            return None
+        sections: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+        for r in rows:
+            sections.setdefault(r["section_id"], (r["name"], []))[1].append((r["row_id"], r["seat_count"]))
+        return VenueLayout(
+            venue_id=venue_id,
+            sections=tuple(SectionLayout(sid, name, tuple(rs)) for sid, (name, rs) in sections.items()),
+        )
+
+    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
+        """Seats sold to live bookings, and holds that still block seats (one snapshot)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            sold = await conn.fetch(
+                "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live", event_id
+            )
+            holds = await conn.fetch(
+                """
+                SELECT h.id, h.user_id, h.status,
+                       (extract(epoch FROM
+                          CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END
+                        ) * 1000)::bigint AS exp_ms,
+                       array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
+                FROM holds h
+                WHERE h.event_id = $1 AND h.status IN ('ACTIVE', 'PURCHASING')
+                  AND CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END
+                      > now()
+                """,
+                event_id,
+            )
+        return [r["seat_id"] for r in sold], [
+            LiveHold(r["id"], r["user_id"], int(r["exp_ms"]), r["status"], tuple(r["seat_ids"]))
+            for r in holds
+        ]
+
+
+class HoldWriter:
+    """Group commit: concurrent hold writes share one transaction (and one fsync).
+
+    ``write`` returns only after the row is durable (or raises), so the API can keep
+    its promise that a 201 means the hold survives any crash.
+    """
+
+    def __init__(self, repo: PostgresHoldRepository, *, writers: int = 4, max_batch: int = 128) -> None:
+        self._repo = repo
+        self._queue: asyncio.Queue[tuple[NewHold, asyncio.Future[str]]] = asyncio.Queue()
+        self._writers = writers
+        self._max_batch = max_batch
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"hold-writer-{i}") for i in range(self._writers)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> str:
+        return await self.write(NewHold(hold, idempotency_key))
+
+    async def write(self, new: NewHold) -> str:
+        if not self._tasks:
+            return (await self._repo.insert_many([new]))[new.hold.id]
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        await self._queue.put((new, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            HOLD_WRITE_BATCH.observe(len(batch))
+            try:
+                outcomes = await self._repo.insert_many([item for item, _ in batch])
+            except CONNECTION_ERRORS as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except Exception:
+                # One bad row must not fail its neighbours: retry them one by one.
+                log.exception("batched hold insert failed; retrying rows singly")
+                for item, future in batch:
+                    try:
+                        outcome = (await self._repo.insert_many([item]))[item.hold.id]
+                    except Exception as exc:
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        if not future.done():
+                            future.set_result(outcome)
+                continue
+            for item, future in batch:
+                if not future.done():
+                    future.set_result(outcomes[item.hold.id])

@@ -1,0 +1,80 @@
+"""Event facts and venue layouts cached near the gate (process memory, then Redis), so
+the hold and seat-map paths do not touch PostgreSQL once an event is warm."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import orjson
+import redis.asyncio as redis
+
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.domain.layout import EventInfo, VenueLayout
+
+EVENT_INFO_REDIS_TTL_S = 60  # re-imports may change prices or the on-sale time
+EVENT_INFO_LOCAL_TTL_S = 5.0
+UNKNOWN_EVENT_TTL_S = 2.0
+MAX_LOCAL_LAYOUTS = 64
+
+
+class CatalogSource(Protocol):
+    async def event_info(self, event_id: str) -> EventInfo | None: ...
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None: ...
+
+
+class CatalogCache:
+    def __init__(self, client: redis.Redis, keys: RedisKeys, source: CatalogSource) -> None:
+        self._redis = client
+        self._keys = keys
+        self._source = source
+        self._events: dict[str, tuple[float, EventInfo | None]] = {}
+        self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        now = time.monotonic()
+        cached = self._events.get(event_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        raw = await self._redis.get(self._keys.event_meta(event_id))
+        info: EventInfo | None
+        if raw is not None:
+            info = EventInfo.from_json(orjson.loads(raw))
+        else:
+            info = await self._source.event_info(event_id)
+            if info is not None:
+                await self._redis.set(
+                    self._keys.event_meta(event_id), orjson.dumps(info.to_json()), ex=EVENT_INFO_REDIS_TTL_S
+                )
+        ttl = EVENT_INFO_LOCAL_TTL_S if info is not None else UNKNOWN_EVENT_TTL_S
+        self._events[event_id] = (now + ttl, info)
+        return info
+
+    async def venue_layout(self, venue_id: str) -> VenueLayout:
+        layout = self._layouts.get(venue_id)
+        if layout is not None:
+            self._layouts.move_to_end(venue_id)
+            return layout
+        key = self._keys.venue_layout(venue_id)
+        raw = await self._redis.get(key)
+        if raw is not None:
+            layout = VenueLayout.from_json(orjson.loads(raw))
+        else:
+            layout = await self._source.venue_layout(venue_id)
+            if layout is None:
+                raise LookupError(f"venue {venue_id!r} has no layout")
+            # Layouts never change once imported, so the cached copy needs no expiry.
+            await self._redis.set(key, orjson.dumps(layout.to_json()))
+        self._layouts[venue_id] = layout
+        if len(self._layouts) > MAX_LOCAL_LAYOUTS:
+            self._layouts.popitem(last=False)
+        return layout
+
+    async def forget_events(self, event_ids: list[str]) -> None:
+        """Drop cached event facts after a re-import (other processes catch up within their
+        local TTL)."""
+        for event_id in event_ids:
+            self._events.pop(event_id, None)
+        for event_id in event_ids:  # one key per call: events live in different Cluster slots
+            await self._redis.delete(self._keys.event_meta(event_id))

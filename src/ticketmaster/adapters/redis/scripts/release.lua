@@ -1,0 +1,35 @@
+--[[ release.lua: make a hold's seats AVAILABLE again (cancel, expiry, failed write).
+
+KEYS[1]  seats      hash  seatId -> "SOLD" | "<holdId>|<expiresAtMs>"
+KEYS[2]  version    int
+KEYS[3]  user_holds set   of the hold's user
+KEYS[4]  expiries   zset
+KEYS[5]  hold       hash  the hold being released
+ARGV[1]  hold id
+ARGV[2]  idempotency record key to delete too, or "" (undo of a hold whose write failed;
+         it shares the event's hash tag, so it is in this slot)
+ARGV[3..] seat ids of the hold (from PostgreSQL; the hold key may already have expired)
+
+Returns the number of seats that changed (0 when nothing did: idempotent).
+Only seats still pointing at this hold change: a seat since sold, or held by a newer
+hold, is left alone, so a late or duplicate release can never free someone else's seat.
+]]
+local changed = 0
+local mine = ARGV[1] .. '|'
+for i = 3, #ARGV do
+  local state = redis.call('HGET', KEYS[1], ARGV[i])
+  if state and string.sub(state, 1, #mine) == mine then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    changed = changed + 1
+  end
+end
+redis.call('DEL', KEYS[5])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('DEL', ARGV[2])
+end
+if changed > 0 then
+  redis.call('INCR', KEYS[2])
+end
+return changed

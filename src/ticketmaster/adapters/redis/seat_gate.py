@@ -1,0 +1,218 @@
+"""RedisSeatGate: the atomic seat gate (Lua scripts) and the per-event state it guards.
+
+The scripts in ``scripts/*.lua`` state their contracts; this module only names keys,
+loads an event's state from PostgreSQL once, and turns script replies into results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from typing import Protocol
+
+import redis.asyncio as redis
+
+from ticketmaster.adapters.postgres.holds import LiveHold
+from ticketmaster.adapters.redis.keys import RedisKeys
+
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+LOAD_LOCK_MS = 15_000
+LOAD_WAIT_S = 15.0
+LOAD_CHUNK = 5_000  # seats/holds per script call is bounded by the argument list size
+
+
+def _script(name: str) -> str:
+    return resources.files("ticketmaster.adapters.redis").joinpath("scripts", name).read_text()
+
+
+class Outcome(StrEnum):
+    OK = "OK"
+    REPLAY = "REPLAY"
+    UNAVAILABLE = "UNAVAILABLE"
+    LIMIT = "LIMIT"
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    outcome: Outcome
+    hold_id: str = ""
+    expires_at_ms: int = 0
+    fingerprint: str = ""
+    unavailable: tuple[str, ...] = ()
+    already_held: int = 0
+
+
+class LiveStateSource(Protocol):
+    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]: ...
+
+
+@dataclass
+class SeatSnapshot:
+    """The event's non-available seats at one version (raw states from the seats hash)."""
+
+    version: int
+    states: dict[str, str] = field(default_factory=dict)
+    taken_at_ms: int = 0
+
+
+class RedisSeatGate:
+    def __init__(
+        self, client: redis.Redis, keys: RedisKeys, source: LiveStateSource, *, max_seats_per_user: int
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._source = source
+        self._max_per_user = max_seats_per_user
+        self._hold = client.register_script(_script("hold.lua"))
+        self._release = client.register_script(_script("release.lua"))
+        self._load = client.register_script(_script("load.lua"))
+        self._loading: dict[str, asyncio.Task[None]] = {}
+
+    # --- holds -------------------------------------------------------------------------
+
+    async def hold(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        ttl_ms: int,
+        fingerprint: str,
+        idempotency_key: str,
+    ) -> GateResult:
+        """Hold all seats or none (see hold.lua); loads the event first if needed."""
+        k = self._keys
+        keys = [
+            k.seats(event_id),
+            k.version(event_id),
+            k.loaded(event_id),
+            k.idempotency(event_id, user_id, idempotency_key),
+            k.user_holds(event_id, user_id),
+            k.expiries(event_id),
+            k.hold(event_id, hold_id),
+        ]
+        args: list[str | int] = [
+            hold_id,
+            user_id,
+            ttl_ms,
+            fingerprint,
+            self._max_per_user,
+            IDEMPOTENCY_TTL_MS,
+            k.hold_prefix(event_id),
+            *seat_ids,
+        ]
+        for _ in range(3):
+            reply = await self._hold(keys=keys, args=args)
+            kind = reply[0]
+            if kind == "NOT_LOADED":
+                await self.ensure_loaded(event_id)
+                continue
+            if kind == "OK":
+                return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]))
+            if kind == "REPLAY":
+                return GateResult(
+                    Outcome.REPLAY, hold_id=reply[1], fingerprint=reply[2], expires_at_ms=int(reply[3])
+                )
+            if kind == "UNAVAILABLE":
+                return GateResult(Outcome.UNAVAILABLE, unavailable=tuple(reply[1:]))
+            return GateResult(Outcome.LIMIT, already_held=int(reply[1]))
+        raise RuntimeError(f"event {event_id} state keeps disappearing while holding")
+
+    async def release(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        *,
+        forget_idempotency_key: str | None = None,
+    ) -> int:
+        """Free the seats still held by this hold (see release.lua); returns how many."""
+        k = self._keys
+        idem = k.idempotency(event_id, user_id, forget_idempotency_key) if forget_idempotency_key else ""
+        changed = await self._release(
+            keys=[
+                k.seats(event_id),
+                k.version(event_id),
+                k.user_holds(event_id, user_id),
+                k.expiries(event_id),
+                k.hold(event_id, hold_id),
+            ],
+            args=[hold_id, idem, *seat_ids],
+        )
+        return int(changed)
+
+    async def hold_exists(self, event_id: str, hold_id: str) -> bool:
+        return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
+
+    async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None:
+        value = await self._redis.get(self._keys.idempotency(event_id, user_id, key))
+        return None if value is None else str(value)
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def snapshot(self, event_id: str) -> SeatSnapshot:
+        """Version and raw seat states read atomically (MULTI), loading the event if needed."""
+        k = self._keys
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.exists(k.loaded(event_id))
+                pipe.get(k.version(event_id))
+                pipe.hgetall(k.seats(event_id))
+                loaded, version, states = await pipe.execute()
+            if loaded:
+                return SeatSnapshot(int(version or 0), states, int(time.time() * 1000))
+            await self.ensure_loaded(event_id)
+
+    # --- loading from PostgreSQL ---------------------------------------------------------
+
+    async def ensure_loaded(self, event_id: str) -> None:
+        """Rebuild the event's state from PostgreSQL unless present. One loader per process
+        (shared task) and one across processes (a lock key); the others wait for it."""
+        task = self._loading.get(event_id)
+        if task is None:
+            task = asyncio.create_task(self._load_once(event_id))
+            self._loading[event_id] = task
+            task.add_done_callback(lambda _t: self._loading.pop(event_id, None))
+        await asyncio.shield(task)
+
+    async def _load_once(self, event_id: str) -> None:
+        k = self._keys
+        deadline = time.monotonic() + LOAD_WAIT_S
+        while not await self._redis.exists(k.loaded(event_id)):
+            if await self._redis.set(k.loading_lock(event_id), "1", nx=True, px=LOAD_LOCK_MS):
+                try:
+                    await self._install(event_id)
+                finally:
+                    await self._redis.delete(k.loading_lock(event_id))
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"event {event_id} is being loaded by another process for too long")
+            # Another process holds the load lock: it finishes within the lock's lifetime.
+            await asyncio.sleep(0.02)
+
+    async def _install(self, event_id: str) -> None:
+        k = self._keys
+        sold, holds = await self._source.live_state(event_id)
+        keys = [k.seats(event_id), k.version(event_id), k.loaded(event_id), k.expiries(event_id)]
+        prefixes = [k.hold_prefix(event_id), k.user_holds_prefix(event_id)]
+        # Everything but the final call goes to a staging pass that cannot mark the event
+        # loaded; big stadiums are written in chunks, the last chunk flips "loaded".
+        chunks: list[list[str | int]] = []
+        for start in range(0, len(sold), LOAD_CHUNK):
+            part = sold[start : start + LOAD_CHUNK]
+            chunks.append([len(part), *part])
+        hold_args: list[str | int] = []
+        for h in holds:
+            hold_args += [h.id, h.user_id, h.expires_at_ms, h.status, len(h.seat_ids), *h.seat_ids]
+        last: list[str | int] = chunks.pop() if chunks else [0]
+        staging_loaded = k.loaded(event_id) + ":staging"
+        for chunk in chunks:
+            # Same script against a throw-away "loaded" key, so partial data never reads as loaded.
+            await self._redis.delete(staging_loaded)
+            await self._load(keys=[keys[0], keys[1], staging_loaded, keys[3]], args=[*prefixes, *chunk])
+        await self._redis.delete(staging_loaded)
+        await self._load(keys=keys, args=[*prefixes, *last, *hold_args])

@@ -1,0 +1,30 @@
+"""The live seat map of an event (Redis + cached layout; no PostgreSQL on this path)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.responses import etag_matches
+from ticketmaster.observability import SEAT_MAP_LATENCY
+
+router = APIRouter(tags=["seats"])
+
+
+@router.get("/events/{event_id}/seats", summary="Every seat of an event with its status")
+async def seat_map(event_id: str, request: Request, c: ContainerDep) -> Response:
+    started = time.perf_counter()
+    try:
+        rendered = await c.seat_maps.seat_map(event_id)
+        headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        if etag_matches(request, rendered.etag):
+            return Response(status_code=304, headers=headers)
+        if rendered.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(rendered.gzipped, headers=headers, media_type="application/json")
+        return Response(rendered.body, headers=headers, media_type="application/json")
+    finally:
+        SEAT_MAP_LATENCY.observe(time.perf_counter() - started)

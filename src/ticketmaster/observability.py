@@ -1,0 +1,25 @@
+"""Prometheus metrics of the business paths (the HTTP layer has its own)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+HOLD_ATTEMPTS = Counter(
+    "ticketmaster_hold_attempts_total",
+    "Hold requests by outcome (created, replayed, conflict, limit, invalid, unavailable)",
+    ["outcome"],
+)
+HOLD_LATENCY = Histogram(
+    "ticketmaster_hold_duration_seconds", "Time to answer a hold request", buckets=LATENCY_BUCKETS
+)
+SEAT_MAP_LATENCY = Histogram(
+    "ticketmaster_seat_map_duration_seconds", "Time to answer a seat-map request", buckets=LATENCY_BUCKETS
+)
+SEAT_MAP_RENDERS = Counter("ticketmaster_seat_map_renders_total", "Seat-map bodies rendered")
+HOLD_WRITE_BATCH = Histogram(
+    "ticketmaster_hold_write_batch_size",
+    "Holds committed per PostgreSQL transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

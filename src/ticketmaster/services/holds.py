@@ -1,0 +1,241 @@
+"""Use cases: hold seats, read a hold, cancel a hold.
+
+Hold path (I2, I5): the Redis gate decides atomically; only then is the hold row
+committed to PostgreSQL, and only after that commit does the buyer get a 201. If the
+commit fails, the Redis hold is undone and the buyer gets 503: never a 201 for a hold
+that would not survive a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ticketmaster.domain import holds as rules
+from ticketmaster.domain.errors import (
+    HoldLimitExceeded,
+    HoldNotActive,
+    IdempotencyConflict,
+    NotFound,
+    NotOnSale,
+    SeatsUnavailable,
+    Unavailable,
+)
+from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.ids import new_id
+from ticketmaster.domain.layout import EventInfo, VenueLayout
+
+REPLAY_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSeats:
+    event_id: str
+    user_id: str
+    seat_ids: list[str]
+    idempotency_key: str | None
+
+
+class Catalog(Protocol):
+    async def event_info(self, event_id: str) -> EventInfo | None: ...
+    async def venue_layout(self, venue_id: str) -> VenueLayout: ...
+
+
+class GateReply(Protocol):
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def hold_id(self) -> str: ...
+    @property
+    def expires_at_ms(self) -> int: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def unavailable(self) -> tuple[str, ...]: ...
+    @property
+    def already_held(self) -> int: ...
+
+
+class SeatGate(Protocol):
+    async def hold(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        ttl_ms: int,
+        fingerprint: str,
+        idempotency_key: str,
+    ) -> GateReply: ...
+    async def release(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        *,
+        forget_idempotency_key: str | None = None,
+    ) -> int: ...
+    async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None: ...
+
+
+class HoldRepository(Protocol):
+    async def get(self, hold_id: str) -> Hold | None: ...
+    async def by_idempotency_key(self, user_id: str, key: str) -> Hold | None: ...
+    async def cancel(self, hold_id: str, user_id: str) -> Hold | None: ...
+
+
+class DurableWriter(Protocol):
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> str:
+        """Commit the hold; returns "inserted", "present" (same id) or "key_taken"."""
+        ...
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass
+class HoldService:
+    catalog: Catalog
+    gate: SeatGate
+    holds: HoldRepository
+    writer: DurableWriter
+    hold_ttl_seconds: int
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _inflight: dict[str, asyncio.Future[Hold]] = field(default_factory=dict)
+
+    async def hold_seats(self, cmd: HoldSeats) -> Hold:
+        key = rules.check_idempotency_key(cmd.idempotency_key)
+        info = await self.catalog.event_info(cmd.event_id)
+        if info is None:
+            raise NotFound(f"event {cmd.event_id!r} does not exist")
+        if self.clock() < info.on_sale_at:
+            raise NotOnSale(
+                "this event is not on sale yet", onSaleAt=info.on_sale_at.isoformat().replace("+00:00", "Z")
+            )
+        layout = await self.catalog.venue_layout(info.venue_id)
+        seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
+        fingerprint = rules.fingerprint(cmd.event_id, seats)
+        for _ in range(3):
+            hold = await self._attempt(cmd, key, seats, fingerprint)
+            if hold is not None:
+                return hold
+        raise Unavailable("the hold could not be confirmed; retry with the same Idempotency-Key")
+
+    async def _attempt(
+        self, cmd: HoldSeats, key: str, seats: tuple[str, ...], fingerprint: str
+    ) -> Hold | None:
+        """One pass through the gate; None means "the state moved under us, go again"."""
+        hold_id = new_id("hold")
+        reply = await self.gate.hold(
+            cmd.event_id, hold_id, cmd.user_id, seats, self.hold_ttl_seconds * 1000, fingerprint, key
+        )
+        if reply.outcome == "OK":
+            hold = Hold(
+                id=hold_id,
+                event_id=cmd.event_id,
+                user_id=cmd.user_id,
+                seat_ids=tuple(sorted(seats)),
+                status=HoldStatus.ACTIVE,
+                expires_at=_utc(reply.expires_at_ms),
+                fingerprint=fingerprint,
+            )
+            return await self._make_durable(hold, key)
+        if reply.outcome == "REPLAY":
+            if reply.fingerprint != fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+            return await self._await_durable(cmd, key, reply.hold_id)
+        # Refused by the gate: the key may still belong to a hold Redis has forgotten.
+        earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
+        if earlier is not None:
+            return earlier
+        if reply.outcome == "UNAVAILABLE":
+            raise SeatsUnavailable("some of these seats are not available", seatIds=list(reply.unavailable))
+        raise HoldLimitExceeded(
+            f"a buyer may hold at most {rules.MAX_SEATS_PER_USER_PER_EVENT} seats of an event",
+            seatsHeld=reply.already_held,
+        )
+
+    async def _make_durable(self, hold: Hold, key: str) -> Hold | None:
+        future: asyncio.Future[Hold] = asyncio.get_running_loop().create_future()
+        self._inflight[hold.id] = future
+        try:
+            try:
+                outcome = await self.writer.write_hold(hold, key)
+            except Exception as exc:
+                await self._undo(hold, key)
+                if isinstance(exc, Unavailable):
+                    raise
+                raise Unavailable("the hold could not be saved; nothing is held") from exc
+            if outcome == "key_taken":
+                # Redis forgot an older hold made with this key: answer with that one.
+                await self._undo(hold, key)
+                earlier = await self._earlier(hold.user_id, key, hold.event_id, hold.fingerprint)
+                if earlier is None:
+                    raise Unavailable("the hold could not be saved; nothing is held")
+                future.set_result(earlier)
+                return earlier
+            future.set_result(hold)
+            return hold
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiting replays get it, nobody else must
+            raise
+        finally:
+            self._inflight.pop(hold.id, None)
+
+    async def _undo(self, hold: Hold, key: str) -> None:
+        try:
+            await self.gate.release(
+                hold.event_id, hold.id, hold.user_id, hold.seat_ids, forget_idempotency_key=key
+            )
+        except Exception:  # Redis down too: the hold key expires by its TTL anyway
+            return
+
+    async def _earlier(self, user_id: str, key: str, event_id: str, fingerprint: str) -> Hold | None:
+        earlier = await self.holds.by_idempotency_key(user_id, key)
+        if earlier is None:
+            return None
+        if earlier.event_id != event_id or earlier.fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+        return earlier
+
+    async def _await_durable(self, cmd: HoldSeats, key: str, hold_id: str) -> Hold | None:
+        """A concurrent duplicate: answer with the first request's hold once it is durable."""
+        inflight = self._inflight.get(hold_id)
+        if inflight is not None:
+            return await asyncio.shield(inflight)
+        deadline = time.monotonic() + REPLAY_WAIT_S
+        delay = 0.005
+        while time.monotonic() < deadline:
+            hold = await self.holds.get(hold_id)
+            if hold is not None:
+                return hold
+            # The first request runs in another process; if it was undone, start afresh.
+            if await self.gate.idempotency_record(cmd.event_id, cmd.user_id, key) is None:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        raise Unavailable("the original request with this Idempotency-Key is still in progress")
+
+    async def get_hold(self, user_id: str, hold_id: str) -> tuple[Hold, HoldStatus]:
+        hold = await self.holds.get(hold_id)
+        if hold is None or hold.user_id != user_id:
+            raise NotFound(f"hold {hold_id!r} does not exist")
+        return hold, hold.status_at(self.clock())
+
+    async def cancel_hold(self, user_id: str, hold_id: str) -> None:
+        """Durably cancel, then free the seats at once. Repeating it is harmless."""
+        hold = await self.holds.cancel(hold_id, user_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id!r} does not exist")
+        status = hold.status_at(self.clock())
+        if status in (HoldStatus.PURCHASING, HoldStatus.PURCHASED):
+            raise HoldNotActive(f"hold is {status.value}; it can no longer be cancelled", status=status.value)
+        await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
