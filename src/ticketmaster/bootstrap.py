@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from ticketmaster.adapters.postgres.events import PostgresEventCatalog
 from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresHoldRepository
 from ticketmaster.adapters.postgres.pool import create_pool
+from ticketmaster.adapters.postgres.purchases import PostgresPurchaseRepository
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.client import create_client
@@ -20,6 +21,7 @@ from ticketmaster.config import Settings
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
 from ticketmaster.services.holds import HoldService
+from ticketmaster.services.purchases import PurchaseService
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Container:
     gate: RedisSeatGate
     holds: HoldService
     seat_maps: SeatMapRenderer
+    purchase_repo: PostgresPurchaseRepository
+    purchases: PurchaseService
 
     async def close(self) -> None:
         await self.hold_writer.stop()
@@ -58,6 +62,7 @@ async def build(settings: Settings) -> Container:
     writer.start()
     catalog = CatalogCache(client, keys, hold_repo)
     gate = RedisSeatGate(client, keys, hold_repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
+    purchase_repo = PostgresPurchaseRepository(pool)
     return Container(
         settings=settings,
         pool=pool,
@@ -72,4 +77,6 @@ async def build(settings: Settings) -> Container:
         gate=gate,
         holds=HoldService(catalog, gate, hold_repo, writer, settings.hold_ttl_seconds),
         seat_maps=SeatMapRenderer(gate, catalog),
+        purchase_repo=purchase_repo,
+        purchases=PurchaseService(purchase_repo, gate),
     )

@@ -36,6 +36,19 @@ def _parse_namespace(raw: str) -> str:
     return raw
 
 
+def _parse_provider(raw: str) -> str:
+    if raw not in {"sandbox", "stripe"}:
+        raise ValueError("must be 'sandbox' or 'stripe'")
+    return raw
+
+
+def _parse_seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 300:
+        raise ValueError("must be a number of seconds in (0, 300]")
+    return value
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -68,6 +81,10 @@ class Settings:
     token_ttl_seconds: int
     log_level: str
     redis_namespace: str
+    payment_provider: str = "sandbox"
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    payment_timeout_seconds: float = 5.0
 
     @property
     def embedded(self) -> bool:
@@ -103,6 +120,10 @@ class Settings:
             ),
             log_level=log_level,
             redis_namespace=_read(env, "REDIS_NAMESPACE", _parse_namespace, "tm"),
+            payment_provider=_read(env, "PAYMENT_PROVIDER", _parse_provider, "sandbox"),
+            stripe_api_key=_read(env, "STRIPE_API_KEY", str, None),
+            stripe_api_base=_read(env, "STRIPE_API_BASE", _parse_url(("http", "https")), None),
+            payment_timeout_seconds=_read(env, "PAYMENT_TIMEOUT_SECONDS", _parse_seconds, 5.0),
         )
 
 
@@ -110,16 +131,31 @@ def load_or_create_secret(data_dir: Path) -> str:
     """Return the secret stored in the data dir, creating it (mode 0600) on first use."""
     path = data_dir / "secret_key"
     try:
-        return path.read_text().strip()
+        return _stored_secret(path)
     except FileNotFoundError:
         pass
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    # O_EXCL: when two processes race on first start, exactly one secret wins.
+    # Written aside, then linked into place: a process racing on first start sees either
+    # no file or the whole secret (never an empty one), and exactly one secret wins.
+    aside = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret)
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            return _stored_secret(path)
+    finally:
+        aside.unlink(missing_ok=True)
+    return secret
+
+
+def _stored_secret(path: Path) -> str:
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise ConfigError(
+            f"{path} holds no usable secret (fewer than 32 characters); delete it or set {PREFIX}SECRET_KEY"
+        )
     return secret

@@ -23,3 +23,22 @@ HOLD_WRITE_BATCH = Histogram(
     "Holds committed per PostgreSQL transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+
+PURCHASE_OUTCOMES = Counter(
+    "ticketmaster_purchases_total",
+    "Purchases resolved, by outcome (succeeded, card_declined, payment_error, seat_conflict, ...)",
+    ["outcome"],
+)
+PAYMENT_LATENCY = Histogram(
+    "ticketmaster_payment_duration_seconds", "Payment provider call latency", buckets=LATENCY_BUCKETS
+)
+PURCHASE_RESOLUTION = Histogram(
+    "ticketmaster_purchase_resolution_seconds",
+    "Time from the 202 to the purchase's final state",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+REFUNDS = Counter("ticketmaster_refunds_total", "Charges refunded or voided by the system")
+DOUBLE_SALE_PREVENTED = Counter(
+    "ticketmaster_double_sale_prevented_total",
+    "Bookings refused by the unique (event, seat) constraint; must stay 0 - alert if not",
+)

@@ -62,12 +62,14 @@ async def stored_event_venues(conn: Conn, event_ids: Iterable[str]) -> dict[str,
     return {r["id"]: r["venue_id"] for r in rows}
 
 
-async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> int:
-    await conn.execute(
+async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> tuple[bool, int]:
+    """Upsert one venue; returns (whether any row changed, how many seats were created)."""
+    renamed = await conn.fetch(
         """
         INSERT INTO venues (id, name, city) VALUES ($1, $2, $3)
         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, city = EXCLUDED.city
         WHERE (venues.name, venues.city) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.city)
+        RETURNING id
         """,
         venue.id,
         venue.name,
@@ -75,16 +77,22 @@ async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> int:
     )
     # Events carry a copy of their venue's city (see the schema); keep it in step.
     await conn.execute("UPDATE events SET city = $2 WHERE venue_id = $1 AND city <> $2", venue.id, venue.city)
-    await conn.executemany(
+    sections = await conn.fetch(
         """
-        INSERT INTO sections (venue_id, id, name, position) VALUES ($1, $2, $3, $4)
+        INSERT INTO sections (venue_id, id, name, position)
+        SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[])
         ON CONFLICT (venue_id, id) DO UPDATE SET name = EXCLUDED.name
         WHERE sections.name IS DISTINCT FROM EXCLUDED.name
+        RETURNING id
         """,
-        [(venue.id, s.id, s.name, i) for i, s in enumerate(venue.sections)],
+        venue.id,
+        [s.id for s in venue.sections],
+        [s.name for s in venue.sections],
+        list(range(len(venue.sections))),
     )
+    changed = bool(renamed or sections)
     if not new:
-        return 0  # the layout is identical (checked by the caller): rows and seats exist
+        return changed, 0  # the layout is identical (checked by the caller): rows and seats exist
     await conn.copy_records_to_table(
         "seat_rows",
         columns=["venue_id", "section_id", "id", "position", "seat_count"],
@@ -96,11 +104,11 @@ async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> int:
         columns=["venue_id", "id", "section_id", "row_id", "number"],
         records=[(venue.id, *seat) for seat in seats],
     )
-    return len(seats)
+    return True, len(seats)
 
 
-async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str]) -> int:
-    """Upsert events; returns how many were inserted or changed."""
+async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str]) -> set[str]:
+    """Upsert events; returns the ids of those inserted or changed."""
     changed = await conn.fetch(
         """
         INSERT INTO events (id, title, starts_at, venue_id, city, on_sale_at, waiting_room,
@@ -134,40 +142,51 @@ async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str])
         [e.sale.max_admitted for e in events],
         [e.sale.admission_window_seconds for e in events],
     )
-    return len(changed)
+    return {r["id"] for r in changed}
 
 
-async def _write_pricing(conn: Conn, events: list[Event]) -> None:
+async def _write_pricing(conn: Conn, events: list[Event]) -> set[str]:
+    """Replace the pricing of the events whose tiers differ; returns their ids."""
     ids = [e.id for e in events]
-    tiers = [
-        (e.id, t.id, t.name, t.price_cents, t.currency, i)
-        for e in events
-        for i, t in enumerate(e.price_tiers)
-    ]
-    tier_sections = [(e.id, t.id, section) for e in events for t in e.price_tiers for section in t.sections]
+    wanted: dict[str, set[tuple[object, ...]]] = {e.id: set() for e in events}
+    for e in events:
+        for i, t in enumerate(e.price_tiers):
+            wanted[e.id].add(("tier", t.id, t.name, t.price_cents, t.currency, i))
+            wanted[e.id].update(("section", t.id, section) for section in t.sections)
     # Compare before replacing, so an unchanged re-import writes nothing.
-    current_tiers = await conn.fetch(
+    current: dict[str, set[tuple[object, ...]]] = {e.id: set() for e in events}
+    for r in await conn.fetch(
         "SELECT event_id, id, name, price_cents, currency, position FROM price_tiers"
         " WHERE event_id = ANY($1::text[])",
         ids,
-    )
-    current_sections = await conn.fetch(
+    ):
+        current[r["event_id"]].add(
+            ("tier", r["id"], r["name"], r["price_cents"], r["currency"], r["position"])
+        )
+    for r in await conn.fetch(
         "SELECT event_id, tier_id, section_id FROM price_tier_sections WHERE event_id = ANY($1::text[])",
         ids,
-    )
-    if {tuple(r) for r in current_tiers} == set(tiers) and {tuple(r) for r in current_sections} == set(
-        tier_sections
     ):
-        return
-    await conn.execute("DELETE FROM price_tiers WHERE event_id = ANY($1::text[])", ids)
+        current[r["event_id"]].add(("section", r["tier_id"], r["section_id"]))
+    changed = [e for e in events if current[e.id] != wanted[e.id]]
+    if not changed:
+        return set()
+    await conn.execute("DELETE FROM price_tiers WHERE event_id = ANY($1::text[])", [e.id for e in changed])
     await conn.copy_records_to_table(
         "price_tiers",
         columns=["event_id", "id", "name", "price_cents", "currency", "position"],
-        records=tiers,
+        records=[
+            (e.id, t.id, t.name, t.price_cents, t.currency, i)
+            for e in changed
+            for i, t in enumerate(e.price_tiers)
+        ],
     )
     await conn.copy_records_to_table(
-        "price_tier_sections", columns=["event_id", "tier_id", "section_id"], records=tier_sections
+        "price_tier_sections",
+        columns=["event_id", "tier_id", "section_id"],
+        records=[(e.id, t.id, section) for e in changed for t in e.price_tiers for section in t.sections],
     )
+    return {e.id for e in changed}
 
 
 async def _write_search_terms(conn: Conn, events: list[Event]) -> None:
@@ -207,16 +226,16 @@ async def write_catalog(
     report = ImportReport()
     tick = progress or (lambda _n: None)
     for venue in catalog.venues:
-        report.seats_written += await _write_venue(conn, venue, new=venue.id in new_venue_ids)
-        report.venues_written += 1
+        changed, seats = await _write_venue(conn, venue, new=venue.id in new_venue_ids)
+        report.venues_written += changed
+        report.seats_written += seats
         tick(venue.seat_count)
     events = list(catalog.events)
     for start in range(0, len(events), batch):
         chunk = events[start : start + batch]
-        written = await _write_events(conn, chunk, cities)
-        report.events_written += written
-        report.events_unchanged += len(chunk) - written
-        await _write_pricing(conn, chunk)
+        written = await _write_events(conn, chunk, cities) | await _write_pricing(conn, chunk)
+        report.events_written += len(written)
+        report.events_unchanged += len(chunk) - len(written)
         await _write_search_terms(conn, chunk)
         tick(len(chunk))
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from importlib import resources
 from typing import Protocol
 
@@ -45,6 +45,13 @@ class GateResult:
     already_held: int = 0
 
 
+class RetimeResult(IntEnum):
+    EXPIRED = 0
+    DONE = 1
+    RELEASED = 2
+    CONFLICT = -1
+
+
 class LiveStateSource(Protocol):
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]: ...
 
@@ -69,6 +76,8 @@ class RedisSeatGate:
         self._hold = client.register_script(_script("hold.lua"))
         self._release = client.register_script(_script("release.lua"))
         self._load = client.register_script(_script("load.lua"))
+        self._retime = client.register_script(_script("retime.lua"))
+        self._sell = client.register_script(_script("sell.lua"))
         self._loading: dict[str, asyncio.Task[None]] = {}
 
     # --- holds -------------------------------------------------------------------------
@@ -144,6 +153,50 @@ class RedisSeatGate:
             args=[hold_id, idem, *seat_ids],
         )
         return int(changed)
+
+    def _hold_keys(self, event_id: str, hold_id: str, user_id: str) -> list[str]:
+        k = self._keys
+        return [
+            k.seats(event_id),
+            k.version(event_id),
+            k.hold(event_id, hold_id),
+            k.user_holds(event_id, user_id),
+            k.expiries(event_id),
+        ]
+
+    async def retime(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        *,
+        status: str,
+        expires_at_ms: int,
+        require_live: bool,
+    ) -> RetimeResult:
+        """Point the hold's seats at it with a new status/expiry (see retime.lua)."""
+        keys = [*self._hold_keys(event_id, hold_id, user_id), self._keys.loaded(event_id)]
+        args: list[str | int] = [
+            hold_id,
+            user_id,
+            status,
+            expires_at_ms,
+            "1" if require_live else "0",
+            *seat_ids,
+        ]
+        for _ in range(3):
+            code = int(await self._retime(keys=keys, args=args))
+            if code != -2:
+                return RetimeResult(code)
+            await self.ensure_loaded(event_id)
+        raise RuntimeError(f"event {event_id} state keeps disappearing")
+
+    async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
+        """Mark the booked seats SOLD (see sell.lua)."""
+        return int(
+            await self._sell(keys=self._hold_keys(event_id, hold_id, user_id), args=[hold_id, *seat_ids])
+        )
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))

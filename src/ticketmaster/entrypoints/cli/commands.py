@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 from tqdm import tqdm
@@ -127,13 +131,13 @@ def _catalog_is_empty(database_url: str) -> bool:
     return asyncio.run(check())
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, *, with_worker: bool = False) -> None:
     import uvicorn
 
     from ticketmaster.entrypoints.http.app import create_app
 
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, with_worker=with_worker),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -151,12 +155,73 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    import uvloop
+
+    from ticketmaster.entrypoints.worker.runner import worker_main
+
+    with engines(settings) as s:
+        uvloop.run(worker_main(s))
+    return 0
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+@contextmanager
+def sandbox_process(settings: Settings) -> Iterator[None]:
+    """The payment sandbox as its own process, unless one already answers at SANDBOX_URL."""
+    url = urlsplit(settings.sandbox_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    if _listening(host, port):
+        print(f"using the payment sandbox already running at {settings.sandbox_url}", flush=True)
+        yield
+        return
+    ledger = settings.data_dir / "sandbox-ledger.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "ticketmaster.entrypoints.cli.main",
+        "sandbox",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--ledger",
+        str(ledger),
+    ]
+    # Own session: Ctrl-C reaches us, and we stop the sandbox after the API.
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not _listening(host, port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ticketmaster: the payment sandbox did not start on {host}:{port}")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with engines(settings) as s:
         upgrade_to_head(_db(s))
         if _catalog_is_empty(_db(s)):
             print("empty database: loading the demo catalog", flush=True)
             _report(_load(s, demo_catalog(), "demo catalog"))
-        print(f"ticketmaster API on http://{s.host}:{s.port} (docs at /docs); Ctrl-C stops", flush=True)
-        _serve(s)
+        with sandbox_process(s):
+            print(
+                f"ticketmaster on http://{s.host}:{s.port} (API docs at /docs), worker in-process, "
+                f"payment sandbox at {s.sandbox_url}; Ctrl-C stops everything",
+                flush=True,
+            )
+            _serve(s, with_worker=True)
     return 0

@@ -10,7 +10,7 @@ from types import FrameType
 
 from ticketmaster import logs
 from ticketmaster.config import ConfigError, Settings
-from ticketmaster.entrypoints.cli import commands
+from ticketmaster.entrypoints.cli import commands, sandbox_cmd
 
 
 def _sigterm_as_exit(signum: int, frame: FrameType | None) -> None:
@@ -37,9 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         commands.run,
         "Start everything: engines, migrations, demo data when the "
-        "database is empty, and the API (Ctrl-C stops it all).",
+        "database is empty, the payment sandbox, the worker and the API (Ctrl-C stops it all).",
     )
     add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
+    add(
+        "worker",
+        commands.worker,
+        "Run every background job (purchase processing; safe to run several at once).",
+    )
     add("migrate", commands.migrate, "Apply the versioned schema migrations.")
     imp = add(
         "import",
@@ -52,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", required=True, help="load the demo catalog (the only seed there is)"
     )
     seed.add_argument("--events", type=int, default=240, help="number of demo events (240)")
+    sandbox_cmd.add_arguments(add("sandbox", sandbox_cmd.sandbox, sandbox_cmd.HELP))
     return parser
 
 

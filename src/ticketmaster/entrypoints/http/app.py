@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,19 +12,27 @@ from ticketmaster import bootstrap
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
-from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, seats
+from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, seats
+from ticketmaster.entrypoints.worker.runner import run_jobs
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """An app that builds its container on start-up and releases it on shutdown."""
+def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
+    """An app that builds its container on start-up and releases it on shutdown; with
+    ``with_worker`` the background jobs run in this process too (``ticketmaster run``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.container = await bootstrap.build(settings)
+        container = await bootstrap.build(settings)
+        app.state.container = container
+        stop = asyncio.Event()
+        jobs = asyncio.create_task(run_jobs(container, stop)) if with_worker else None
         try:
             yield
         finally:
-            await app.state.container.close()
+            stop.set()
+            if jobs is not None:
+                await jobs
+            await container.close()
 
     app = FastAPI(
         title="Ticketmaster",
@@ -33,6 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (ops, auth, events, seats, holds):
+    for module in (ops, auth, events, seats, holds, purchases):
         app.include_router(module.router)
     return app

@@ -1,0 +1,25 @@
+"""Payment providers behind one small port: the local sandbox client and the Stripe adapter."""
+
+from ticketmaster.adapters.payments.provider import (
+    CardDeclined,
+    Charge,
+    IdempotencyMismatch,
+    PaymentError,
+    PaymentProvider,
+    PaymentRejected,
+    PaymentTimeout,
+    ProviderError,
+    Refund,
+)
+
+__all__ = [
+    "CardDeclined",
+    "Charge",
+    "IdempotencyMismatch",
+    "PaymentError",
+    "PaymentProvider",
+    "PaymentRejected",
+    "PaymentTimeout",
+    "ProviderError",
+    "Refund",
+]

@@ -1,0 +1,125 @@
+"""The payment provider port: charge once per idempotency key, refund, and typed failures.
+
+Contract every implementation keeps (it is what invariant I3 rests on):
+
+- ``charge`` with an idempotency key the provider has seen, and the same parameters,
+  returns the *same* charge (same id) and never moves money twice.
+- A retryable error (:class:`PaymentTimeout`, :class:`ProviderError` with
+  ``retryable=True``) means the outcome is **unknown**: the charge may or may not have
+  happened. The only safe follow-up is to retry with the *same* key (and parameters)
+  until a definite answer — a :class:`Charge` or a non-retryable error. Never retry a
+  charge with a fresh key, and never conclude "not charged" from a retryable error.
+- Non-retryable errors are definite: :class:`CardDeclined` (no money moved; the buyer
+  may try another card, under a new key), :class:`IdempotencyMismatch` (a bug: the key
+  was reused with other parameters), :class:`PaymentRejected` (the provider refused the
+  request as invalid, e.g. an unknown token or refunding an unpaid charge).
+- ``refund`` fully refunds a succeeded charge; repeating it returns the same refund.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ChargeStatus = Literal["succeeded", "processing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A charge the provider accepted.
+
+    ``succeeded``: money moved. ``processing`` (Stripe, for asynchronous payment methods
+    only; never for cards or the sandbox): accepted but not final — do not treat it as paid.
+    """
+
+    id: str
+    status: ChargeStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund of a whole charge; ``status`` is the provider's (``succeeded``, ``pending``…)."""
+
+    id: str
+    charge_id: str
+    status: str
+
+
+class PaymentError(Exception):
+    """Base of every provider failure; ``retryable`` says whether retrying the same key may help."""
+
+    retryable: bool = False
+    code: str = "payment_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class CardDeclined(PaymentError):
+    """The card was declined; no money moved. ``charge_id`` is the declined attempt, if known."""
+
+    code = "card_declined"
+
+    def __init__(self, message: str, *, code: str | None = None, charge_id: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.charge_id = charge_id
+
+
+class PaymentTimeout(PaymentError):
+    """No answer in time, or the connection broke mid-request: the outcome is unknown."""
+
+    retryable = True
+    code = "payment_timeout"
+
+
+class ProviderError(PaymentError):
+    """The provider failed (5xx, rate limit, unreachable) or refused our credentials.
+
+    Retryable unless it is a configuration problem (``retryable=False``, e.g. a bad API key).
+    """
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, code=code)
+        self.retryable = retryable
+
+
+class IdempotencyMismatch(PaymentError):
+    """The idempotency key was already used with different parameters (a caller bug)."""
+
+    code = "idempotency_key_reused"
+
+
+class PaymentRejected(PaymentError):
+    """The provider refused the request as invalid (unknown token, unrefundable charge…)."""
+
+    code = "payment_rejected"
+
+
+class PaymentProvider(Protocol):
+    """Where money moves. Implementations: the sandbox client and the Stripe adapter."""
+
+    async def charge(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Charge:
+        """Charge once per key (see the module contract); raise a :class:`PaymentError`."""
+        ...
+
+    async def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:
+        """Fully refund a succeeded charge, idempotently; raise a :class:`PaymentError`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the provider is unusable afterwards."""
+        ...

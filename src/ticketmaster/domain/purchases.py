@@ -1,0 +1,97 @@
+"""Purchases and bookings: the rules of paying for a hold, independent of storage.
+
+Purchase state machine (PostgreSQL row, claimed by workers with a lease):
+
+    PENDING --charge succeeded, seats confirmed--> SUCCEEDED   (hold PURCHASED, booking)
+    PENDING --card declined--> FAILED card_declined          (hold ACTIVE again until expiry)
+    PENDING --charged but seats not confirmable--> FAILED seat_conflict (charge refunded)
+    PENDING --no definite answer before the payment deadline--> FAILED payment_error
+    PENDING --timeout / provider error--> PENDING (retried later, same idempotency key)
+
+Payment window: a purchase accepted while its hold is ACTIVE moves the hold to PURCHASING
+and keeps the seats until ``payment_deadline`` = acceptance + PAYMENT_WINDOW, however
+close the hold was to expiring. Workers stop retrying the provider GIVE_UP_MARGIN before
+that deadline, so every purchase resolves while its seats are still reserved.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ticketmaster.domain.errors import InvalidRequest
+
+PAYMENT_WINDOW = timedelta(minutes=5)
+GIVE_UP_MARGIN = timedelta(seconds=30)
+PAYMENT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+
+
+class PurchaseStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class FailureReason(StrEnum):
+    CARD_DECLINED = "card_declined"
+    HOLD_EXPIRED = "hold_expired"
+    PAYMENT_ERROR = "payment_error"
+    SEAT_CONFLICT = "seat_conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    id: str
+    hold_id: str
+    user_id: str
+    event_id: str
+    status: PurchaseStatus
+    payment_token: str
+    amount_cents: int
+    currency: str
+    seat_ids: tuple[str, ...]
+    attempts: int = 0
+    booking_id: str | None = None
+    failure_reason: str | None = None
+    payment_deadline: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def charge_key(self) -> str:
+        """The provider idempotency key: one per purchase, reused on every retry (I3)."""
+        return f"purchase-{self.id}"
+
+    @property
+    def refund_key(self) -> str:
+        return f"refund-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: str
+    purchase_id: str
+    event_id: str
+    user_id: str
+    seat_ids: tuple[str, ...]
+    amount_cents: int
+    currency: str
+    purchased_at: datetime
+
+
+def check_payment_token(token: object) -> str:
+    if not isinstance(token, str) or not PAYMENT_TOKEN.match(token):
+        raise InvalidRequest(
+            "paymentToken must be 1-255 characters of letters, digits, '_' and '-'", field="paymentToken"
+        )
+    return token
+
+
+def retry_delay(
+    attempt: int, *, base: float = 0.2, cap: float = 10.0, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with full jitter for provider retries (attempt counts from 1)."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)

@@ -1,0 +1,201 @@
+"""The purchase processor: claims PENDING purchases, charges once per purchase, confirms
+the seats or compensates.
+
+Per purchase (all steps are safe to repeat after a crash, by this or another worker):
+1. charge with the purchase's idempotency key (same key on every retry: one charge, I3);
+2. on a definite decline: FAILED card_declined, hold back to ACTIVE until its expiry;
+3. on unknown outcome (timeout / provider error): retry later with backoff, same key,
+   until GIVE_UP_MARGIN before the payment deadline, then FAILED payment_error;
+4. on success: booking rows under the unique (event, seat) constraint + purchase
+   SUCCEEDED in one transaction, then Redis flips exactly these seats to SOLD;
+   if the constraint refuses (a seat is already sold), the charge is refunded and the
+   purchase FAILED seat_conflict — counted on ticketmaster_double_sale_prevented_total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ticketmaster.adapters.payments.provider import (
+    CardDeclined,
+    PaymentError,
+    PaymentProvider,
+)
+from ticketmaster.adapters.postgres.purchases import (
+    PURCHASE_CHANNEL,
+    PostgresPurchaseRepository,
+    SeatConflict,
+)
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.domain.holds import HoldStatus
+from ticketmaster.domain.ids import new_id
+from ticketmaster.domain.purchases import GIVE_UP_MARGIN, FailureReason, Purchase, retry_delay
+from ticketmaster.observability import (
+    DOUBLE_SALE_PREVENTED,
+    PAYMENT_LATENCY,
+    PURCHASE_OUTCOMES,
+    PURCHASE_RESOLUTION,
+    REFUNDS,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+POLL_SECONDS = 0.5
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+@dataclass
+class PurchaseProcessor:
+    repo: PostgresPurchaseRepository
+    gate: RedisSeatGate
+    provider: PaymentProvider
+    provider_name: str = "sandbox"
+    concurrency: int = 32
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{new_id('wrk')}")
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, stop: asyncio.Event, database_url: str) -> None:
+        """Claim and process purchases until ``stop`` is set (wakes on NOTIFY, polls too)."""
+        listener = await self._listen(database_url)
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._running)
+                claimed = await self._claim(free) if free > 0 else []
+                for purchase in claimed:
+                    task = asyncio.create_task(self.process(purchase))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                if claimed and len(claimed) == free:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        finally:
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self, database_url: str) -> asyncpg.Connection | None:
+        try:
+            conn = await asyncpg.connect(database_url)
+            await conn.add_listener(PURCHASE_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except Exception:  # polling still finds the work
+            log.warning("could not LISTEN for purchases; polling every %.1fs", POLL_SECONDS)
+            return None
+
+    async def _claim(self, limit: int) -> list[Purchase]:
+        try:
+            return await self.repo.claim(self.worker_id, limit, LEASE_SECONDS)
+        except Exception:
+            log.exception("claiming purchases failed; will retry")
+            await asyncio.sleep(POLL_SECONDS)
+            return []
+
+    async def process(self, purchase: Purchase) -> None:
+        try:
+            await self._process(purchase)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The lease lapses and the purchase is retried (here or elsewhere): all steps repeat safely.
+            log.exception("purchase %s: processing failed; it will be retried", purchase.id)
+
+    async def _process(self, p: Purchase) -> None:
+        started = time.perf_counter()
+        try:
+            charge = await self.provider.charge(
+                idempotency_key=p.charge_key,
+                amount_cents=p.amount_cents,
+                currency=p.currency,
+                payment_token=p.payment_token,
+                metadata={"purchaseId": p.id, "holdId": p.hold_id, "eventId": p.event_id},
+            )
+        except CardDeclined:
+            PAYMENT_LATENCY.observe(time.perf_counter() - started)
+            await self.repo.record_payment(p, self.provider_name, "DECLINED", None)
+            await self._fail(p, FailureReason.CARD_DECLINED)
+            return
+        except PaymentError as exc:
+            PAYMENT_LATENCY.observe(time.perf_counter() - started)
+            if exc.retryable and not self._past_give_up(p):
+                delay = retry_delay(p.attempts)
+                log.info("purchase %s: %s (attempt %d); retrying in %.2fs", p.id, exc.code, p.attempts, delay)
+                await self.repo.retry_later(p.id, self.worker_id, delay)
+                return
+            await self.repo.record_payment(p, self.provider_name, "ERROR", None)
+            await self._fail(p, FailureReason.PAYMENT_ERROR)
+            return
+        PAYMENT_LATENCY.observe(time.perf_counter() - started)
+        await self.repo.record_payment(p, self.provider_name, "SUCCEEDED", charge.id)
+        try:
+            booking = await self.repo.confirm(p, self.worker_id, new_id("bkg"))
+        except SeatConflict:
+            DOUBLE_SALE_PREVENTED.inc()
+            log.error("purchase %s: seats already sold; refunding charge %s", p.id, charge.id)
+            await self.provider.refund(charge_id=charge.id, idempotency_key=p.refund_key)
+            REFUNDS.inc()
+            await self.repo.record_payment(p, self.provider_name, "REFUNDED", charge.id)
+            await self._fail(p, FailureReason.SEAT_CONFLICT, release=False)
+            return
+        if booking is None:
+            return  # another worker took over and finished; our charge call was the same charge
+        PURCHASE_OUTCOMES.labels("succeeded").inc()
+        self._observe_resolution(p)
+        await self._sell(p)
+
+    async def _sell(self, p: Purchase) -> None:
+        """Flip the seats to SOLD in Redis; PostgreSQL already holds the truth, so retry a
+        little, and leave the rest to the loader/reconciler if Redis stays away."""
+        for attempt in range(5):
+            try:
+                await self.gate.sell(p.event_id, p.hold_id, p.user_id, p.seat_ids)
+                return
+            except Exception:
+                log.warning("purchase %s: marking seats SOLD in Redis failed (attempt %d)", p.id, attempt + 1)
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    def _past_give_up(self, p: Purchase) -> bool:
+        if p.payment_deadline is None:
+            return False
+        return datetime.now(UTC) >= p.payment_deadline - GIVE_UP_MARGIN
+
+    async def _fail(self, p: Purchase, reason: FailureReason, *, release: bool = True) -> None:
+        hold = await self.repo.fail(p, self.worker_id, reason.value)
+        PURCHASE_OUTCOMES.labels(reason.value).inc()
+        self._observe_resolution(p)
+        if hold is None or not release:
+            return
+        # Hand the seats back for the rest of the hold's own window (or free them).
+        status = "ACTIVE" if hold.status is HoldStatus.ACTIVE else "EXPIRED"
+        expires = _ms(hold.expires_at) if status == "ACTIVE" else 0
+        await self.gate.retime(
+            hold.event_id,
+            hold.id,
+            hold.user_id,
+            hold.seat_ids,
+            status="ACTIVE",
+            expires_at_ms=expires,
+            require_live=False,
+        )
+
+    @staticmethod
+    def _observe_resolution(p: Purchase) -> None:
+        if p.created_at is not None:
+            PURCHASE_RESOLUTION.observe((datetime.now(UTC) - p.created_at).total_seconds())

@@ -1,0 +1,82 @@
+"""The worker process: every background job of the system, run side by side.
+
+Jobs are safe to run in several processes at once (leases, SKIP LOCKED, idempotent
+scripts). ``ticketmaster worker`` runs them alone; ``ticketmaster run`` runs them inside
+the API process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from ticketmaster import bootstrap
+from ticketmaster.adapters.payments.provider import PaymentProvider
+from ticketmaster.bootstrap import Container
+from ticketmaster.config import ConfigError, Settings
+from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
+
+log = logging.getLogger(__name__)
+
+
+def make_provider(settings: Settings) -> PaymentProvider:
+    if settings.payment_provider == "stripe":
+        from ticketmaster.adapters.payments.stripe_provider import StripePaymentProvider
+
+        if not settings.stripe_api_key:
+            raise ConfigError(
+                "TICKETMASTER_STRIPE_API_KEY is required with TICKETMASTER_PAYMENT_PROVIDER=stripe"
+            )
+        return StripePaymentProvider(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            timeout=settings.payment_timeout_seconds,
+        )
+    from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
+
+    return SandboxPaymentProvider(settings.sandbox_url, timeout=settings.payment_timeout_seconds)
+
+
+async def run_jobs(container: Container, stop: asyncio.Event) -> None:
+    """Run every background job until ``stop`` is set; a crashed job is restarted."""
+    settings = container.settings
+    assert settings.database_url is not None
+    provider = make_provider(settings)
+    processor = PurchaseProcessor(
+        container.purchase_repo, container.gate, provider, provider_name=settings.payment_provider
+    )
+    jobs = {"purchases": lambda: processor.run(stop, str(settings.database_url))}
+
+    async def supervise(name: str) -> None:
+        while not stop.is_set():
+            try:
+                await jobs[name]()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s crashed; restarting in 1s", name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    try:
+        await asyncio.gather(*(supervise(name) for name in jobs))
+    finally:
+        close = getattr(provider, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def worker_main(settings: Settings) -> None:
+    container = await bootstrap.build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started")
+    try:
+        await run_jobs(container, stop)
+    finally:
+        await container.close()
+        log.info("worker stopped")
