@@ -85,6 +85,7 @@ class Settings:
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
     payment_timeout_seconds: float = 5.0
+    worker_lease_seconds: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -124,6 +125,7 @@ class Settings:
             stripe_api_key=_read(env, "STRIPE_API_KEY", str, None),
             stripe_api_base=_read(env, "STRIPE_API_BASE", _parse_url(("http", "https")), None),
             payment_timeout_seconds=_read(env, "PAYMENT_TIMEOUT_SECONDS", _parse_seconds, 5.0),
+            worker_lease_seconds=_read(env, "WORKER_LEASE_SECONDS", _parse_seconds, 30.0),
         )
 
 

@@ -48,7 +48,6 @@ from ticketmaster.observability import (
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0
 POLL_SECONDS = 0.5
 
 
@@ -63,6 +62,7 @@ class PurchaseProcessor:
     provider: PaymentProvider
     provider_name: str = "sandbox"
     concurrency: int = 32
+    lease_seconds: float = 30.0
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{new_id('wrk')}")
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
@@ -102,13 +102,14 @@ class PurchaseProcessor:
 
     async def _claim(self, limit: int) -> list[Purchase]:
         try:
-            return await self.repo.claim(self.worker_id, limit, LEASE_SECONDS)
+            return await self.repo.claim(self.worker_id, limit, self.lease_seconds)
         except Exception:
             log.exception("claiming purchases failed; will retry")
             await asyncio.sleep(POLL_SECONDS)
             return []
 
     async def process(self, purchase: Purchase) -> None:
+        heartbeat = asyncio.create_task(self._keep_lease(purchase.id))
         try:
             await self._process(purchase)
         except asyncio.CancelledError:
@@ -116,6 +117,16 @@ class PurchaseProcessor:
         except Exception:
             # The lease lapses and the purchase is retried (here or elsewhere): all steps repeat safely.
             log.exception("purchase %s: processing failed; it will be retried", purchase.id)
+        finally:
+            heartbeat.cancel()
+
+    async def _keep_lease(self, purchase_id: str) -> None:
+        """Renew the lease while a slow payment is in flight, so nobody takes over a live worker."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                if not await self.repo.extend_lease(purchase_id, self.worker_id, self.lease_seconds):
+                    return
 
     async def _process(self, p: Purchase) -> None:
         started = time.perf_counter()

@@ -45,7 +45,11 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
     assert settings.database_url is not None
     provider = make_provider(settings)
     processor = PurchaseProcessor(
-        container.purchase_repo, container.gate, provider, provider_name=settings.payment_provider
+        container.purchase_repo,
+        container.gate,
+        provider,
+        provider_name=settings.payment_provider,
+        lease_seconds=settings.worker_lease_seconds,
     )
     jobs = {"purchases": lambda: processor.run(stop, str(settings.database_url))}
 
