@@ -42,6 +42,15 @@ def _parse_provider(raw: str) -> str:
     return raw
 
 
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
 def _parse_seconds(raw: str) -> float:
     value = float(raw)
     if not 0 < value <= 300:
@@ -86,6 +95,10 @@ class Settings:
     stripe_api_base: str | None = None
     payment_timeout_seconds: float = 5.0
     worker_lease_seconds: float = 30.0
+    expiry_notifications: bool = True
+    redis_sweep_interval_seconds: float = 0.1
+    postgres_sweep_interval_seconds: float = 2.0
+    reconcile_interval_seconds: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -126,6 +139,12 @@ class Settings:
             stripe_api_base=_read(env, "STRIPE_API_BASE", _parse_url(("http", "https")), None),
             payment_timeout_seconds=_read(env, "PAYMENT_TIMEOUT_SECONDS", _parse_seconds, 5.0),
             worker_lease_seconds=_read(env, "WORKER_LEASE_SECONDS", _parse_seconds, 30.0),
+            expiry_notifications=_read(env, "EXPIRY_NOTIFICATIONS", _parse_bool, True),
+            redis_sweep_interval_seconds=_read(env, "REDIS_SWEEP_INTERVAL_SECONDS", _parse_seconds, 0.1),
+            postgres_sweep_interval_seconds=_read(
+                env, "POSTGRES_SWEEP_INTERVAL_SECONDS", _parse_seconds, 2.0
+            ),
+            reconcile_interval_seconds=_read(env, "RECONCILE_INTERVAL_SECONDS", _parse_seconds, 30.0),
         )
 
 

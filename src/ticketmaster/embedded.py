@@ -101,6 +101,9 @@ class EmbeddedValkey:
             "no",
             "--notify-keyspace-events",
             "Ex",
+            # Expire lapsed hold keys (and notify) promptly: expiry lag is a product metric.
+            "--hz",
+            "50",
             "--logfile",
             str(self.directory / "valkey.log"),
         ]

@@ -42,3 +42,17 @@ DOUBLE_SALE_PREVENTED = Counter(
     "ticketmaster_double_sale_prevented_total",
     "Bookings refused by the unique (event, seat) constraint; must stay 0 - alert if not",
 )
+
+EXPIRY_LAG = Histogram(
+    "ticketmaster_expiry_lag_seconds",
+    "From a hold's expiresAt to its seats being released in the seat-map view",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HOLDS_EXPIRED = Counter(
+    "ticketmaster_holds_expired_total",
+    "Expired holds released, by path (notification, redis_sweeper, postgres_sweeper, reconcile)",
+    ["path"],
+)
+RECONCILE_FIXES = Counter(
+    "ticketmaster_reconcile_fixes_total", "Drift between Redis and PostgreSQL healed, by kind", ["kind"]
+)

@@ -277,3 +277,61 @@ class HoldWriter:
             for item, future in batch:
                 if not future.done():
                     future.set_result(outcomes[item.hold.id])
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryCandidate:
+    hold_id: str
+    event_id: str
+    user_id: str
+    status: str
+    expires_at_ms: int
+    seat_ids: tuple[str, ...]
+
+
+class PostgresExpiryRepository:
+    """The durable side of expiry: ACTIVE holds past ``expires_at`` become EXPIRED."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def settle(self, hold_id: str) -> ExpiryCandidate | None:
+        """Mark the hold EXPIRED if it is ACTIVE and past expiry; return it as it now
+        stands (whatever its status), or None when there is no such hold."""
+        row = await self._pool.fetchrow(
+            """
+            WITH expired AS (
+                UPDATE holds SET status = 'EXPIRED', updated_at = now()
+                WHERE id = $1 AND status = 'ACTIVE' AND expires_at <= now()
+                RETURNING id
+            )
+            SELECT h.id, h.event_id, h.user_id,
+                   CASE WHEN EXISTS (SELECT 1 FROM expired) THEN 'EXPIRED' ELSE h.status END AS status,
+                   (extract(epoch FROM h.expires_at) * 1000)::bigint AS exp_ms,
+                   array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
+            FROM holds h WHERE h.id = $1
+            """,
+            hold_id,
+        )
+        if row is None:
+            return None
+        return ExpiryCandidate(
+            row["id"],
+            row["event_id"],
+            row["user_id"],
+            row["status"],
+            int(row["exp_ms"]),
+            tuple(row["seat_ids"]),
+        )
+
+    async def overdue(self, limit: int = 500) -> list[tuple[str, str]]:
+        """(hold id, event id) of ACTIVE holds already past expiry (the durable safety net)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT id, event_id FROM holds
+            WHERE status = 'ACTIVE' AND expires_at <= now()
+            ORDER BY expires_at LIMIT $1
+            """,
+            limit,
+        )
+        return [(r["id"], r["event_id"]) for r in rows]

@@ -64,6 +64,21 @@ class RedisKeys:
         """The hold created for (user, Idempotency-Key) on this event."""
         return f"{self.event_tag(event_id)}:idem:{user_id}:{key}"
 
+    def events_with_holds(self) -> str:
+        """Set of event ids that may have live holds: the Redis sweeper's work list. Not
+        tagged per event (it spans events); only plain set commands touch it."""
+        return f"{self.namespace}:sweep:events"
+
+    def parse_hold_key(self, key: str) -> tuple[str, str] | None:
+        """(event id, hold id) of a hold key, or None for any other key."""
+        head = f"{self.namespace}:{{evt:"
+        if not key.startswith(head):
+            return None
+        event_id, sep, rest = key[len(head) :].partition("}:hold:")
+        if not sep or not rest:
+            return None
+        return event_id, rest
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (operators and tests)."""
         return f"{self.namespace}:*"

@@ -120,6 +120,7 @@ class RedisSeatGate:
                 await self.ensure_loaded(event_id)
                 continue
             if kind == "OK":
+                await self._redis.sadd(k.events_with_holds(), event_id)
                 return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]))
             if kind == "REPLAY":
                 return GateResult(
@@ -187,6 +188,8 @@ class RedisSeatGate:
         ]
         for _ in range(3):
             code = int(await self._retime(keys=keys, args=args))
+            if code == 1:
+                await self._redis.sadd(self._keys.events_with_holds(), event_id)
             if code != -2:
                 return RetimeResult(code)
             await self.ensure_loaded(event_id)
@@ -269,3 +272,5 @@ class RedisSeatGate:
             await self._load(keys=[keys[0], keys[1], staging_loaded, keys[3]], args=[*prefixes, *chunk])
         await self._redis.delete(staging_loaded)
         await self._load(keys=keys, args=[*prefixes, *last, *hold_args])
+        if holds:
+            await self._redis.sadd(k.events_with_holds(), event_id)

@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 from ticketmaster import bootstrap
 from ticketmaster.adapters.payments.provider import PaymentProvider
+from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import ConfigError, Settings
+from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
 from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
+from ticketmaster.services.expiry import ExpireHolds
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,18 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         provider_name=settings.payment_provider,
         lease_seconds=settings.worker_lease_seconds,
     )
-    jobs = {"purchases": lambda: processor.run(stop, str(settings.database_url))}
+    expire = ExpireHolds(PostgresExpiryRepository(container.pool), container.gate)
+    jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        "purchases": lambda: processor.run(stop, str(settings.database_url)),
+        "redis-sweeper": lambda: RedisSweeper(
+            container.redis, container.keys, expire, settings.redis_sweep_interval_seconds
+        ).run(stop),
+        "postgres-sweeper": lambda: PostgresSweeper(
+            PostgresExpiryRepository(container.pool), expire, settings.postgres_sweep_interval_seconds
+        ).run(stop),
+    }
+    if settings.expiry_notifications:
+        jobs["expiry-listener"] = lambda: ExpiryListener(container.redis, container.keys, expire).run(stop)
 
     async def supervise(name: str) -> None:
         while not stop.is_set():

@@ -1,0 +1,159 @@
+"""Expiry jobs: the keyspace-notification listener (primary, sub-second), the Redis sweeper
+over each event's expiry sorted set (catches notifications lost in a disconnect), and the
+PostgreSQL sweeper (the durable safety net, e.g. after Redis lost everything)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
+from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.services.expiry import ExpireHolds
+
+log = logging.getLogger(__name__)
+
+EXPIRED_CHANNELS = "__keyevent@*__:expired"
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def enable_notifications(client: redis.Redis) -> bool:
+    """Turn on expired-key events (keeping other flags); False where CONFIG is refused."""
+    try:
+        current = (await client.config_get("notify-keyspace-events")).get("notify-keyspace-events")
+        flags = set(str(current or ""))
+        if "A" in flags or {"E", "x"} <= flags:
+            return True
+        await client.config_set("notify-keyspace-events", "".join(sorted(flags | {"E", "x"})))
+        return True
+    except ResponseError:
+        return False
+
+
+@dataclass
+class ExpiryListener:
+    client: redis.Redis
+    keys: RedisKeys
+    expire: ExpireHolds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await enable_notifications(self.client):
+            log.warning(
+                "Redis refused CONFIG SET notify-keyspace-events (managed Redis?); "
+                "expired holds are released by the sweepers only"
+            )
+            await stop.wait()
+            return
+        while not stop.is_set():
+            try:
+                await self._listen(stop)
+            except REDIS_DOWN:
+                log.warning("expiry listener lost Redis; reconnecting (sweepers cover the gap)")
+                await _pause(stop, 1.0)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.psubscribe(EXPIRED_CHANNELS)
+        pending: set[asyncio.Task[bool]] = set()
+        try:
+            while not stop.is_set():
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                parsed = self.keys.parse_hold_key(str(message["data"]))
+                if parsed is None:
+                    continue
+                task = asyncio.create_task(self._expire(parsed[1]))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _expire(self, hold_id: str) -> bool:
+        try:
+            return await self.expire.expire(hold_id, "notification")
+        except Exception:
+            log.warning("releasing expired hold %s failed; a sweeper will retry", hold_id, exc_info=True)
+            return False
+
+
+@dataclass
+class RedisSweeper:
+    """Every ``interval`` s: holds whose expiry score has passed, in every event with holds."""
+
+    client: redis.Redis
+    keys: RedisKeys
+    expire: ExpireHolds
+    interval: float = 0.1
+    batch: int = 200
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            wait = self.interval
+            try:
+                _, next_due_ms = await self.sweep()
+                if next_due_ms is not None:
+                    # Wake up right when the next hold lapses, not up to an interval later.
+                    wait = min(wait, max(0.0, next_due_ms / 1000 - time.time()) + 0.002)
+            except REDIS_DOWN:
+                log.warning("Redis sweeper cannot reach Redis; retrying")
+                wait = 1.0
+            except Exception:
+                log.exception("Redis sweep failed")
+            await _pause(stop, wait)
+
+    async def sweep(self) -> tuple[int, int | None]:
+        """Release due holds; returns (holds released, earliest expiry still ahead in ms)."""
+        released = 0
+        next_due: int | None = None
+        now_ms = int(time.time() * 1000)
+        for member in await self.client.smembers(self.keys.events_with_holds()):
+            event_id = str(member)
+            due = await self.client.zrangebyscore(self.keys.expiries(event_id), 0, now_ms, 0, self.batch)
+            for hold_id in due:
+                try:
+                    released += await self.expire.expire(str(hold_id), "redis_sweeper")
+                except REDIS_DOWN:
+                    raise
+                except Exception:
+                    log.warning("sweeping hold %s failed", hold_id, exc_info=True)
+            upcoming = await self.client.zrange(self.keys.expiries(event_id), 0, 0, withscores=True)
+            if upcoming:
+                score = int(upcoming[0][1])
+                next_due = score if next_due is None else min(next_due, score)
+            elif not due:
+                await self.client.srem(self.keys.events_with_holds(), event_id)
+                # A hold made between the check and the SREM must not drop out of the list.
+                if await self.client.zcard(self.keys.expiries(event_id)):
+                    await self.client.sadd(self.keys.events_with_holds(), event_id)
+        return released, next_due
+
+
+@dataclass
+class PostgresSweeper:
+    """Every ``interval`` s: ACTIVE holds past expiry in PostgreSQL (survives Redis loss)."""
+
+    repo: PostgresExpiryRepository
+    expire: ExpireHolds
+    interval: float = 2.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for hold_id, _event_id in await self.repo.overdue():
+                    await self.expire.expire(hold_id, "postgres_sweeper")
+            except Exception:
+                log.warning("PostgreSQL sweep failed; retrying", exc_info=True)
+            await _pause(stop, self.interval)
