@@ -5,13 +5,15 @@ Purchase state machine (PostgreSQL row, claimed by workers with a lease):
     PENDING --charge succeeded, seats confirmed--> SUCCEEDED   (hold PURCHASED, booking)
     PENDING --card declined--> FAILED card_declined          (hold ACTIVE again until expiry)
     PENDING --charged but seats not confirmable--> FAILED seat_conflict (charge refunded)
-    PENDING --no definite answer before the payment deadline--> FAILED payment_error
+    PENDING --charged only after the payment deadline--> FAILED hold_expired (refunded)
+    PENDING --definite refusal (invalid token)--> FAILED payment_error
     PENDING --timeout / provider error--> PENDING (retried later, same idempotency key)
 
 Payment window: a purchase accepted while its hold is ACTIVE moves the hold to PURCHASING
-and keeps the seats until ``payment_deadline`` = acceptance + PAYMENT_WINDOW, however
-close the hold was to expiring. Workers stop retrying the provider GIVE_UP_MARGIN before
-that deadline, so every purchase resolves while its seats are still reserved.
+and keeps the seats until ``payment_deadline`` = acceptance + PAYMENT_WINDOW (5 minutes),
+however close the hold was to expiring. A payment whose outcome stays unknown is retried
+under the same key until the provider answers definitely (never abandoned: the card may
+have been charged); a success that arrives after the deadline is refunded.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from enum import StrEnum
 from ticketmaster.domain.errors import InvalidRequest
 
 PAYMENT_WINDOW = timedelta(minutes=5)
-GIVE_UP_MARGIN = timedelta(seconds=30)
 PAYMENT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 
 

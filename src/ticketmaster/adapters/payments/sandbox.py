@@ -104,3 +104,12 @@ def _error_for(status: int, data: object) -> PaymentError:
     if 400 <= status < 500:
         return PaymentRejected(message, code=code)
     return ProviderError(f"unexpected answer {status}: {message}", code=code)
+
+
+async def fetch_ledger(base_url: str, *, timeout_seconds: float = 10.0) -> list[dict[str, Any]]:
+    """Every payment the sandbox has seen (GET /v1/ledger), for audits."""
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_seconds) as client:
+        response = await client.get("/v1/ledger")
+        response.raise_for_status()
+        payments: list[dict[str, Any]] = response.json()["payments"]
+        return payments

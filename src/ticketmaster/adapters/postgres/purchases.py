@@ -66,6 +66,10 @@ class SeatConflict(Exception):
     """The booking would sell a seat that a live booking already has (unique constraint)."""
 
 
+class PaymentWindowClosed(Exception):
+    """The charge succeeded only after the hold's payment deadline: its seats were released."""
+
+
 class PurchaseTx:
     """Queries of the purchase-acceptance transaction (one connection, one transaction)."""
 
@@ -259,6 +263,13 @@ class PostgresPurchaseRepository:
             )
             if owned is None:
                 return None
+            in_window = await conn.fetchval(
+                "SELECT payment_deadline > now() FROM holds"
+                " WHERE id = $1 AND status = 'PURCHASING' FOR UPDATE",
+                purchase.hold_id,
+            )
+            if not in_window:
+                raise PaymentWindowClosed(purchase.id)
             try:
                 async with conn.transaction():  # savepoint: the conflict must not poison the rest
                     await conn.execute(

@@ -24,7 +24,8 @@ LOAD_WAIT_S = 15.0
 LOAD_CHUNK = 5_000  # seats/holds per script call is bounded by the argument list size
 
 
-def _script(name: str) -> str:
+def load_script(name: str) -> str:
+    """The source of one of the Lua scripts shipped in ``scripts/``."""
     return resources.files("ticketmaster.adapters.redis").joinpath("scripts", name).read_text()
 
 
@@ -73,11 +74,11 @@ class RedisSeatGate:
         self._keys = keys
         self._source = source
         self._max_per_user = max_seats_per_user
-        self._hold = client.register_script(_script("hold.lua"))
-        self._release = client.register_script(_script("release.lua"))
-        self._load = client.register_script(_script("load.lua"))
-        self._retime = client.register_script(_script("retime.lua"))
-        self._sell = client.register_script(_script("sell.lua"))
+        self._hold = client.register_script(load_script("hold.lua"))
+        self._release = client.register_script(load_script("release.lua"))
+        self._load = client.register_script(load_script("load.lua"))
+        self._retime = client.register_script(load_script("retime.lua"))
+        self._sell = client.register_script(load_script("sell.lua"))
         self._loading: dict[str, asyncio.Task[None]] = {}
 
     # --- holds -------------------------------------------------------------------------

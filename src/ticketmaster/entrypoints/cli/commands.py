@@ -9,10 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -25,6 +26,9 @@ from ticketmaster.domain.catalog import Catalog, CatalogError, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.services.catalog_import import import_catalog
 from ticketmaster.services.demo import demo_catalog
+
+if TYPE_CHECKING:
+    from ticketmaster.bootstrap import Container
 
 
 @contextmanager
@@ -225,3 +229,41 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             )
             _serve(s, with_worker=True)
     return 0
+
+
+async def _with_container(settings: Settings, use: Callable[[Container], Awaitable[int]]) -> int:
+    from ticketmaster import bootstrap
+
+    container = await bootstrap.build(settings)
+    try:
+        return await use(container)
+    finally:
+        await container.close()
+
+
+def reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketmaster.entrypoints.worker.runner import make_reconciler
+
+    async def go(container: Container) -> int:
+        changes = await make_reconciler(container).run_once()
+        for line in changes:
+            print(line)
+        print(f"reconcile complete: {len(changes)} change(s)")
+        return 0
+
+    with engines(settings) as s:
+        return asyncio.run(_with_container(s, go))
+
+
+def audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketmaster.entrypoints.worker.runner import make_auditor
+
+    async def go(container: Container) -> int:
+        report = await make_auditor(container, grace_seconds=args.grace).run()
+        for line in report.lines():
+            print(line)
+        print("audit passed" if report.ok else "AUDIT FAILED: invariant violations found")
+        return 0 if report.ok else 1
+
+    with engines(settings) as s:
+        return asyncio.run(_with_container(s, go))

@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         commands.worker,
         "Run every background job (purchase processing; safe to run several at once).",
     )
+    add(
+        "reconcile",
+        commands.reconcile,
+        "Heal drift between Redis and PostgreSQL for every live event; prints each fix.",
+    )
+    audit = add(
+        "audit",
+        commands.audit,
+        "Check invariants I1-I5 across PostgreSQL, Redis and the payment ledger; exits 1 on a violation.",
+    )
+    audit.add_argument(
+        "--grace", type=float, default=5.0, help="seconds an expired hold may take to be released (5)"
+    )
     add("migrate", commands.migrate, "Apply the versioned schema migrations.")
     imp = add(
         "import",

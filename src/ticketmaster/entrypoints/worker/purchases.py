@@ -4,12 +4,15 @@ the seats or compensates.
 Per purchase (all steps are safe to repeat after a crash, by this or another worker):
 1. charge with the purchase's idempotency key (same key on every retry: one charge, I3);
 2. on a definite decline: FAILED card_declined, hold back to ACTIVE until its expiry;
-3. on unknown outcome (timeout / provider error): retry later with backoff, same key,
-   until GIVE_UP_MARGIN before the payment deadline, then FAILED payment_error;
+3. on unknown outcome (timeout / provider error / "processing"): retry later with backoff
+   under the same key until the provider gives a definite answer — never give up on an
+   unknown outcome, since the card may have been charged;
 4. on success: booking rows under the unique (event, seat) constraint + purchase
    SUCCEEDED in one transaction, then Redis flips exactly these seats to SOLD;
    if the constraint refuses (a seat is already sold), the charge is refunded and the
-   purchase FAILED seat_conflict — counted on ticketmaster_double_sale_prevented_total.
+   purchase FAILED seat_conflict — counted on ticketmaster_double_sale_prevented_total;
+   if the definite success only arrives after the payment deadline (the seats were
+   released), the charge is refunded and the purchase FAILED hold_expired.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from ticketmaster.adapters.payments.provider import (
 )
 from ticketmaster.adapters.postgres.purchases import (
     PURCHASE_CHANNEL,
+    PaymentWindowClosed,
     PostgresPurchaseRepository,
     SeatConflict,
 )
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.holds import HoldStatus
 from ticketmaster.domain.ids import new_id
-from ticketmaster.domain.purchases import GIVE_UP_MARGIN, FailureReason, Purchase, retry_delay
+from ticketmaster.domain.purchases import FailureReason, Purchase, retry_delay
 from ticketmaster.observability import (
     DOUBLE_SALE_PREVENTED,
     PAYMENT_LATENCY,
@@ -145,25 +149,30 @@ class PurchaseProcessor:
             return
         except PaymentError as exc:
             PAYMENT_LATENCY.observe(time.perf_counter() - started)
-            if exc.retryable and not self._past_give_up(p):
-                delay = retry_delay(p.attempts)
-                log.info("purchase %s: %s (attempt %d); retrying in %.2fs", p.id, exc.code, p.attempts, delay)
-                await self.repo.retry_later(p.id, self.worker_id, delay)
+            if exc.retryable:
+                await self._retry(p, exc.code)
                 return
+            # A definite refusal (invalid token, key misuse): no money moved.
             await self.repo.record_payment(p, self.provider_name, "ERROR", None)
             await self._fail(p, FailureReason.PAYMENT_ERROR)
             return
         PAYMENT_LATENCY.observe(time.perf_counter() - started)
+        if charge.status != "succeeded":
+            await self._retry(p, charge.status)  # not final yet: ask again under the same key
+            return
         await self.repo.record_payment(p, self.provider_name, "SUCCEEDED", charge.id)
         try:
             booking = await self.repo.confirm(p, self.worker_id, new_id("bkg"))
         except SeatConflict:
             DOUBLE_SALE_PREVENTED.inc()
             log.error("purchase %s: seats already sold; refunding charge %s", p.id, charge.id)
-            await self.provider.refund(charge_id=charge.id, idempotency_key=p.refund_key)
-            REFUNDS.inc()
-            await self.repo.record_payment(p, self.provider_name, "REFUNDED", charge.id)
+            await self._refund(p, charge.id)
             await self._fail(p, FailureReason.SEAT_CONFLICT, release=False)
+            return
+        except PaymentWindowClosed:
+            log.warning("purchase %s: paid after its payment deadline; refunding charge %s", p.id, charge.id)
+            await self._refund(p, charge.id)
+            await self._fail(p, FailureReason.HOLD_EXPIRED)
             return
         if booking is None:
             return  # another worker took over and finished; our charge call was the same charge
@@ -182,10 +191,15 @@ class PurchaseProcessor:
                 log.warning("purchase %s: marking seats SOLD in Redis failed (attempt %d)", p.id, attempt + 1)
                 await asyncio.sleep(0.2 * 2**attempt)
 
-    def _past_give_up(self, p: Purchase) -> bool:
-        if p.payment_deadline is None:
-            return False
-        return datetime.now(UTC) >= p.payment_deadline - GIVE_UP_MARGIN
+    async def _retry(self, p: Purchase, why: str) -> None:
+        delay = retry_delay(p.attempts)
+        log.info("purchase %s: %s (attempt %d); retrying in %.2fs", p.id, why, p.attempts, delay)
+        await self.repo.retry_later(p.id, self.worker_id, delay)
+
+    async def _refund(self, p: Purchase, charge_id: str) -> None:
+        await self.provider.refund(charge_id=charge_id, idempotency_key=p.refund_key)
+        REFUNDS.inc()
+        await self.repo.record_payment(p, self.provider_name, "REFUNDED", charge_id)
 
     async def _fail(self, p: Purchase, reason: FailureReason, *, release: bool = True) -> None:
         hold = await self.repo.fail(p, self.worker_id, reason.value)

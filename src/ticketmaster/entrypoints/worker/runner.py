@@ -12,15 +12,20 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ticketmaster import bootstrap
 from ticketmaster.adapters.payments.provider import PaymentProvider
+from ticketmaster.adapters.payments.sandbox import fetch_ledger
+from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import ConfigError, Settings
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
 from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
+from ticketmaster.services.audit import Auditor
 from ticketmaster.services.expiry import ExpireHolds
+from ticketmaster.services.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,54 @@ def make_provider(settings: Settings) -> PaymentProvider:
     return SandboxPaymentProvider(settings.sandbox_url, timeout=settings.payment_timeout_seconds)
 
 
+def _expire(container: Container) -> ExpireHolds:
+    return ExpireHolds(PostgresExpiryRepository(container.pool), container.gate)
+
+
+def make_reconciler(container: Container) -> Reconciler:
+    return Reconciler(
+        container.redis,
+        container.keys,
+        container.gate,
+        PostgresConsistencyReader(container.pool),
+        _expire(container),
+    )
+
+
+def make_auditor(container: Container, *, grace_seconds: float = 5.0) -> Auditor:
+    settings = container.settings
+    ledger = None
+    if settings.payment_provider == "sandbox":
+        sandbox_url = settings.sandbox_url
+
+        async def ledger_source() -> list[dict[str, Any]]:
+            return await fetch_ledger(sandbox_url)
+
+        ledger = ledger_source
+    return Auditor(
+        PostgresConsistencyReader(container.pool),
+        container.redis,
+        container.keys,
+        container.gate,
+        ledger,
+        grace_seconds=grace_seconds,
+    )
+
+
+async def _reconcile_forever(container: Container, stop: asyncio.Event) -> None:
+    reconciler = make_reconciler(container)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), container.settings.reconcile_interval_seconds)
+        if stop.is_set():
+            return
+        try:
+            for line in await reconciler.run_once():
+                log.warning("reconcile: %s", line)
+        except Exception:
+            log.warning("periodic reconcile failed; retrying next round", exc_info=True)
+
+
 async def run_jobs(container: Container, stop: asyncio.Event) -> None:
     """Run every background job until ``stop`` is set; a crashed job is restarted."""
     settings = container.settings
@@ -55,7 +108,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         provider_name=settings.payment_provider,
         lease_seconds=settings.worker_lease_seconds,
     )
-    expire = ExpireHolds(PostgresExpiryRepository(container.pool), container.gate)
+    expire = _expire(container)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "purchases": lambda: processor.run(stop, str(settings.database_url)),
         "redis-sweeper": lambda: RedisSweeper(
@@ -65,6 +118,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
             PostgresExpiryRepository(container.pool), expire, settings.postgres_sweep_interval_seconds
         ).run(stop),
     }
+    jobs["reconciler"] = lambda: _reconcile_forever(container, stop)
     if settings.expiry_notifications:
         jobs["expiry-listener"] = lambda: ExpiryListener(container.redis, container.keys, expire).run(stop)
 

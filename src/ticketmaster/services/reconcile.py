@@ -1,0 +1,110 @@
+"""Use case: heal drift between Redis and PostgreSQL for every live event.
+
+Heals, per event: sold seats missing in Redis, Redis SOLD without a live booking, Redis
+holds that PostgreSQL does not know (after a grace period: a hold's row is written just
+after the gate says yes) or no longer considers live, live PostgreSQL holds missing from
+Redis, and ACTIVE holds past expiry. An event Redis has not loaded needs no repair: its
+state is rebuilt from PostgreSQL on first touch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import redis.asyncio as redis
+from redis.commands.core import AsyncScript
+
+from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate, load_script
+from ticketmaster.domain.reconcile import SeatFix, plan
+from ticketmaster.observability import RECONCILE_FIXES
+from ticketmaster.services.expiry import ExpireHolds
+
+log = logging.getLogger(__name__)
+
+SUSPECT_GRACE_SECONDS = 2.0
+
+
+@dataclass
+class Reconciler:
+    client: redis.Redis
+    keys: RedisKeys
+    gate: RedisSeatGate
+    reader: PostgresConsistencyReader
+    expire: ExpireHolds
+    grace_seconds: float = SUSPECT_GRACE_SECONDS
+    _cas: AsyncScript = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._cas = self.client.register_script(load_script("reconcile.lua"))
+
+    async def run_once(self) -> list[str]:
+        """Reconcile every live event; returns one line per fix made."""
+        changes: list[str] = []
+        for event_id in await self.reader.live_event_ids():
+            changes += await self.reconcile_event(event_id)
+        return changes
+
+    async def reconcile_event(self, event_id: str) -> list[str]:
+        changes: list[str] = []
+        truth = await self.reader.event_truth(event_id)
+        for hold_id in truth.overdue_active:
+            if await self.expire.expire(hold_id, "reconcile"):
+                changes.append(self._count(event_id, "expired_active", f"hold {hold_id} was past expiry"))
+        if not await self.client.exists(self.keys.loaded(event_id)):
+            return changes
+        snapshot = await self.gate.snapshot(event_id)
+        truth = await self.reader.event_truth(event_id)  # after the Redis read: never older than it
+        referenced = sorted({raw.rpartition("|")[0] for raw in snapshot.states.values() if raw != "SOLD"})
+        known = frozenset(await self.reader.existing_holds(referenced)) if referenced else frozenset()
+        repairs = plan(truth.sold, truth.live_holds, snapshot.states, known)
+        for conflict in repairs.conflicts:
+            log.error("reconcile %s: %s (cannot be repaired automatically)", event_id, conflict)
+            changes.append(f"{event_id}: CONFLICT {conflict}")
+        fixes = list(repairs.seat_fixes)
+        if repairs.suspects:
+            await asyncio.sleep(self.grace_seconds)
+            still_unknown = set(repairs.suspects) - set(
+                await self.reader.existing_holds(list(repairs.suspects))
+            )
+            fixes += [
+                SeatFix("orphan_hold", seat, raw, "", f"hold {hold_id} has no row in PostgreSQL")
+                for hold_id in sorted(still_unknown)
+                for seat, raw in repairs.suspects[hold_id]
+            ]
+        if fixes:
+            args: list[str] = []
+            for fix in fixes:
+                args += [fix.seat_id, fix.expected, fix.new]
+            applied = set(
+                await self._cas(keys=[self.keys.seats(event_id), self.keys.version(event_id)], args=args)
+            )
+            changes += [
+                self._count(event_id, f.kind, f"seat {f.seat_id}: {f.detail}")
+                for f in fixes
+                if f.seat_id in applied
+            ]
+        for hold_id in sorted(repairs.recreate):
+            hold = truth.live_holds[hold_id]
+            result = await self.gate.retime(
+                event_id,
+                hold.id,
+                hold.user_id,
+                hold.seat_ids,
+                status=hold.status,
+                expires_at_ms=hold.blocks_until_ms,
+                require_live=False,
+            )
+            if result == 1:
+                changes.append(self._count(event_id, "hold_missing", f"hold {hold_id} restored in Redis"))
+            else:
+                changes.append(f"{event_id}: CONFLICT hold {hold_id} could not be restored (code {result})")
+        return changes
+
+    @staticmethod
+    def _count(event_id: str, kind: str, detail: str) -> str:
+        RECONCILE_FIXES.labels(kind).inc()
+        return f"{event_id}: {kind}: {detail}"
