@@ -71,6 +71,8 @@ def build_filters(
         if len(q) > 200:
             raise InvalidRequest("q must be at most 200 characters", field="q")
         words = tuple(query_words(q))
+        if not words and q.strip():
+            raise InvalidRequest("q must contain letters or digits", field="q")
     if city is not None and not city.strip():
         raise InvalidRequest("city must not be empty", field="city")
     return EventFilters(

@@ -98,6 +98,9 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"import failed: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as exc:
+        print(f"import failed: {path} is not UTF-8 text (byte {exc.start})", file=sys.stderr)
+        return 1
     except json.JSONDecodeError as exc:
         print(
             f"import failed: {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
