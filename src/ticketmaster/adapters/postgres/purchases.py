@@ -357,6 +357,12 @@ class PostgresPurchaseRepository:
             fingerprint=row["request_fingerprint"],
         )
 
+    async def hold_expires_at(self, hold_id: str) -> datetime | None:
+        value: datetime | None = await self._pool.fetchval(
+            "SELECT expires_at FROM holds WHERE id = $1", hold_id
+        )
+        return value
+
     async def booking(self, booking_id: str) -> Booking | None:
         row = await self._pool.fetchrow(
             """

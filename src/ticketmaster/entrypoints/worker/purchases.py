@@ -167,7 +167,7 @@ class PurchaseProcessor:
             DOUBLE_SALE_PREVENTED.inc()
             log.error("purchase %s: seats already sold; refunding charge %s", p.id, charge.id)
             await self._refund(p, charge.id)
-            await self._fail(p, FailureReason.SEAT_CONFLICT, release=False)
+            await self._fail(p, FailureReason.SEAT_CONFLICT)
             return
         except PaymentWindowClosed:
             log.warning("purchase %s: paid after its payment deadline; refunding charge %s", p.id, charge.id)
@@ -201,24 +201,32 @@ class PurchaseProcessor:
         REFUNDS.inc()
         await self.repo.record_payment(p, self.provider_name, "REFUNDED", charge_id)
 
-    async def _fail(self, p: Purchase, reason: FailureReason, *, release: bool = True) -> None:
+    async def _fail(self, p: Purchase, reason: FailureReason) -> None:
+        """Mark the purchase FAILED and settle its hold's seats.
+
+        When the hold goes back to the buyer (declined / refused payment), Redis is reset
+        to ACTIVE with the hold's own expiry BEFORE PostgreSQL says ACTIVE: the buyer can
+        only start a new purchase once PostgreSQL does, so that new purchase's PURCHASING
+        state can never be overwritten by this late reset.
+        """
+        if reason in (FailureReason.CARD_DECLINED, FailureReason.PAYMENT_ERROR):
+            expires_at = await self.repo.hold_expires_at(p.hold_id)
+            back = _ms(expires_at) if expires_at is not None and expires_at > datetime.now(UTC) else 0
+            await self.gate.retime(
+                p.event_id,
+                p.hold_id,
+                p.user_id,
+                p.seat_ids,
+                status="ACTIVE",
+                expires_at_ms=back,
+                require_live=False,
+            )
         hold = await self.repo.fail(p, self.worker_id, reason.value)
         PURCHASE_OUTCOMES.labels(reason.value).inc()
         self._observe_resolution(p)
-        if hold is None or not release:
-            return
-        # Hand the seats back for the rest of the hold's own window (or free them).
-        status = "ACTIVE" if hold.status is HoldStatus.ACTIVE else "EXPIRED"
-        expires = _ms(hold.expires_at) if status == "ACTIVE" else 0
-        await self.gate.retime(
-            hold.event_id,
-            hold.id,
-            hold.user_id,
-            hold.seat_ids,
-            status="ACTIVE",
-            expires_at_ms=expires,
-            require_live=False,
-        )
+        if hold is not None and hold.status in (HoldStatus.CANCELLED, HoldStatus.EXPIRED):
+            # Free whatever still points at this hold (a conflicting seat is someone else's).
+            await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
 
     @staticmethod
     def _observe_resolution(p: Purchase) -> None:
