@@ -105,6 +105,8 @@ def engine_env(database_url: str, redis_url: str, namespace: str, data_dir: Path
         "TICKETMASTER_DATA_DIR": str(data_dir),
         "TICKETMASTER_SECRET_KEY": "test-secret-" + "x" * 40,
         "TICKETMASTER_LOG_LEVEL": "WARNING",
+        # Tests start their own sandboxes on free ports; never a stray one on the default port.
+        "TICKETMASTER_SANDBOX_URL": "http://127.0.0.1:9",
     }
 
 

@@ -15,13 +15,17 @@ from ticketmaster.adapters.postgres.users import PostgresUserRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
 from ticketmaster.adapters.tokens import TokenSigner
 from ticketmaster.config import Settings
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
+from ticketmaster.observability import record_queue_view
 from ticketmaster.services.holds import HoldService
 from ticketmaster.services.purchases import PurchaseService
+from ticketmaster.services.waiting_room import AdmissionVerifier, WaitingRoomService
 
 
 @dataclass
@@ -43,8 +47,12 @@ class Container:
     seat_maps: SeatMapRenderer
     purchase_repo: PostgresPurchaseRepository
     purchases: PurchaseService
+    queues: RedisWaitingRoom
+    waiting_room: WaitingRoomService
+    rate_limiter: RedisRateLimiter
 
     async def close(self) -> None:
+        await self.queues.close()
         await self.hold_writer.stop()
         await self.redis.aclose()
         await self.pool.close()
@@ -63,20 +71,36 @@ async def build(settings: Settings) -> Container:
     catalog = CatalogCache(client, keys, hold_repo)
     gate = RedisSeatGate(client, keys, hold_repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
     purchase_repo = PostgresPurchaseRepository(pool)
+    signer = TokenSigner(settings.secret_key)
+    queues = RedisWaitingRoom(
+        client,
+        keys,
+        heartbeat_timeout_seconds=settings.queue_heartbeat_timeout_seconds,
+        on_view=record_queue_view,
+    )
     return Container(
         settings=settings,
         pool=pool,
         redis=client,
         keys=keys,
-        signer=TokenSigner(settings.secret_key),
+        signer=signer,
         events=PostgresEventCatalog(pool),
         users=PostgresUserRepository(pool),
         hold_repo=hold_repo,
         hold_writer=writer,
         catalog=catalog,
         gate=gate,
-        holds=HoldService(catalog, gate, hold_repo, writer, settings.hold_ttl_seconds),
+        holds=HoldService(
+            catalog, gate, hold_repo, writer, settings.hold_ttl_seconds, admission=AdmissionVerifier(signer)
+        ),
         seat_maps=SeatMapRenderer(gate, catalog),
         purchase_repo=purchase_repo,
         purchases=PurchaseService(purchase_repo, gate),
+        queues=queues,
+        waiting_room=WaitingRoomService(
+            catalog, queues, signer, settings.hold_ttl_seconds, settings.token_ttl_seconds
+        ),
+        rate_limiter=RedisRateLimiter(
+            client, keys, rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+        ),
     )

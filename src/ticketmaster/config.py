@@ -58,6 +58,20 @@ def _parse_seconds(raw: str) -> float:
     return value
 
 
+def _parse_tick(raw: str) -> float:
+    value = float(raw)
+    if not 0.01 <= value <= 5:
+        raise ValueError("must be a number of seconds in [0.01, 5]")
+    return value
+
+
+def _parse_rate(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1_000_000:
+        raise ValueError("must be a number of requests per second in (0, 1000000]")
+    return value
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -95,6 +109,11 @@ class Settings:
     stripe_api_base: str | None = None
     payment_timeout_seconds: float = 5.0
     worker_lease_seconds: float = 30.0
+    queue_heartbeat_timeout_seconds: float = 30.0
+    queue_tick_seconds: float = 0.25
+    max_in_flight: int = 256
+    rate_limit_per_second: float = 10.0
+    rate_limit_burst: int = 20
     expiry_notifications: bool = True
     redis_sweep_interval_seconds: float = 0.1
     postgres_sweep_interval_seconds: float = 2.0
@@ -139,6 +158,13 @@ class Settings:
             stripe_api_base=_read(env, "STRIPE_API_BASE", _parse_url(("http", "https")), None),
             payment_timeout_seconds=_read(env, "PAYMENT_TIMEOUT_SECONDS", _parse_seconds, 5.0),
             worker_lease_seconds=_read(env, "WORKER_LEASE_SECONDS", _parse_seconds, 30.0),
+            queue_heartbeat_timeout_seconds=_read(
+                env, "QUEUE_HEARTBEAT_TIMEOUT_SECONDS", _parse_seconds, 30.0
+            ),
+            queue_tick_seconds=_read(env, "QUEUE_TICK_SECONDS", _parse_tick, 0.25),
+            max_in_flight=_positive("MAX_IN_FLIGHT", _read(env, "MAX_IN_FLIGHT", _parse_int, 256)),
+            rate_limit_per_second=_read(env, "RATE_LIMIT_PER_SECOND", _parse_rate, 10.0),
+            rate_limit_burst=_positive("RATE_LIMIT_BURST", _read(env, "RATE_LIMIT_BURST", _parse_int, 20)),
             expiry_notifications=_read(env, "EXPIRY_NOTIFICATIONS", _parse_bool, True),
             redis_sweep_interval_seconds=_read(env, "REDIS_SWEEP_INTERVAL_SECONDS", _parse_seconds, 0.1),
             postgres_sweep_interval_seconds=_read(

@@ -28,5 +28,5 @@ def configure(level: str) -> None:
     # Access logs would dominate under load; request metrics cover them.
     logging.getLogger("uvicorn.access").disabled = True
     # Engine start-up chatter is noise unless it fails (failures log at WARNING+).
-    for noisy in ("pgserver", "alembic"):
+    for noisy in ("pgserver", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from ticketmaster.domain.waiting_room import QueueView
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -56,3 +58,49 @@ HOLDS_EXPIRED = Counter(
 RECONCILE_FIXES = Counter(
     "ticketmaster_reconcile_fixes_total", "Drift between Redis and PostgreSQL healed, by kind", ["kind"]
 )
+
+# --- waiting room and load shedding ----------------------------------------------------
+
+QUEUE_LENGTH = Gauge(
+    "ticketmaster_queue_length",
+    "Waiters of an event's queue not yet passed by the admission counter (silent ones included)",
+    ["event"],
+)
+QUEUE_ADMITTED_UP_TO = Gauge(
+    "ticketmaster_queue_admitted_up_to",
+    "The admission counter: every position at or below it is admitted",
+    ["event"],
+)
+QUEUE_ADMITTED_ACTIVE = Gauge(
+    "ticketmaster_queue_admitted_active",
+    "Buyers admitted within the admission window (what the concurrently-admitted cap counts)",
+    ["event"],
+)
+QUEUE_ADMISSION_RATE = Gauge(
+    "ticketmaster_queue_admission_rate",
+    "Measured speed of the admission counter, positions per second (EWMA kept by the ticker)",
+    ["event"],
+)
+QUEUE_ADMISSIONS = Counter(
+    "ticketmaster_queue_admissions_total",
+    "Positions passed by this process's ticker, by outcome (admitted, skipped: silent waiter)",
+    ["event", "outcome"],
+)
+QUEUE_ETA_ERROR = Histogram(
+    "ticketmaster_queue_eta_error_seconds",
+    "Actual minus predicted admission time of a waiter (negative: admitted earlier than announced)",
+    buckets=(-600, -120, -60, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 60, 120, 600),
+)
+SHED_REQUESTS = Counter(
+    "ticketmaster_shed_requests_total", "Requests refused to protect the service, by reason", ["reason"]
+)
+IN_FLIGHT = Gauge("ticketmaster_http_in_flight", "HTTP requests being served by this process")
+
+
+def record_queue_view(event_id: str, view: QueueView) -> None:
+    """Publish an event's queue figures (called whenever a process refreshes its view)."""
+    QUEUE_LENGTH.labels(event_id).set(view.waiting)
+    QUEUE_ADMITTED_UP_TO.labels(event_id).set(view.admitted_up_to)
+    QUEUE_ADMITTED_ACTIVE.labels(event_id).set(view.active)
+    if view.measured_per_second is not None:
+        QUEUE_ADMISSION_RATE.labels(event_id).set(view.measured_per_second)

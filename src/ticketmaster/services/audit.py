@@ -114,10 +114,11 @@ class Auditor:
         for event_id in await self.reader.live_event_ids():
             if not await self.client.exists(self.keys.loaded(event_id)):
                 continue  # rebuilt from PostgreSQL on first touch
+            # Same read order as the reconciler (Redis, known holds, truth): see services/reconcile.py.
             snapshot = await self.gate.snapshot(event_id)
-            truth = await self.reader.event_truth(event_id)
             referenced = sorted({holder(raw) or "" for raw in snapshot.states.values()} - {""})
             known = frozenset(await self.reader.existing_holds(referenced)) if referenced else frozenset()
+            truth = await self.reader.event_truth(event_id)
             repairs = plan(truth.sold, truth.live_holds, snapshot.states, known)
             for fix in repairs.seat_fixes:
                 if fix.kind == "sold_missing":

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ticketmaster.domain import holds as rules
 from ticketmaster.domain.errors import (
+    AdmissionRequired,
     HoldLimitExceeded,
     HoldNotActive,
     IdempotencyConflict,
@@ -38,6 +39,7 @@ class HoldSeats:
     user_id: str
     seat_ids: list[str]
     idempotency_key: str | None
+    admission_token: str | None = None
 
 
 class Catalog(Protocol):
@@ -83,6 +85,12 @@ class SeatGate(Protocol):
     async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None: ...
 
 
+class AdmissionCheck(Protocol):
+    def verify(self, token: str | None, user_id: str, event_id: str) -> None:
+        """Raise AdmissionRequired unless ``token`` admits exactly this user to this event."""
+        ...
+
+
 class HoldRepository(Protocol):
     async def get(self, hold_id: str) -> Hold | None: ...
     async def by_idempotency_key(self, user_id: str, key: str) -> Hold | None: ...
@@ -107,6 +115,8 @@ class HoldService:
     writer: DurableWriter
     hold_ttl_seconds: int
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    admission: AdmissionCheck | None = None
+    """Checks admission tokens while an event's waiting room is on; None refuses them all."""
     _inflight: dict[str, asyncio.Future[Hold]] = field(default_factory=dict)
 
     async def hold_seats(self, cmd: HoldSeats) -> Hold:
@@ -118,6 +128,10 @@ class HoldService:
             raise NotOnSale(
                 "this event is not on sale yet", onSaleAt=info.on_sale_at.isoformat().replace("+00:00", "Z")
             )
+        if info.waiting_room:
+            if self.admission is None:
+                raise AdmissionRequired("this event has a waiting room and admissions are not configured")
+            self.admission.verify(cmd.admission_token, cmd.user_id, cmd.event_id)
         layout = await self.catalog.venue_layout(info.venue_id)
         seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
         fingerprint = rules.fingerprint(cmd.event_id, seats)

@@ -56,10 +56,13 @@ class Reconciler:
                 changes.append(self._count(event_id, "expired_active", f"hold {hold_id} was past expiry"))
         if not await self.client.exists(self.keys.loaded(event_id)):
             return changes
+        # Read order matters: Redis, then which of its holds PostgreSQL knows, then the truth.
+        # A hold the snapshot shows and PostgreSQL knows was committed before the truth was
+        # read, so the truth has its current status; any other hold is only a suspect.
         snapshot = await self.gate.snapshot(event_id)
-        truth = await self.reader.event_truth(event_id)  # after the Redis read: never older than it
         referenced = sorted({raw.rpartition("|")[0] for raw in snapshot.states.values() if raw != "SOLD"})
         known = frozenset(await self.reader.existing_holds(referenced)) if referenced else frozenset()
+        truth = await self.reader.event_truth(event_id)
         repairs = plan(truth.sold, truth.live_holds, snapshot.states, known)
         for conflict in repairs.conflicts:
             log.error("reconcile %s: %s (cannot be repaired automatically)", event_id, conflict)
@@ -100,6 +103,10 @@ class Reconciler:
             )
             if result == 1:
                 changes.append(self._count(event_id, "hold_missing", f"hold {hold_id} restored in Redis"))
+                # Cancelled or sold while we worked? Then the restored copy must go again.
+                status = (await self.reader.existing_holds([hold_id])).get(hold_id)
+                if status not in ("ACTIVE", "PURCHASING"):
+                    await self.gate.release(event_id, hold.id, hold.user_id, hold.seat_ids)
             else:
                 changes.append(f"{event_id}: CONFLICT hold {hold_id} could not be restored (code {result})")
         return changes

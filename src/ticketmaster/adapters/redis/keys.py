@@ -79,6 +79,41 @@ class RedisKeys:
             return None
         return event_id, rest
 
+    # --- waiting room (per event, so under the event's tag) ----------------------------
+
+    def queue_issued(self, event_id: str) -> str:
+        """The one counter that numbers the event's queue (INCR per first join)."""
+        return f"{self.event_tag(event_id)}:queue:issued"
+
+    def queue_members(self, event_id: str) -> str:
+        """Hash user id -> queue number (rejoining returns the same number); join path only."""
+        return f"{self.event_tag(event_id)}:queue:members"
+
+    def queue_state(self, event_id: str) -> str:
+        """Hash of the queue's shared state: pre-queue freeze, "admitted up to", rates."""
+        return f"{self.event_tag(event_id)}:queue:state"
+
+    def queue_log(self, event_id: str) -> str:
+        """Sorted set "<upTo>:<atMs>:<admitted>" by upTo: when the counter passed each position."""
+        return f"{self.event_tag(event_id)}:queue:log"
+
+    def queue_seen_prefix(self, event_id: str) -> str:
+        """Heartbeat bitmaps, one per time bucket: "<prefix><bucket>", bit = queue position."""
+        return f"{self.event_tag(event_id)}:queue:seen:"
+
+    def active_queues(self) -> str:
+        """Set of event ids with a waiting-room queue, for the ticker (a tag of its own)."""
+        return f"{self.namespace}:{{queues}}:active"
+
+    # --- per user (not per event: a tag of their own) -----------------------------------
+
+    def user_tag(self, user_id: str) -> str:
+        return f"{self.namespace}:{{usr:{user_id}}}"
+
+    def rate_limit(self, user_id: str) -> str:
+        """Token bucket of the user's write requests, shared by every API process."""
+        return f"{self.user_tag(user_id)}:rate"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (operators and tests)."""
         return f"{self.namespace}:*"

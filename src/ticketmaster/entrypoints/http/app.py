@@ -12,7 +12,8 @@ from ticketmaster import bootstrap
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
-from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, seats
+from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
+from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.entrypoints.worker.runner import run_jobs
 
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (ops, auth, events, seats, holds, purchases):
+    app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first
+    for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
     return app

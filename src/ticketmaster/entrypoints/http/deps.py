@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the container and the authenticated user."""
+"""Request-scoped dependencies: the container, the authenticated user, the write rate limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ticketmaster.bootstrap import Container
-from ticketmaster.domain.errors import Unauthorized
+from ticketmaster.domain.errors import RateLimited, Unauthorized
+from ticketmaster.observability import SHED_REQUESTS
 from ticketmaster.services.identity import authenticate
 
 
@@ -24,5 +25,20 @@ def current_user(request: Request) -> str:
     return authenticate(container(request).signer, token.strip())
 
 
+async def rate_limited_user(request: Request) -> str:
+    """The caller of a write endpoint, once their per-user token bucket allowed it (I8)."""
+    user = current_user(request)
+    decision = await container(request).rate_limiter.take(user)
+    if not decision.allowed:
+        SHED_REQUESTS.labels("rate_limited").inc()
+        raise RateLimited(
+            "too many write requests; retry after the Retry-After delay",
+            retry_after=str(decision.retry_after_seconds),
+        )
+    return user
+
+
 ContainerDep = Annotated[Container, Depends(container)]
 UserDep = Annotated[str, Depends(current_user)]
+WriterDep = Annotated[str, Depends(rate_limited_user)]
+"""The authenticated user of a write endpoint (POST/DELETE), rate limited per user."""

@@ -21,6 +21,7 @@ from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import ConfigError, Settings
+from ticketmaster.entrypoints.worker.admission import AdmissionTicker
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
 from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
 from ticketmaster.services.audit import Auditor
@@ -119,6 +120,9 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         ).run(stop),
     }
     jobs["reconciler"] = lambda: _reconcile_forever(container, stop)
+    jobs["admission"] = lambda: AdmissionTicker(
+        container.queues, container.catalog, settings.hold_ttl_seconds, settings.queue_tick_seconds
+    ).run(stop)
     if settings.expiry_notifications:
         jobs["expiry-listener"] = lambda: ExpiryListener(container.redis, container.keys, expire).run(stop)
 

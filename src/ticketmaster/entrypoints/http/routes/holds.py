@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ticketmaster.domain import errors
 from ticketmaster.domain.holds import Hold, HoldStatus
-from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep
+from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep, WriterDep
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import HOLD_ATTEMPTS, HOLD_LATENCY
 from ticketmaster.services.holds import HoldSeats
@@ -48,14 +48,21 @@ _OUTCOME = {
 async def create_hold(
     event_id: str,
     body: HoldRequest,
-    user: UserDep,
+    user: WriterDep,
     c: ContainerDep,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    admission_token: str | None = Header(
+        default=None,
+        alias="X-Admission-Token",
+        description="required while the event's waiting room is on (from the queue status)",
+    ),
 ) -> Response:
     started = time.perf_counter()
     outcome = "created"
     try:
-        hold = await c.holds.hold_seats(HoldSeats(event_id, user, body.seatIds, idempotency_key))
+        hold = await c.holds.hold_seats(
+            HoldSeats(event_id, user, body.seatIds, idempotency_key, admission_token)
+        )
     except errors.DomainError as exc:
         outcome = _OUTCOME.get(type(exc), "invalid")
         raise
@@ -75,6 +82,6 @@ async def get_hold(hold_id: str, user: UserDep, c: ContainerDep) -> Response:
 
 
 @router.delete("/holds/{hold_id}", status_code=204, summary="Cancel a hold; its seats are free at once")
-async def cancel_hold(hold_id: str, user: UserDep, c: ContainerDep) -> Response:
+async def cancel_hold(hold_id: str, user: WriterDep, c: ContainerDep) -> Response:
     await c.holds.cancel_hold(user, hold_id)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header
 from starlette.responses import Response
 
 from ticketmaster.domain.purchases import Booking, Purchase
-from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep
+from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep, WriterDep
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.entrypoints.http.routes.holds import iso
 from ticketmaster.services.purchases import RequestPurchase
@@ -44,7 +44,7 @@ def booking_json(b: Booking) -> dict[str, object]:
 @router.post("/holds/{hold_id}/purchase", status_code=202, summary="Pay for a hold (completed by a worker)")
 async def purchase(
     hold_id: str,
-    user: UserDep,
+    user: WriterDep,
     c: ContainerDep,
     body: dict[str, Any] = Body(examples=[{"paymentToken": "tok_visa"}]),  # noqa: B008
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),

@@ -1,0 +1,53 @@
+"""RedisRateLimiter: one token bucket per user in Redis, shared by every API process."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import redis.asyncio as redis
+
+from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    retry_after_seconds: int = 0
+    """Whole seconds (at least 1) before the next request would be allowed; 0 when allowed."""
+
+
+class RedisRateLimiter:
+    """``rate_per_second`` sustained, ``burst`` at once, per user (see rate_limit.lua).
+
+    Fails open: when Redis does not answer, requests are let through (and the write they
+    guard fails on its own if it needs Redis) rather than refused for a limiter outage.
+    """
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys, *, rate_per_second: float, burst: int) -> None:
+        if rate_per_second <= 0 or burst < 1:
+            raise ValueError("need rate_per_second > 0 and burst >= 1")
+        self._keys = keys
+        self._rate = rate_per_second
+        self._burst = burst
+        text = (
+            resources.files("ticketmaster.adapters.redis").joinpath("scripts", "rate_limit.lua").read_text()
+        )
+        self._take = client.register_script(text)
+
+    async def take(self, user_id: str, cost: int = 1) -> RateDecision:
+        try:
+            allowed, retry_ms = await self._take(
+                keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
+            )
+        except REDIS_DOWN as exc:
+            log.warning("rate limiter unavailable, letting the request through: %r", exc)
+            return RateDecision(True)
+        if int(allowed):
+            return RateDecision(True)
+        return RateDecision(False, max(1, math.ceil(int(retry_ms) / 1000)))

@@ -1,0 +1,121 @@
+--[[ queue_admit.lua: one step of the admission ticker for one event.
+
+KEYS[1]  issued  str   numbers handed out so far (the queue's one counter)
+KEYS[2]  state   hash  m seed opened (the pre-queue freeze); a (admitted up to), cum
+                       (buyers admitted ever), xu/xc (up-to and cum of the newest lapsed log
+                       entry), last (ms of the last step), carry, rate (measured positions/s),
+                       rcfg (configured rate/min), win (window ms)
+KEYS[3]  log     zset  "<upTo>:<atMs>:<cum>" scored by upTo, one per step that moved the counter
+ARGV[1]  on-sale time, Unix ms       ARGV[2] seed to keep if this step freezes the pre-queue
+ARGV[3]  admission rate per minute   ARGV[4] max concurrently admitted buyers
+ARGV[5]  admission window ms         ARGV[6] heartbeat timeout ms
+ARGV[7]  heartbeat bucket ms         ARGV[8] heartbeat key prefix ("<tag>:queue:seen:")
+ARGV[9]  most positions examined in one step
+ARGV[10] time constant of the measured rate (EWMA), ms
+ARGV[11] most time credited to one step, ms   ARGV[12] ttl ms of the queue keys
+
+Returns {"CLOSED"} before the on-sale time, else
+  {a, admitted this step, skipped this step, active admissions, issued, rate (string)}
+
+What a step does: freeze the pre-queue if the sale just opened (as queue_join.lua does);
+forget log entries older than the window (their buyers' admissions have lapsed, so they
+no longer count against the cap); then move the counter forward over at most
+rate x (time since the previous step) live waiters, and never so far that the admissions
+younger than the window exceed the cap. A waiter is live when its position has a
+heartbeat bit in one of the buckets covering the timeout, or, for the pre-queue, during
+the first timeout after the opening (nobody could poll under a position before the
+shuffle). Silent waiters are passed over without using budget or cap: abandoners cannot
+stall the line.
+
+Atomicity and several workers: the script runs alone on the event's slot and credits
+only the time since the previous step of *any* worker (Redis TIME), so any number of
+tickers together admit at the configured rate, never faster.
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now < tonumber(ARGV[1]) then
+  return {'CLOSED'}
+end
+local rate_cfg = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local window = tonumber(ARGV[5])
+local timeout = tonumber(ARGV[6])
+local bucket_ms = tonumber(ARGV[7])
+local prefix = ARGV[8]
+
+local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
+local f = redis.call('HMGET', KEYS[2], 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate')
+local m, opened = tonumber(f[1]), tonumber(f[2])
+if not m then
+  m, opened = issued, now
+  redis.call('HSET', KEYS[2], 'm', m, 'seed', ARGV[2], 'opened', opened)
+end
+local a = tonumber(f[3]) or 0
+local cum = tonumber(f[4]) or 0
+local xu, xc = tonumber(f[5]) or 0, tonumber(f[6]) or 0
+local last = tonumber(f[7]) or opened
+local carry = tonumber(f[8]) or 0
+local rate = tonumber(f[9]) or rate_cfg / 60
+
+-- Admissions older than the window have lapsed: drop their log entries, remember the newest.
+while true do
+  local head = redis.call('ZRANGE', KEYS[3], 0, 63)
+  local dropped = 0
+  for _, entry in ipairs(head) do
+    local upto, at, c = string.match(entry, '^(%d+):(%d+):(%d+)$')
+    if tonumber(at) + window > now then
+      break
+    end
+    xu, xc, dropped = tonumber(upto), tonumber(c), dropped + 1
+  end
+  if dropped > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', xu)
+  end
+  if dropped < 64 then
+    break
+  end
+end
+
+local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[11]))
+local budget = carry + rate_cfg * elapsed / 60000
+local allowance = math.min(math.floor(budget), cap - (cum - xc))
+local limit = math.min(issued, a + tonumber(ARGV[9]))
+local bucket = math.floor(now / bucket_ms)
+local oldest = math.floor((now - timeout) / bucket_ms)
+local a0, admitted, skipped = a, 0, 0
+while admitted < allowance and a < limit do
+  a = a + 1
+  local live = a <= m and now < opened + timeout
+  local b = bucket
+  while (not live) and b >= oldest do
+    live = redis.call('GETBIT', prefix .. b, a) == 1
+    b = b - 1
+  end
+  if live then
+    admitted = admitted + 1
+  else
+    skipped = skipped + 1
+  end
+end
+cum = cum + admitted
+
+-- Unused budget is kept only below one buyer (no bursts after a stall or an empty queue).
+carry = budget - admitted
+if carry >= 1 then
+  carry = 0
+end
+-- The counter's speed is measured only while waiters remain behind it (a drained queue
+-- says nothing about how fast the line moves).
+if elapsed > 0 and a < issued then
+  local alpha = 1 - math.exp(-elapsed / tonumber(ARGV[10]))
+  rate = rate + alpha * ((a - a0) * 1000 / elapsed - rate)
+end
+if a > a0 then
+  redis.call('ZADD', KEYS[3], a, a .. ':' .. now .. ':' .. cum)
+end
+redis.call('HSET', KEYS[2], 'a', a, 'cum', cum, 'xu', xu, 'xc', xc, 'last', now,
+  'carry', tostring(carry), 'rate', tostring(rate), 'rcfg', rate_cfg, 'win', window)
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[12])
+end
+return {a, admitted, skipped, cum - xc, issued, tostring(rate)}

@@ -1,0 +1,269 @@
+"""RedisWaitingRoom: an event's queue in Redis (counter, freeze, admission log, heartbeats).
+
+The Lua scripts (``scripts/queue_*.lua``) state the atomic contracts. This module adds
+what makes the status path cheap: each process keeps a :class:`QueueView` per event,
+refreshed from Redis at most every ``VIEW_TTL_S`` by one request (the others wait for
+it), and buffers heartbeats so that many polls cost one script call per event per
+``HEARTBEAT_FLUSH_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+
+import redis.asyncio as redis
+
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.domain.waiting_room import (
+    HEARTBEAT_BUCKETS,
+    AdmissionPolicy,
+    QueueView,
+    heartbeat_bucket_ms,
+)
+
+log = logging.getLogger(__name__)
+
+VIEW_TTL_S = 0.25
+HEARTBEAT_FLUSH_S = 0.25
+QUEUE_KEYS_TTL_MS = 7 * 24 * 3600 * 1000  # outlives every queue token (24 h) by far
+REGISTER_EVERY_S = 30.0
+MAX_VIEWS = 1024
+MAX_SCAN_PER_STEP = 20_000
+RATE_TIME_CONSTANT_MS = 10_000
+MAX_STEP_CREDIT_MS = 1_000
+
+
+def _script(name: str) -> str:
+    return resources.files("ticketmaster.adapters.redis").joinpath("scripts", name).read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class JoinReply:
+    number: int
+    fresh: bool
+    prequeue_size: int | None
+    """None while the sale has not opened (the number is a pre-queue ticket)."""
+    seed: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One ticker step; ``closed`` when the sale had not opened by the Redis clock."""
+
+    closed: bool
+    admitted_up_to: int = 0
+    admitted: int = 0
+    skipped: int = 0
+    active: int = 0
+    issued: int = 0
+    measured_per_second: float = 0.0
+
+
+@dataclass
+class _Cached:
+    view: QueueView = field(default_factory=QueueView)
+    fresh_until: float = 0.0
+    refreshing: asyncio.Future[QueueView] | None = None
+    loaded: bool = False
+
+
+class RedisWaitingRoom:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        *,
+        heartbeat_timeout_seconds: float,
+        on_view: Callable[[str, QueueView], None] | None = None,
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._timeout_ms = round(heartbeat_timeout_seconds * 1000)
+        self._bucket_ms = heartbeat_bucket_ms(heartbeat_timeout_seconds)
+        self._bucket_ttl_ms = (HEARTBEAT_BUCKETS + 2) * self._bucket_ms + self._timeout_ms
+        self._on_view = on_view
+        self._join = client.register_script(_script("queue_join.lua"))
+        self._admit = client.register_script(_script("queue_admit.lua"))
+        self._beat = client.register_script(_script("queue_heartbeat.lua"))
+        self._views: OrderedDict[str, _Cached] = OrderedDict()
+        self._pending: dict[str, set[int]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._registered: dict[str, float] = {}
+
+    # --- join ------------------------------------------------------------------------
+
+    async def join(
+        self, event_id: str, user_id: str, on_sale_at_ms: int, *, requeue_from: int | None = None
+    ) -> JoinReply:
+        """The buyer's number (see queue_join.lua); ``requeue_from`` moves a lapsed buyer back."""
+        k = self._keys
+        reply = await self._join(
+            keys=[k.queue_issued(event_id), k.queue_members(event_id), k.queue_state(event_id)],
+            args=[
+                user_id,
+                on_sale_at_ms,
+                secrets.token_hex(16),
+                k.queue_seen_prefix(event_id),
+                self._bucket_ms,
+                self._bucket_ttl_ms,
+                QUEUE_KEYS_TTL_MS,
+                "" if requeue_from is None else requeue_from,
+            ],
+        )
+        number, fresh, size, seed, _opened = reply
+        await self._register(event_id)
+        return JoinReply(int(number), bool(int(fresh)), None if int(size) < 0 else int(size), str(seed))
+
+    async def _register(self, event_id: str) -> None:
+        now = time.monotonic()
+        if self._registered.get(event_id, 0.0) > now:
+            return
+        await self._redis.sadd(self._keys.active_queues(), event_id)
+        self._registered[event_id] = now + REGISTER_EVERY_S
+
+    async def active_events(self) -> list[str]:
+        members = await self._redis.smembers(self._keys.active_queues())
+        return sorted(str(m) for m in members)
+
+    async def forget_event(self, event_id: str) -> None:
+        """Stop ticking an event (its waiting room was switched off or it is gone)."""
+        await self._redis.srem(self._keys.active_queues(), event_id)
+
+    # --- the cached view (status path) ---------------------------------------------------
+
+    async def view(self, event_id: str) -> QueueView:
+        """The event's queue as of at most ``VIEW_TTL_S`` ago; one refresh in flight per event."""
+        cached = self._views.get(event_id)
+        if cached is None:
+            cached = self._views[event_id] = _Cached()
+            if len(self._views) > MAX_VIEWS:
+                self._views.popitem(last=False)
+        if cached.loaded and cached.fresh_until > time.monotonic():
+            return cached.view
+        if cached.refreshing is not None:
+            return await asyncio.shield(cached.refreshing)
+        future: asyncio.Future[QueueView] = asyncio.get_running_loop().create_future()
+        cached.refreshing = future
+        try:
+            view = await self._refresh(event_id, cached.view if cached.loaded else None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters get it, nobody else must
+            raise
+        finally:
+            cached.refreshing = None
+        cached.view, cached.loaded = view, True
+        cached.fresh_until = time.monotonic() + VIEW_TTL_S
+        self._views[event_id] = cached  # (again, if it was evicted meanwhile)
+        self._views.move_to_end(event_id)
+        future.set_result(view)
+        if self._on_view is not None:
+            self._on_view(event_id, view)
+        return view
+
+    async def _refresh(self, event_id: str, previous: QueueView | None) -> QueueView:
+        k = self._keys
+        since = previous.log_up_to[-1] if previous is not None and previous.log_up_to else None
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(
+                k.queue_state(event_id),
+                ["m", "seed", "opened", "a", "cum", "xu", "xc", "rate", "rcfg", "win"],
+            )
+            pipe.get(k.queue_issued(event_id))
+            pipe.zrangebyscore(k.queue_log(event_id), "-inf" if since is None else f"({since}", "+inf")
+            state, issued, entries = await pipe.execute()
+        m, seed, opened, a, cum, xu, xc, rate, rcfg, win = state
+        admitted_up_to = int(a or 0)
+        expired_up_to = int(xu or 0)
+        up_to: list[int] = []
+        at_ms: list[int] = []
+        if since is not None and admitted_up_to < since:
+            entries = []  # the queue was reset under us: the next refresh reads the whole log
+        elif previous is not None:
+            up_to, at_ms = list(previous.log_up_to), list(previous.log_at_ms)
+        for entry in entries:
+            position, at, _cum = entry.split(":")
+            up_to.append(int(position))
+            at_ms.append(int(at))
+        first_live = next((i for i, p in enumerate(up_to) if p > expired_up_to), len(up_to))
+        return QueueView(
+            admitted_up_to=admitted_up_to,
+            issued=int(issued or 0),
+            prequeue_size=None if m is None else int(m),
+            seed=seed or "",
+            opened_at_ms=None if opened is None else int(opened),
+            active=int(cum or 0) - int(xc or 0),
+            measured_per_second=None if rate is None else float(rate),
+            configured_per_minute=None if rcfg is None else int(rcfg),
+            window_ms=None if win is None else int(win),
+            expired_up_to=expired_up_to,
+            log_up_to=tuple(up_to[first_live:]),
+            log_at_ms=tuple(at_ms[first_live:]),
+        )
+
+    # --- heartbeats --------------------------------------------------------------------
+
+    def heartbeat(self, event_id: str, position: int) -> None:
+        """Note that the waiter at ``position`` polled; written in batches (see module doc)."""
+        self._pending.setdefault(event_id, set()).add(position)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(HEARTBEAT_FLUSH_S)
+        await self.flush_heartbeats()
+
+    async def flush_heartbeats(self) -> None:
+        pending, self._pending = self._pending, {}
+        k = self._keys
+        for event_id, positions in pending.items():
+            try:
+                await self._beat(
+                    keys=[k.queue_state(event_id)],
+                    args=[k.queue_seen_prefix(event_id), self._bucket_ms, self._bucket_ttl_ms, *positions],
+                )
+            except Exception:  # best effort: a lost batch makes waiters look silent a bit longer
+                log.warning("could not record %d queue heartbeats of %s", len(positions), event_id)
+
+    async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        with contextlib.suppress(Exception):
+            await self.flush_heartbeats()
+
+    # --- the ticker's step ---------------------------------------------------------------
+
+    async def step(self, event_id: str, policy: AdmissionPolicy, on_sale_at_ms: int) -> StepResult:
+        """One admission step (see queue_admit.lua); safe to call from several workers."""
+        k = self._keys
+        reply = await self._admit(
+            keys=[k.queue_issued(event_id), k.queue_state(event_id), k.queue_log(event_id)],
+            args=[
+                on_sale_at_ms,
+                secrets.token_hex(16),
+                policy.rate_per_minute,
+                policy.max_admitted,
+                policy.window_seconds * 1000,
+                self._timeout_ms,
+                self._bucket_ms,
+                k.queue_seen_prefix(event_id),
+                MAX_SCAN_PER_STEP,
+                RATE_TIME_CONSTANT_MS,
+                MAX_STEP_CREDIT_MS,
+                QUEUE_KEYS_TTL_MS,
+            ],
+        )
+        if reply[0] == "CLOSED":
+            return StepResult(closed=True)
+        a, admitted, skipped, active, issued, rate = reply
+        return StepResult(False, int(a), int(admitted), int(skipped), int(active), int(issued), float(rate))

@@ -1,0 +1,82 @@
+"""The waiting room: join an event's queue, poll its status until admitted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Header
+from starlette.responses import Response
+
+from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep, WriterDep
+from ticketmaster.entrypoints.http.responses import json_response
+from ticketmaster.observability import QUEUE_ETA_ERROR
+
+router = APIRouter(tags=["waiting room"])
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@router.post(
+    "/events/{event_id}/queue",
+    status_code=201,
+    summary="Join the event's waiting room (joining again keeps the same place)",
+)
+async def join_queue(event_id: str, user: WriterDep, c: ContainerDep) -> Response:
+    joined = await c.waiting_room.join(user, event_id)
+    body: dict[str, object] = {
+        "queueToken": joined.queue_token,
+        "position": joined.position,
+        "estimatedWaitSeconds": joined.estimated_wait_seconds,
+    }
+    if joined.position is None:
+        # Before the opening nobody has a position yet: the pre-queue is shuffled at onSaleAt.
+        body |= {"preQueue": True, "onSaleAt": _iso_ms(joined.on_sale_at_ms)}
+    return json_response(body, 201, _NO_STORE)
+
+
+@router.get(
+    "/events/{event_id}/queue/status",
+    summary="Position and wait, or the admission token once admitted",
+)
+async def queue_status(
+    event_id: str,
+    user: UserDep,
+    c: ContainerDep,
+    queue_token: str | None = Header(default=None, alias="X-Queue-Token"),
+) -> Response:
+    s = await c.waiting_room.status(user, event_id, queue_token)
+    body: dict[str, object]
+    if s.admitted:
+        assert s.admitted_at_ms is not None
+        assert s.expires_at is not None
+        if s.eta_error_seconds is not None:
+            QUEUE_ETA_ERROR.observe(s.eta_error_seconds)
+        body = {
+            "position": s.position,
+            "admitted": True,
+            "admissionToken": s.admission_token,
+            "expiresAt": _iso_ms(s.expires_at * 1000),
+            "admittedAt": _iso_ms(s.admitted_at_ms),
+        }
+    elif s.lapsed:
+        body = {
+            "position": s.position,
+            "ahead": 0,
+            "admitted": False,
+            "estimatedWaitSeconds": None,
+            "admissionExpired": True,
+            "message": "your admission window has passed; join the queue again for a new place",
+        }
+    else:
+        body = {
+            "position": s.position,
+            "ahead": s.ahead,
+            "admitted": False,
+            "estimatedWaitSeconds": s.estimated_wait_seconds,
+        }
+        if s.on_sale_at_ms is not None:
+            body |= {"preQueue": True, "onSaleAt": _iso_ms(s.on_sale_at_ms)}
+    return json_response(body, 200, _NO_STORE)
