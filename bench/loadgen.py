@@ -2,8 +2,9 @@
 
 Why not httpx: on a 2-core machine the client competes with the server for CPU. Writing
 pre-built request bytes to a keep-alive socket and parsing only the status line,
-headers and framing of the answer costs a small fraction of what a full client costs,
-so the numbers describe the server, not the client.
+headers and framing of the answer (:mod:`bench.http1`) costs a small fraction of what a
+full client costs, so the numbers describe the server, not the client. Result tables
+are in :mod:`bench.report`, the server under test in :mod:`bench.sut`.
 
 Model. ``concurrency`` virtual clients, each with its own keep-alive connection, send a
 request, wait for the whole response, record its latency and send the next one (closed
@@ -31,150 +32,20 @@ process near 100 % (then the client, not the server, is the bottleneck).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import multiprocessing
-import statistics
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
-from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+
+from bench.http1 import READ_LIMIT, ProtocolError, close_quietly, is_success, read_response
 
 T = TypeVar("T")
 RequestSource = Callable[[int, int], bytes] | list[bytes]
 """Request bytes per (client id, sequence number), or a list every client cycles through."""
-
-READ_LIMIT = 1 << 20
-USER_AGENT = "tm-loadgen/1"
-
-
-class ProtocolError(Exception):
-    """The peer's bytes are not a well-formed HTTP/1.x response."""
-
-
-def is_success(status: int) -> bool:
-    return 200 <= status < 300 or status == 304
-
-
-# --- wire format -------------------------------------------------------------------
-
-
-def build_get(host: str, port: int, path: str, headers: dict[str, str] | None = None) -> bytes:
-    """A keep-alive ``GET`` request, ready to be written as is."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", f"User-Agent: {USER_AGENT}", "Accept: */*"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseHead:
-    status: int
-    headers: dict[bytes, bytes]
-    """Lower-cased names; repeated headers joined with ``, ``."""
-    content_length: int | None
-    chunked: bool
-    keep_alive: bool
-
-
-class Response(NamedTuple):
-    status: int
-    headers: dict[bytes, bytes]
-    body: bytes
-    keep_alive: bool
-
-
-def parse_head(raw: bytes) -> ResponseHead:
-    """Parse a status line and header block (without the final blank line)."""
-    status_line, *header_lines = raw.split(b"\r\n")
-    if not status_line.startswith(b"HTTP/1.") or len(status_line) < 12 or status_line[8:9] != b" ":
-        raise ProtocolError(f"bad status line {status_line[:80]!r}")
-    code = status_line[9:12]
-    if not code.isdigit() or status_line[12:13] not in (b"", b" "):
-        raise ProtocolError(f"bad status code in {status_line[:80]!r}")
-    headers: dict[bytes, bytes] = {}
-    for line in header_lines:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise ProtocolError(f"bad header line {line[:80]!r}")
-        name, value = name.lower(), value.strip()
-        headers[name] = headers[name] + b", " + value if name in headers else value
-    codings = [t.strip() for t in headers.get(b"transfer-encoding", b"").lower().split(b",")]
-    chunked = codings[-1] == b"chunked"
-    content_length: int | None = None
-    if not chunked and b"content-length" in headers:
-        raw_length = headers[b"content-length"]
-        if not raw_length.isdigit():
-            raise ProtocolError(f"bad Content-Length {raw_length[:40]!r}")
-        content_length = int(raw_length)
-    tokens = {t.strip() for t in headers.get(b"connection", b"").lower().split(b",")}
-    keep_alive = b"close" not in tokens if status_line[7:8] == b"1" else b"keep-alive" in tokens
-    return ResponseHead(int(code), headers, content_length, chunked, keep_alive)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size_field = (await reader.readuntil(b"\r\n"))[:-2].split(b";", 1)[0].strip()
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            raise ProtocolError(f"bad chunk size {size_field[:40]!r}") from None
-        if size == 0:
-            break
-        parts.append(await reader.readexactly(size))
-        if await reader.readexactly(2) != b"\r\n":
-            raise ProtocolError("chunk not followed by CRLF")
-    while await reader.readuntil(b"\r\n") != b"\r\n":
-        pass  # trailer fields: read and ignored
-    return b"".join(parts)
-
-
-async def read_response(reader: asyncio.StreamReader, *, head_request: bool = False) -> Response:
-    """Read one complete response (interim 1xx responses are skipped)."""
-    while True:
-        head = parse_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
-        if not 100 <= head.status < 200 or head.status == 101:
-            break
-    keep_alive = head.keep_alive
-    if head_request or head.status in (204, 304) or head.status < 200:
-        body = b""
-    elif head.chunked:
-        body = await _read_chunked(reader)
-    elif head.content_length is not None:
-        body = await reader.readexactly(head.content_length)
-    else:
-        body, keep_alive = await reader.read(), False  # delimited by the end of the connection
-    return Response(head.status, head.headers, body, keep_alive)
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-
-
-async def fetch(host: str, port: int, request: bytes, *, timeout_s: float = 10.0) -> Response:
-    """One request on a new connection (for set-up and checks, not for load)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=READ_LIMIT), timeout_s)
-    try:
-        writer.write(request)
-        return await asyncio.wait_for(read_response(reader), timeout_s)
-    finally:
-        await _close(writer)
-
-
-def split_url(url: str) -> tuple[str, int]:
-    """(host, port) of an ``http://`` base URL."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"{url!r}: only http://host[:port] URLs are supported")
-    return parts.hostname, parts.port or 80
-
-
-# --- results -----------------------------------------------------------------------
 
 
 def percentile(sorted_values: Sequence[T], p: float) -> T | float:
@@ -239,9 +110,9 @@ class LoadResult:
         return self.percentile_ms(100)
 
     def error_summary(self) -> str:
-        """E.g. ``500x3 ConnectionResetError x1``; empty when there were none."""
-        parts = [f"{s}x{n}" for s, n in sorted(self.statuses.items()) if not is_success(s)]
-        return " ".join(parts + [f"{kind}x{n}" for kind, n in sorted(self.errors.items())])
+        """E.g. ``500 x3, ConnectionResetError x1``; empty when there were none."""
+        parts = [f"{s} x{n}" for s, n in sorted(self.statuses.items()) if not is_success(s)]
+        return ", ".join(parts + [f"{kind} x{n}" for kind, n in sorted(self.errors.items())])
 
     @classmethod
     def merge(cls, results: Sequence[LoadResult]) -> LoadResult:
@@ -319,7 +190,7 @@ async def _client(
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError) as exc:
                 if window.start_ns <= now() < window.end_ns:
                     window.errors[type(exc).__name__] += 1
-                await _close(writer)
+                await close_quietly(writer)
                 connected = False
                 continue
             done = now()
@@ -328,7 +199,7 @@ async def _client(
                 if is_success(response.status):
                     window.latencies.append(done - sent)
             if not response.keep_alive:
-                await _close(writer)
+                await close_quietly(writer)
                 connected = False
     finally:
         if connected:
@@ -371,7 +242,7 @@ async def run_load(
     conns = [c for c in opened if not isinstance(c, BaseException)]
     if failures:
         for _, writer in conns:
-            await _close(writer)
+            await close_quietly(writer)
         raise ConnectionError(f"{len(failures)}/{concurrency} connections to {host}:{port} failed") from (
             failures[0]
         )
@@ -496,103 +367,3 @@ def run_load_sync(
     if problems:
         raise RuntimeError("client process failed: " + "; ".join(problems))
     return LoadResult.merge([result for _, result in replies])
-
-
-# --- reporting ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """One table row: the median of each figure over repeated runs of a scenario."""
-
-    name: str
-    runs: int
-    requests: float
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    errors: int
-    """Total over all runs, not a median: one bad response is one too many."""
-    ratio: float | None
-    """Median over runs of req/s divided by the baseline's req/s in the same round."""
-    client_cpu_pct: float
-    server_cpu_pct: float | None
-
-    @classmethod
-    def of(
-        cls, name: str, results: Sequence[LoadResult], baselines: Sequence[LoadResult] | None = None
-    ) -> Summary:
-        def med(values: Sequence[float]) -> float:
-            return statistics.median(values) if values else math.nan
-
-        ratios = [r.rps / b.rps for r, b in zip(results, baselines or (), strict=False) if b.rps > 0]
-        server = [r.server_cpu_s / r.duration_s * 100 for r in results if r.server_cpu_s is not None]
-        return cls(
-            name=name,
-            runs=len(results),
-            requests=med([r.ok for r in results]),
-            rps=med([r.rps for r in results]),
-            p50_ms=med([r.p50_ms for r in results]),
-            p90_ms=med([r.p90_ms for r in results]),
-            p99_ms=med([r.p99_ms for r in results]),
-            max_ms=med([r.max_ms for r in results]),
-            errors=sum(r.error_count for r in results),
-            ratio=med(ratios) if ratios else None,
-            client_cpu_pct=med([r.client_cpu_s / r.duration_s * 100 for r in results]),
-            server_cpu_pct=med(server) if server else None,
-        )
-
-
-_COLUMNS = (
-    ("scenario", 24),
-    ("runs", 4),
-    ("requests", 9),
-    ("req/s", 8),
-    ("p50 ms", 7),
-    ("p90 ms", 7),
-    ("p99 ms", 7),
-    ("max ms", 7),
-    ("errors", 6),
-    ("ratio", 6),
-    ("cli CPU", 7),
-    ("srv CPU", 7),
-)
-
-
-def _cells(values: Sequence[str]) -> str:
-    first, *rest = zip(values, _COLUMNS, strict=True)
-    return "  ".join([first[0].ljust(first[1][1])] + [v.rjust(w) for v, (_, w) in rest])
-
-
-def _num(value: float | None, fmt: str, suffix: str = "") -> str:
-    return "-" if value is None or math.isnan(value) else format(value, fmt) + suffix
-
-
-def table_header() -> str:
-    header = _cells([name for name, _ in _COLUMNS])
-    return header + "\n" + "-" * len(header)
-
-
-def format_row(s: Summary) -> str:
-    return _cells(
-        [
-            s.name,
-            str(s.runs),
-            _num(s.requests, ".0f"),
-            _num(s.rps, ".0f"),
-            _num(s.p50_ms, ".2f"),
-            _num(s.p90_ms, ".2f"),
-            _num(s.p99_ms, ".2f"),
-            _num(s.max_ms, ".1f"),
-            str(s.errors),
-            _num(s.ratio, ".2f"),
-            _num(s.client_cpu_pct, ".0f", "%"),
-            _num(s.server_cpu_pct, ".0f", "%"),
-        ]
-    )
-
-
-def format_table(rows: Sequence[Summary]) -> str:
-    return "\n".join([table_header(), *(format_row(s) for s in rows)])

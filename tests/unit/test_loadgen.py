@@ -1,5 +1,5 @@
-"""The load generator's response parser, percentile maths and load loop, against a tiny
-real HTTP server started in the test."""
+"""The load generator (bench.http1, bench.loadgen, bench.report): its response parser,
+percentile maths and load loop, against a tiny real HTTP server started in the test."""
 
 from __future__ import annotations
 
@@ -10,18 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from bench.loadgen import (
-    LoadResult,
-    ProtocolError,
-    Summary,
-    build_get,
-    fetch,
-    format_table,
-    parse_head,
-    percentile,
-    read_response,
-    run_load,
-)
+from bench.http1 import ProtocolError, build_get, fetch, parse_head, read_response
+from bench.loadgen import LoadResult, percentile, run_load
+from bench.report import Summary, format_table
 
 _ROUTES: dict[bytes, bytes] = {
     b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
@@ -164,7 +155,7 @@ def test_results_merge_and_summarise() -> None:
     assert merged.latencies_ns == [1_000_000, 2_000_000, 4_000_000, 9_000_000]
     assert (merged.ok, merged.bad_statuses, merged.error_count, merged.concurrency) == (4, 1, 2, 4)
     assert (merged.rps, merged.p50_ms, merged.max_ms) == (2.0, 2.0, 9.0)
-    assert merged.error_summary() == "500x1 ConnectionResetErrorx1"
+    assert merged.error_summary() == "500 x1, ConnectionResetError x1"
 
     summary = Summary.of("scenario", [a, b], baselines=[b, b])
     assert summary.errors == 2  # a total, not a median

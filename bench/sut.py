@@ -1,0 +1,265 @@
+"""The server under test.
+
+:class:`ServerUnderTest` builds a throw-away deployment on existing PostgreSQL and Redis
+servers: a fresh database (migrated, optionally seeded with the demo catalog), a Redis
+key namespace of its own, and ``ticketmaster serve`` on a free port. On exit it stops the
+server, drops the database and deletes the namespace's keys, whatever happened in
+between. :func:`target_from_args` picks that or, with ``--url``, an already running
+server that is used as it is (nothing created, nothing cleaned up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import redis
+
+from bench.http1 import split_url
+from ticketmaster.adapters.redis.keys import RedisKeys
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CLI = (sys.executable, "-m", "ticketmaster.entrypoints.cli.main")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    host: str
+    port: int
+    pid: int | None
+    """The server's process id when this program started it (for CPU accounting)."""
+    description: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_blocking(coro: Coroutine[Any, Any, None]) -> None:
+    # A thread of its own, so this also works when the caller is inside an event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _admin_sql(server_url: str, sql: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _run_blocking(go())
+
+
+def _delete_namespace(redis_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=RedisKeys(namespace).all_keys_pattern(), count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class ServerUnderTest:
+    """A fresh database and namespace, migrated (and seeded), with ``serve`` running.
+
+    Use as ``with ServerUnderTest(db_url, redis_url) as target: ...``. ``database_url``
+    names a PostgreSQL server (any database on it; a new one is created beside it).
+    """
+
+    def __init__(
+        self,
+        database_url: str = DEFAULT_DATABASE_URL,
+        redis_url: str = DEFAULT_REDIS_URL,
+        *,
+        seed_demo: bool = True,
+        log_level: str = "WARNING",
+        extra_env: dict[str, str] | None = None,
+        ready_timeout_s: float = 60.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+        self.database_name = f"tm_bench_{run_id}"
+        self.namespace = f"tmbench{run_id}"
+        self.server_url = database_url
+        self.redis_url = redis_url
+        self.seed_demo = seed_demo
+        self.log_level = log_level
+        self.extra_env = extra_env or {}
+        self.ready_timeout_s = ready_timeout_s
+        self.progress = progress or (lambda message: None)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stack = ExitStack()
+
+    def _env(self, data_dir: Path) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TICKETMASTER_DATABASE_URL": _with_database(self.server_url, self.database_name),
+            "TICKETMASTER_REDIS_URL": self.redis_url,
+            "TICKETMASTER_REDIS_NAMESPACE": self.namespace,
+            "TICKETMASTER_DATA_DIR": str(data_dir),
+            "TICKETMASTER_SECRET_KEY": secrets.token_urlsafe(48),
+            "TICKETMASTER_LOG_LEVEL": self.log_level,
+            **self.extra_env,
+        }
+
+    def _cli(self, env: dict[str, str], *args: str) -> None:
+        done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"`ticketmaster {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}")
+
+    def __enter__(self) -> Target:
+        with ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tm-bench-")))
+            self.progress(f"creating database {self.database_name} on {redact(self.server_url)}")
+            _admin_sql(self.server_url, f'CREATE DATABASE "{self.database_name}"')
+            stack.callback(
+                _admin_sql, self.server_url, f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'
+            )
+            stack.callback(_delete_namespace, self.redis_url, self.namespace)
+            env = self._env(workdir / "data")
+            self._cli(env, "migrate")
+            if self.seed_demo:
+                self.progress("seeding the demo catalog")
+                self._cli(env, "seed", "--demo")
+            port = _free_port()
+            log_path = workdir / "server.log"
+            with log_path.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [*CLI, "serve"], env={**env, "TICKETMASTER_PORT": str(port)}, stdout=log, stderr=log
+                )
+            stack.callback(self._stop)
+            self._wait_ready(port, log_path)
+            self._stack = stack.pop_all()
+        return Target(
+            "127.0.0.1",
+            port,
+            self.process.pid,
+            f"managed: `ticketmaster serve` pid {self.process.pid} on port {port}, fresh database "
+            f"{self.database_name} on {redact(self.server_url)}, Redis {redact(self.redis_url)} namespace "
+            f"{self.namespace}, " + ("demo catalog seeded" if self.seed_demo else "empty catalog"),
+        )
+
+    def _wait_ready(self, port: int, log_path: Path) -> None:
+        assert self.process is not None
+        self.progress(f"starting the server on port {port}")
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{log_path.read_text()}")
+            if _ready(f"http://127.0.0.1:{port}/readyz"):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready after {self.ready_timeout_s} s:\n{log_path.read_text()}")
+
+    def _stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress("stopping the server, dropping the database and the Redis namespace")
+        self._stack.close()
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "server under test",
+        "By default a fresh database is created on --database-url, migrated and seeded, the Redis "
+        "namespace is private, and `ticketmaster serve` runs on a free port; all is removed afterwards.",
+    )
+    db_default = os.environ.get("TICKETMASTER_TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_default = os.environ.get("TICKETMASTER_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+    group.add_argument(
+        "--database-url",
+        default=db_default,
+        help="PostgreSQL server to create the throw-away database on "
+        "(default: $TICKETMASTER_TEST_DATABASE_URL or %(default)s)",
+    )
+    group.add_argument(
+        "--redis-url",
+        default=redis_default,
+        help="Redis server (default: $TICKETMASTER_TEST_REDIS_URL or %(default)s)",
+    )
+    group.add_argument(
+        "--url",
+        help="benchmark an already running server at this http:// base URL instead (it must hold the "
+        "demo catalog; nothing is created or cleaned up, and its CPU is not measured)",
+    )
+
+
+@contextmanager
+def _existing(url: str) -> Iterator[Target]:
+    host, port = split_url(url)
+    if not _ready(f"http://{host}:{port}/healthz"):
+        raise ConnectionError(f"{url}/healthz does not answer 200")
+    yield Target(host, port, None, f"existing server at {url}")
+
+
+def target_from_args(
+    args: argparse.Namespace, *, seed_demo: bool = True, progress: Callable[[str], None] | None = None
+) -> AbstractContextManager[Target]:
+    """A context manager yielding the :class:`Target` chosen by the command line."""
+    if args.url:
+        return _existing(args.url)
+    return ServerUnderTest(args.database_url, args.redis_url, seed_demo=seed_demo, progress=progress)
