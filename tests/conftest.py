@@ -107,6 +107,15 @@ def engine_env(database_url: str, redis_url: str, namespace: str, data_dir: Path
         "TICKETMASTER_LOG_LEVEL": "WARNING",
         # Tests start their own sandboxes on free ports; never a stray one on the default port.
         "TICKETMASTER_SANDBOX_URL": "http://127.0.0.1:9",
+        # Tests re-import and expect the next GET to see it; the micro-cache has its own test.
+        "TICKETMASTER_BROWSE_CACHE_SECONDS": "0",
+        # Many tests fire dozens of concurrent writes as one buyer (idempotency, races);
+        # the rate limiter has tests of its own with tight limits.
+        "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000",
+        "TICKETMASTER_RATE_LIMIT_BURST": "1000",
+        # Race tests fire 500+ requests at once to prove correctness, not load shedding
+        # (which has its own tests with a small limit).
+        "TICKETMASTER_MAX_IN_FLIGHT": "4096",
     }
 
 

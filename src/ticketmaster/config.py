@@ -51,6 +51,13 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _parse_non_negative(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 60:
+        raise ValueError("must be a number of seconds in [0, 60]")
+    return value
+
+
 def _parse_seconds(raw: str) -> float:
     value = float(raw)
     if not 0 < value <= 300:
@@ -118,6 +125,7 @@ class Settings:
     redis_sweep_interval_seconds: float = 0.1
     postgres_sweep_interval_seconds: float = 2.0
     reconcile_interval_seconds: float = 30.0
+    browse_cache_seconds: float = 1.0
 
     @property
     def embedded(self) -> bool:
@@ -171,6 +179,7 @@ class Settings:
                 env, "POSTGRES_SWEEP_INTERVAL_SECONDS", _parse_seconds, 2.0
             ),
             reconcile_interval_seconds=_read(env, "RECONCILE_INTERVAL_SECONDS", _parse_seconds, 30.0),
+            browse_cache_seconds=_read(env, "BROWSE_CACHE_SECONDS", _parse_non_negative, 1.0),
         )
 
 

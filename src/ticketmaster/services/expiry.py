@@ -10,7 +10,7 @@ alone, and the release only frees seats that still point at this very hold.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticketmaster.adapters.postgres.holds import ExpiryCandidate
@@ -37,9 +37,21 @@ class SeatReleaser(Protocol):
 class ExpireHolds:
     repo: ExpiryRepository
     gate: SeatReleaser
+    _busy: set[str] = field(default_factory=set)
 
     async def expire(self, hold_id: str, path: str) -> bool:
         """Settle one hold if it has expired (or was cancelled); True when seats were freed."""
+        if hold_id in self._busy:
+            # The listener and the sweepers race for the same hold: one settles it, the
+            # others skip (a failed attempt leaves it due, so a sweeper retries it).
+            return False
+        self._busy.add(hold_id)
+        try:
+            return await self._expire(hold_id, path)
+        finally:
+            self._busy.discard(hold_id)
+
+    async def _expire(self, hold_id: str, path: str) -> bool:
         hold = await self.repo.settle(hold_id)
         if hold is None or hold.status not in ("EXPIRED", "CANCELLED"):
             return False

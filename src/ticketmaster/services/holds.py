@@ -30,7 +30,7 @@ from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 
-REPLAY_WAIT_S = 5.0
+REPLAY_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +146,26 @@ class HoldService:
     ) -> Hold | None:
         """One pass through the gate; None means "the state moved under us, go again"."""
         hold_id = new_id("hold")
-        reply = await self.gate.hold(
-            cmd.event_id, hold_id, cmd.user_id, seats, self.hold_ttl_seconds * 1000, fingerprint, key
-        )
+        try:
+            reply = await self.gate.hold(
+                cmd.event_id, hold_id, cmd.user_id, seats, self.hold_ttl_seconds * 1000, fingerprint, key
+            )
+        except Exception:
+            # The script may have run before the failure (e.g. a timeout): undo it, so no hold
+            # without a row blocks seats and the key stays usable. Harmless if it never ran.
+            await self._undo(
+                Hold(
+                    hold_id,
+                    cmd.event_id,
+                    cmd.user_id,
+                    seats,
+                    HoldStatus.ACTIVE,
+                    datetime.now(UTC),
+                    fingerprint,
+                ),
+                key,
+            )
+            raise
         if reply.outcome == "OK":
             hold = Hold(
                 id=hold_id,
@@ -163,7 +180,7 @@ class HoldService:
         if reply.outcome == "REPLAY":
             if reply.fingerprint != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request")
-            return await self._await_durable(cmd, key, reply.hold_id)
+            return await self._await_durable(cmd, key, seats, reply)
         # Refused by the gate: the key may still belong to a hold Redis has forgotten.
         earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
         if earlier is not None:
@@ -220,15 +237,23 @@ class HoldService:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request")
         return earlier
 
-    async def _await_durable(self, cmd: HoldSeats, key: str, hold_id: str) -> Hold | None:
-        """A concurrent duplicate: answer with the first request's hold once it is durable."""
-        inflight = self._inflight.get(hold_id)
+    async def _await_durable(
+        self, cmd: HoldSeats, key: str, seats: tuple[str, ...], reply: GateReply
+    ) -> Hold | None:
+        """A duplicate of an earlier request: answer with its hold once that is durable.
+
+        The first request normally commits within milliseconds (awaited directly when it
+        runs in this process). If its row never appears although Redis still holds the
+        seats for it, that request died between the gate and the commit: this one adopts
+        the hold and commits the row itself (same id, same seats; ON CONFLICT keeps one).
+        """
+        inflight = self._inflight.get(reply.hold_id)
         if inflight is not None:
             return await asyncio.shield(inflight)
         deadline = time.monotonic() + REPLAY_WAIT_S
         delay = 0.005
         while time.monotonic() < deadline:
-            hold = await self.holds.get(hold_id)
+            hold = await self.holds.get(reply.hold_id)
             if hold is not None:
                 return hold
             # The first request runs in another process; if it was undone, start afresh.
@@ -236,7 +261,19 @@ class HoldService:
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-        raise Unavailable("the original request with this Idempotency-Key is still in progress")
+        adopted = Hold(
+            id=reply.hold_id,
+            event_id=cmd.event_id,
+            user_id=cmd.user_id,
+            seat_ids=tuple(sorted(seats)),
+            status=HoldStatus.ACTIVE,
+            expires_at=_utc(reply.expires_at_ms),
+            fingerprint=reply.fingerprint,
+        )
+        if adopted.expires_at <= self.clock():
+            await self._undo(adopted, key)  # lapsed before anyone made it durable
+            return None
+        return await self._make_durable(adopted, key)
 
     async def get_hold(self, user_id: str, hold_id: str) -> tuple[Hold, HoldStatus]:
         hold = await self.holds.get(hold_id)

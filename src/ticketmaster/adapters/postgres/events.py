@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import orjson
 
 from ticketmaster.domain.events import EventDetail, EventFilters, EventSummary, PriceTierView
 from ticketmaster.domain.search import deletion_variants, typo_tolerant
@@ -65,31 +66,30 @@ class PostgresEventCatalog:
         return [_summary(r) for r in rows]
 
     async def get_event(self, event_id: str) -> EventDetail | None:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                _SELECT.replace("e.city", "e.city, e.waiting_room, e.on_sale_at", 1) + " WHERE e.id = $1",
-                event_id,
-            )
-            if row is None:
-                return None
-            tiers = await conn.fetch(
-                "SELECT id, name, price_cents, currency FROM price_tiers"
-                " WHERE event_id = $1 ORDER BY position",
-                event_id,
-            )
-            seat_count = await conn.fetchval(
-                "SELECT coalesce(sum(seat_count), 0) FROM seat_rows WHERE venue_id = $1",
-                row["venue_id"],
-            )
+        """One round trip: the event, its venue, its tiers (as JSON) and its seat count."""
+        row = await self._pool.fetchrow(
+            """
+            SELECT e.id, e.title, e.starts_at, e.venue_id, v.name AS venue_name, e.city,
+                   e.waiting_room, e.on_sale_at,
+                   (SELECT coalesce(sum(r.seat_count), 0) FROM seat_rows r
+                     WHERE r.venue_id = e.venue_id) AS seat_count,
+                   (SELECT coalesce(json_agg(json_build_array(t.id, t.name, t.price_cents, t.currency)
+                                             ORDER BY t.position), '[]')
+                      FROM price_tiers t WHERE t.event_id = e.id) AS tiers
+            FROM events e JOIN venues v ON v.id = e.venue_id
+            WHERE e.id = $1
+            """,
+            event_id,
+        )
+        if row is None:
+            return None
         return EventDetail(
             summary=_summary(row),
             price_tiers=tuple(
-                PriceTierView(
-                    id=t["id"], name=t["name"], price_cents=t["price_cents"], currency=t["currency"]
-                )
-                for t in tiers
+                PriceTierView(id=tid, name=name, price_cents=int(price), currency=currency)
+                for tid, name, price, currency in orjson.loads(row["tiers"])
             ),
             waiting_room=row["waiting_room"],
             on_sale_at=row["on_sale_at"],
-            seat_count=int(seat_count),
+            seat_count=int(row["seat_count"]),
         )

@@ -357,6 +357,15 @@ class PostgresPurchaseRepository:
             fingerprint=row["request_fingerprint"],
         )
 
+    async def sold_seats(self, event_id: str, seat_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Which of these seats are in a live booking."""
+        rows = await self._pool.fetch(
+            "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND seat_id = ANY($2::text[]) AND live",
+            event_id,
+            list(seat_ids),
+        )
+        return tuple(sorted(r["seat_id"] for r in rows))
+
     async def hold_expires_at(self, hold_id: str) -> datetime | None:
         value: datetime | None = await self._pool.fetchval(
             "SELECT expires_at FROM holds WHERE id = $1", hold_id

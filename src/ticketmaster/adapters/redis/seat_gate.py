@@ -16,6 +16,7 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from ticketmaster.adapters.postgres.holds import LiveHold
+from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -80,6 +81,7 @@ class RedisSeatGate:
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
         self._loading: dict[str, asyncio.Task[None]] = {}
+        self._noted: dict[str, float] = {}
 
     # --- holds -------------------------------------------------------------------------
 
@@ -115,13 +117,14 @@ class RedisSeatGate:
             *seat_ids,
         ]
         for _ in range(3):
-            reply = await self._hold(keys=keys, args=args)
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                reply = await self._hold(keys=keys, args=args)
             kind = reply[0]
             if kind == "NOT_LOADED":
                 await self.ensure_loaded(event_id)
                 continue
             if kind == "OK":
-                await self._redis.sadd(k.events_with_holds(), event_id)
+                await self._note_holds(event_id)
                 return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]))
             if kind == "REPLAY":
                 return GateResult(
@@ -144,17 +147,26 @@ class RedisSeatGate:
         """Free the seats still held by this hold (see release.lua); returns how many."""
         k = self._keys
         idem = k.idempotency(event_id, user_id, forget_idempotency_key) if forget_idempotency_key else ""
-        changed = await self._release(
-            keys=[
-                k.seats(event_id),
-                k.version(event_id),
-                k.user_holds(event_id, user_id),
-                k.expiries(event_id),
-                k.hold(event_id, hold_id),
-            ],
-            args=[hold_id, idem, *seat_ids],
-        )
+        keys = [
+            k.seats(event_id),
+            k.version(event_id),
+            k.user_holds(event_id, user_id),
+            k.expiries(event_id),
+            k.hold(event_id, hold_id),
+        ]
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            changed = await self._release(keys=keys, args=[hold_id, idem, *seat_ids])
         return int(changed)
+
+    async def _note_holds(self, event_id: str, *, force: bool = False) -> None:
+        """Put the event on the Redis sweeper's list (at most once a second per process:
+        the sweeper only drops an event whose expiry set is empty, and a later hold or the
+        notification listener and PostgreSQL sweeper cover the rare gap)."""
+        now = time.monotonic()
+        if not force and self._noted.get(event_id, 0.0) > now:
+            return
+        self._noted[event_id] = now + 1.0
+        await self._redis.sadd(self._keys.events_with_holds(), event_id)
 
     def _hold_keys(self, event_id: str, hold_id: str, user_id: str) -> list[str]:
         k = self._keys
@@ -188,9 +200,10 @@ class RedisSeatGate:
             *seat_ids,
         ]
         for _ in range(3):
-            code = int(await self._retime(keys=keys, args=args))
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                code = int(await self._retime(keys=keys, args=args))
             if code == 1:
-                await self._redis.sadd(self._keys.events_with_holds(), event_id)
+                await self._note_holds(event_id)
             if code != -2:
                 return RetimeResult(code)
             await self.ensure_loaded(event_id)
@@ -199,11 +212,20 @@ class RedisSeatGate:
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Mark the booked seats SOLD (see sell.lua)."""
         return int(
-            await self._sell(keys=self._hold_keys(event_id, hold_id, user_id), args=[hold_id, *seat_ids])
+            await asyncio.wait_for(
+                self._sell(keys=self._hold_keys(event_id, hold_id, user_id), args=[hold_id, *seat_ids]),
+                OPERATION_TIMEOUT_S,
+            )
         )
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
+
+    async def version(self, event_id: str) -> int | None:
+        """The event's seat-map version, None when the event is not loaded."""
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            value = await self._redis.get(self._keys.version(event_id))
+        return None if value is None else int(value)
 
     async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None:
         value = await self._redis.get(self._keys.idempotency(event_id, user_id, key))
@@ -219,7 +241,8 @@ class RedisSeatGate:
                 pipe.exists(k.loaded(event_id))
                 pipe.get(k.version(event_id))
                 pipe.hgetall(k.seats(event_id))
-                loaded, version, states = await pipe.execute()
+                async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                    loaded, version, states = await pipe.execute()
             if loaded:
                 return SeatSnapshot(int(version or 0), states, int(time.time() * 1000))
             await self.ensure_loaded(event_id)
@@ -274,4 +297,4 @@ class RedisSeatGate:
         await self._redis.delete(staging_loaded)
         await self._load(keys=keys, args=[*prefixes, *last, *hold_args])
         if holds:
-            await self._redis.sadd(k.events_with_holds(), event_id)
+            await self._note_holds(event_id, force=True)

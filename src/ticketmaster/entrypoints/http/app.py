@@ -12,6 +12,7 @@ from ticketmaster import bootstrap
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
+from ticketmaster.entrypoints.http.microcache import MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.entrypoints.worker.runner import run_jobs
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         summary="Buyer-side ticketing API: browse, seat map, holds, purchases.",
         lifespan=lifespan,
     )
+    app.state.browse_cache = MicroCache(ttl=settings.browse_cache_seconds)
     errors.install(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first

@@ -12,23 +12,26 @@ from ticketmaster.observability import SHED_REQUESTS
 from ticketmaster.services.identity import authenticate
 
 
-def container(request: Request) -> Container:
+# Both are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+# pool, which would add a thread hand-off to every request.
+async def container(request: Request) -> Container:
     app_container: Container = request.app.state.container
     return app_container
 
 
-def current_user(request: Request) -> str:
+async def current_user(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    return authenticate(container(request).signer, token.strip())
+    signer = request.app.state.container.signer
+    return authenticate(signer, token.strip())
 
 
 async def rate_limited_user(request: Request) -> str:
     """The caller of a write endpoint, once their per-user token bucket allowed it (I8)."""
-    user = current_user(request)
-    decision = await container(request).rate_limiter.take(user)
+    user = await current_user(request)
+    decision = await (await container(request)).rate_limiter.take(user)
     if not decision.allowed:
         SHED_REQUESTS.labels("rate_limited").inc()
         raise RateLimited(

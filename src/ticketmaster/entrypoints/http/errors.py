@@ -47,8 +47,9 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, /, **extra: object
 ) -> Response:
+    """An error body; ``extra`` fields may use any name (e.g. a hold's ``status``)."""
     return json_response({"error": code, "message": message, **extra}, status, headers)
 
 

@@ -1,18 +1,26 @@
-"""Seat-map bodies: rendered from a Redis snapshot and the cached layout, never from
-PostgreSQL, and shared by concurrent readers.
+"""Seat-map bodies: rendered from a Redis snapshot and the cached layout (never from
+PostgreSQL), shared by concurrent readers, and never older than the request.
 
-A rendered map is reused for up to ``max_staleness_s`` (default 100 ms) even if seats
-changed meanwhile: each body is a consistent snapshot with its own ``version``, the gate
-stays authoritative, and a 50,000-seat map is built a few times a second at most instead
-of once per reader. The ETag is (version, held count): a version only stays put while no
-script ran, and then the only change possible is a hold lapsing by time, which lowers the
-held count.
+Freshness contract: a request is answered with a map whose snapshot was taken after the
+request arrived, unless the cached map is provably current (same seat-map version, and
+no hold in it has lapsed since). So a buyer who cancels and then reloads the map sees
+the seats AVAILABLE. Cost contract: renders of one event never overlap; requests that
+arrive while one runs share the next one, so the render rate is bounded by the render
+time however many readers there are.
+
+Rendering is a byte patch: each (venue, pricing) has a pre-encoded all-AVAILABLE body in
+which every seat's status value sits at a known offset, padded to the same width
+(JSON allows whitespace after a value), so a render copies the body and overwrites
+only the seats that are HELD or SOLD. The ETag is (version, held count): a version only
+stays put while no script ran, and then the only change possible is a hold lapsing by
+time, which lowers the held count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import math
 import time
 from dataclasses import dataclass
 
@@ -24,7 +32,8 @@ from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.observability import SEAT_MAP_RENDERS
 
-_STATUS = {0: b"AVAILABLE", 1: b"HELD", 2: b"SOLD"}
+_AVAILABLE = b'"AVAILABLE"'
+_PATCH = {1: b'"HELD"'.ljust(len(_AVAILABLE)), 2: b'"SOLD"'.ljust(len(_AVAILABLE))}
 GZIP_MIN_BYTES = 2048
 
 
@@ -34,103 +43,145 @@ class RenderedMap:
     etag: str
     body: bytes
     gzipped: bytes | None
-    made_at: float
+    fresh_until_ms: float  # the earliest expiry of a HELD seat in it: after that it is stale
 
 
 @dataclass(frozen=True, slots=True)
 class _Template:
-    """Pre-encoded JSON pieces of every seat: head + STATUS + tail."""
+    """The all-AVAILABLE body (without its closing version field) and where each seat's
+    status value starts in it."""
 
-    sections: tuple[tuple[bytes, tuple[tuple[str, bytes, bytes], ...]], ...]
+    body: bytes
+    offsets: dict[str, int]
 
 
-def _template(layout: VenueLayout, info: EventInfo) -> _Template:
-    sections = []
-    for s in layout.sections:
-        head = orjson.dumps({"id": s.id, "name": s.name})[:-1] + b',"seats":['
+def _template(event_id: str, layout: VenueLayout, info: EventInfo) -> _Template:
+    parts: list[bytes] = [b'{"eventId":' + orjson.dumps(event_id) + b',"sections":[']
+    size = len(parts[0])
+    offsets: dict[str, int] = {}
+    for index, s in enumerate(layout.sections):
+        head = (b"," if index else b"") + orjson.dumps({"id": s.id, "name": s.name})[:-1] + b',"seats":['
+        parts.append(head)
+        size += len(head)
         tier = orjson.dumps(info.section_tiers.get(s.id))
-        seats = []
+        first = True
         for row, count in s.rows:
             row_json = orjson.dumps(row)
             for n in range(1, count + 1):
                 sid = f"{s.id}-{row}-{n}"
                 seat_head = (
-                    b'{"id":'
+                    (b"" if first else b",")
+                    + b'{"id":'
                     + orjson.dumps(sid)
                     + b',"row":'
                     + row_json
                     + b',"number":'
-                    + (str(n).encode() + b',"status":"')
+                    + str(n).encode()
+                    + b',"status":'
                 )
-                seats.append((sid, seat_head, b'","priceTierId":' + tier + b"}"))
-        sections.append((head, tuple(seats)))
-    return _Template(tuple(sections))
-
-
-def _status(raw: str, now_ms: int) -> int:
-    if raw == "SOLD":
-        return 2
-    _, _, exp = raw.rpartition("|")
-    return 1 if exp.isdigit() and int(exp) > now_ms else 0
+                first = False
+                offsets[sid] = size + len(seat_head)
+                seat = seat_head + _AVAILABLE + b',"priceTierId":' + tier + b"}"
+                parts.append(seat)
+                size += len(seat)
+        parts.append(b"]}")
+        size += 2
+    parts.append(b"]")
+    return _Template(b"".join(parts), offsets)
 
 
 def _render(
-    event_id: str, version: int, template: _Template, states: dict[str, str], now_ms: int
-) -> tuple[bytes, int]:
+    template: _Template, version: int, states: dict[str, str], now_ms: int
+) -> tuple[bytes, int, float]:
+    """(body, held count, earliest live hold expiry) of one snapshot."""
+    body = bytearray(template.body)
     held = 0
-    out = [
-        b'{"eventId":' + orjson.dumps(event_id) + b',"version":' + str(version).encode() + b',"sections":['
-    ]
-    for index, (head, seats) in enumerate(template.sections):
-        parts = []
-        for sid, seat_head, tail in seats:
-            raw = states.get(sid)
-            code = 0 if raw is None else _status(raw, now_ms)
-            held += code == 1
-            parts.append(seat_head + _STATUS[code] + tail)
-        out.append((b"," if index else b"") + head + b",".join(parts) + b"]}")
-    out.append(b"]}")
-    return b"".join(out), held
+    earliest = math.inf
+    offsets = template.offsets
+    for seat, raw in states.items():
+        offset = offsets.get(seat)
+        if offset is None:
+            continue
+        if raw == "SOLD":
+            body[offset : offset + len(_AVAILABLE)] = _PATCH[2]
+            continue
+        _, _, exp_text = raw.rpartition("|")
+        exp = int(exp_text) if exp_text.isdigit() else 0
+        if exp > now_ms:
+            body[offset : offset + len(_AVAILABLE)] = _PATCH[1]
+            held += 1
+            earliest = min(earliest, exp)
+    body += b',"version":' + str(version).encode() + b"}"
+    return bytes(body), held, earliest
+
+
+@dataclass
+class _EventMaps:
+    current: RenderedMap | None = None
+    running: asyncio.Task[None] | None = None
+    queued: asyncio.Future[RenderedMap] | None = None
+    template_key: tuple[str, str] | None = None
+    template: _Template | None = None
 
 
 class SeatMapRenderer:
-    def __init__(self, gate: RedisSeatGate, catalog: CatalogCache, *, max_staleness_s: float = 0.1) -> None:
+    def __init__(self, gate: RedisSeatGate, catalog: CatalogCache) -> None:
         self._gate = gate
         self._catalog = catalog
-        self._max_staleness_s = max_staleness_s
-        self._maps: dict[str, RenderedMap] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._templates: dict[tuple[str, str], _Template] = {}
+        self._events: dict[str, _EventMaps] = {}
 
     async def seat_map(self, event_id: str) -> RenderedMap:
-        cached = self._maps.get(event_id)
-        if cached is not None and time.monotonic() - cached.made_at < self._max_staleness_s:
-            return cached
-        lock = self._locks.setdefault(event_id, asyncio.Lock())
-        async with lock:  # one render per event at a time; the others reuse it
-            cached = self._maps.get(event_id)
-            if cached is not None and time.monotonic() - cached.made_at < self._max_staleness_s:
-                return cached
-            rendered = await self._build(event_id)
-            self._maps[event_id] = rendered
-            return rendered
+        st = self._events.setdefault(event_id, _EventMaps())
+        current = st.current
+        if (
+            current is not None
+            and time.time() * 1000 < current.fresh_until_ms
+            and await self._gate.version(event_id) == current.version
+        ):
+            return current
+        if st.queued is None:
+            st.queued = asyncio.get_running_loop().create_future()
+        future = st.queued  # the next render to start: its snapshot is newer than this request
+        if st.running is None:
+            self._start(event_id, st)
+        return await asyncio.shield(future)
 
-    async def _build(self, event_id: str) -> RenderedMap:
+    def _start(self, event_id: str, st: _EventMaps) -> None:
+        future, st.queued = st.queued, None
+        assert future is not None
+
+        async def run() -> None:
+            try:
+                rendered = await self._build(event_id, st)
+            except BaseException as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # the waiters get it; do not log it as unretrieved
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                st.current = rendered
+                future.set_result(rendered)
+            finally:
+                st.running = None
+                if st.queued is not None:
+                    self._start(event_id, st)
+
+        st.running = asyncio.create_task(run())
+
+    async def _build(self, event_id: str, st: _EventMaps) -> RenderedMap:
         info = await self._catalog.event_info(event_id)
         if info is None:
             raise NotFound(f"event {event_id!r} does not exist")
-        layout = await self._catalog.venue_layout(info.venue_id)
         key = (info.venue_id, orjson.dumps(info.section_tiers, option=orjson.OPT_SORT_KEYS).decode())
-        template = self._templates.get(key)
-        if template is None:
-            template = await asyncio.to_thread(_template, layout, info)
-            self._templates[key] = template
+        if st.template is None or st.template_key != key:
+            layout = await self._catalog.venue_layout(info.venue_id)
+            st.template = await asyncio.to_thread(_template, event_id, layout, info)
+            st.template_key = key
         snap = await self._gate.snapshot(event_id)
-        body, held = await asyncio.to_thread(
-            _render, event_id, snap.version, template, snap.states, snap.taken_at_ms
-        )
+        body, held, earliest = _render(st.template, snap.version, snap.states, snap.taken_at_ms)
         gzipped = (
             await asyncio.to_thread(gzip.compress, body, 1, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
         )
         SEAT_MAP_RENDERS.inc()
-        return RenderedMap(snap.version, f'"{snap.version}.{held}"', body, gzipped, time.monotonic())
+        return RenderedMap(snap.version, f'"{snap.version}.{held}"', body, gzipped, earliest)

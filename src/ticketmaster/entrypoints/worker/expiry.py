@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
@@ -21,6 +21,7 @@ from ticketmaster.services.expiry import ExpireHolds
 log = logging.getLogger(__name__)
 
 EXPIRED_CHANNELS = "__keyevent@*__:expired"
+EMPTY_GRACE_S = 10.0
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -98,6 +99,12 @@ class RedisSweeper:
     expire: ExpireHolds
     interval: float = 0.1
     batch: int = 200
+    concurrency: int = 16
+    _empty_since: dict[str, float] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -122,23 +129,40 @@ class RedisSweeper:
         for member in await self.client.smembers(self.keys.events_with_holds()):
             event_id = str(member)
             due = await self.client.zrangebyscore(self.keys.expiries(event_id), 0, now_ms, 0, self.batch)
-            for hold_id in due:
-                try:
-                    released += await self.expire.expire(str(hold_id), "redis_sweeper")
-                except REDIS_DOWN:
-                    raise
-                except Exception:
-                    log.warning("sweeping hold %s failed", hold_id, exc_info=True)
-            upcoming = await self.client.zrange(self.keys.expiries(event_id), 0, 0, withscores=True)
+            # Side by side: one at a time, a burst of expiries queues behind one commit each.
+            outcomes = await asyncio.gather(*(self._expire(str(h)) for h in due), return_exceptions=True)
+            for hold_id, outcome in zip(due, outcomes, strict=True):
+                if isinstance(outcome, REDIS_DOWN):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    log.warning("sweeping hold %s failed", hold_id, exc_info=outcome)
+                else:
+                    released += outcome
+            # The next wake-up is the earliest hold not yet due: one that is due but was not
+            # released (no row yet, already sold) is retried next interval, not in a busy loop.
+            upcoming = await self.client.zrangebyscore(
+                self.keys.expiries(event_id), now_ms + 1, "+inf", 0, 1, withscores=True
+            )
             if upcoming:
                 score = int(upcoming[0][1])
                 next_due = score if next_due is None else min(next_due, score)
+                self._empty_since.pop(event_id, None)
             elif not due:
+                # Drop an event only after it stayed empty a while: the hold path re-adds an
+                # event at most once a second per process (see RedisSeatGate._note_holds).
+                since = self._empty_since.setdefault(event_id, time.monotonic())
+                if time.monotonic() - since < EMPTY_GRACE_S:
+                    continue
                 await self.client.srem(self.keys.events_with_holds(), event_id)
+                self._empty_since.pop(event_id, None)
                 # A hold made between the check and the SREM must not drop out of the list.
                 if await self.client.zcard(self.keys.expiries(event_id)):
                     await self.client.sadd(self.keys.events_with_holds(), event_id)
         return released, next_due
+
+    async def _expire(self, hold_id: str) -> bool:
+        async with self._slots:
+            return await self.expire.expire(hold_id, "redis_sweeper")
 
 
 @dataclass

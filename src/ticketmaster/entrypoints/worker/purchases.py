@@ -224,9 +224,15 @@ class PurchaseProcessor:
         hold = await self.repo.fail(p, self.worker_id, reason.value)
         PURCHASE_OUTCOMES.labels(reason.value).inc()
         self._observe_resolution(p)
-        if hold is not None and hold.status in (HoldStatus.CANCELLED, HoldStatus.EXPIRED):
-            # Free whatever still points at this hold (a conflicting seat is someone else's).
-            await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
+        if hold is None or hold.status not in (HoldStatus.CANCELLED, HoldStatus.EXPIRED):
+            return
+        if reason is FailureReason.SEAT_CONFLICT:
+            # Redis did not know these seats were sold (that is how the constraint got to
+            # speak): mark the sold ones SOLD before freeing the rest.
+            sold = await self.repo.sold_seats(hold.event_id, hold.seat_ids)
+            if sold:
+                await self.gate.sell(hold.event_id, hold.id, hold.user_id, sold)
+        await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
 
     @staticmethod
     def _observe_resolution(p: Purchase) -> None:

@@ -6,8 +6,8 @@ KEYS[3]  user_holds set   of the hold's user
 KEYS[4]  expiries   zset
 KEYS[5]  hold       hash  the hold being released
 ARGV[1]  hold id
-ARGV[2]  idempotency record key to delete too, or "" (undo of a hold whose write failed;
-         it shares the event's hash tag, so it is in this slot)
+ARGV[2]  idempotency record key to delete too if it names this hold, or "" (undo of a hold
+         whose write failed; it shares the event's hash tag, so it is in this slot)
 ARGV[3..] seat ids of the hold (from PostgreSQL; the hold key may already have expired)
 
 Returns the number of seats that changed (0 when nothing did: idempotent).
@@ -27,7 +27,10 @@ redis.call('DEL', KEYS[5])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[2] ~= '' then
-  redis.call('DEL', ARGV[2])
+  local record = redis.call('GET', ARGV[2])
+  if record and string.sub(record, 1, #mine) == mine then
+    redis.call('DEL', ARGV[2])
+  end
 end
 if changed > 0 then
   redis.call('INCR', KEYS[2])

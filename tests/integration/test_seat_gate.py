@@ -1,0 +1,435 @@
+"""RedisSeatGate and HoldWriter against real Redis and PostgreSQL: the Lua scripts'
+contracts (all-or-none, safe release, replay), the rebuild from PostgreSQL after Redis
+lost its state, the single loader, and the group-committed hold writes."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import redis.asyncio as redis
+
+from tests import factories
+from ticketmaster.adapters.postgres.holds import (
+    HoldWriter,
+    LiveHold,
+    NewHold,
+    PostgresHoldRepository,
+    WriteOutcome,
+)
+from ticketmaster.adapters.postgres.users import PostgresUserRepository
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.seat_gate import GateResult, Outcome, RedisSeatGate
+from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, Hold, HoldStatus, fingerprint
+from ticketmaster.domain.ids import new_id
+
+TTL_MS = 60_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    pool: asyncpg.Pool
+    redis: redis.Redis
+    keys: RedisKeys
+    repo: PostgresHoldRepository
+    gate: RedisSeatGate
+    event_id: str
+    seats: list[str]
+
+    async def hold(
+        self, seats: list[str], *, user: str = "usr_a", key: str | None = None, hold_id: str | None = None
+    ) -> GateResult:
+        hold_id = hold_id or new_id("hold")
+        fp = fingerprint(self.event_id, tuple(seats))
+        return await self.gate.hold(
+            self.event_id, hold_id, user, tuple(seats), TTL_MS, fp, key or secrets.token_hex(6)
+        )
+
+    async def states(self) -> dict[str, str]:
+        return dict(await self.redis.hgetall(self.keys.seats(self.event_id)))
+
+    async def version(self) -> int:
+        return int(await self.redis.get(self.keys.version(self.event_id)) or 0)
+
+    async def wipe(self) -> None:
+        """Lose every Redis key of the event, as a Redis restart without persistence would."""
+        pattern = f"{self.keys.event_tag(self.event_id)}:*"
+        keys = [k async for k in self.redis.scan_iter(match=pattern, count=1000)]
+        assert keys
+        await self.redis.delete(*keys)
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str) -> World:
+    v = factories.venue(sections=1, rows=2, seats=10)
+    e = factories.event(v)
+    await factories.load(pool, {"venues": [v], "events": [e]})
+    seats = [f"sec0-{row}-{n}" for row in ("A", "B") for n in range(1, 11)]
+    keys = RedisKeys(namespace)
+    repo = PostgresHoldRepository(pool)
+    gate = RedisSeatGate(redis_client, keys, repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
+    return World(pool, redis_client, keys, repo, gate, e["id"], seats)
+
+
+def ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def at_ms(value: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=value)
+
+
+async def users(pool: asyncpg.Pool, count: int) -> list[str]:
+    repo = PostgresUserRepository(pool)
+    ids = [new_id("usr") for _ in range(count)]
+    for user_id in ids:
+        await repo.add_guest(user_id)
+    return ids
+
+
+def a_hold(
+    event_id: str,
+    user_id: str,
+    seats: list[str],
+    *,
+    expires_at: datetime,
+    status: HoldStatus = HoldStatus.ACTIVE,
+    hold_id: str | None = None,
+) -> Hold:
+    return Hold(
+        id=hold_id or new_id("hold"),
+        event_id=event_id,
+        user_id=user_id,
+        seat_ids=tuple(sorted(seats)),
+        status=status,
+        expires_at=expires_at,
+        fingerprint=fingerprint(event_id, tuple(seats)),
+    )
+
+
+# --- the hold and release scripts ------------------------------------------------------------
+
+
+async def test_a_hold_takes_every_seat_or_none(world: World) -> None:
+    s = world.seats
+    first = await world.hold([s[0], s[1]], user="usr_1")
+    assert first.outcome is Outcome.OK
+    version = await world.version()
+
+    clash = await world.hold([s[2], s[1], s[3], s[0]], user="usr_2")
+
+    assert clash.outcome is Outcome.UNAVAILABLE
+    assert sorted(clash.unavailable) == sorted([s[0], s[1]])
+    assert await world.states() == {
+        s[0]: f"{first.hold_id}|{first.expires_at_ms}",
+        s[1]: f"{first.hold_id}|{first.expires_at_ms}",
+    }
+    assert await world.version() == version
+    assert not await world.gate.hold_exists(world.event_id, clash.hold_id or "none")
+    # The seats the refused request wanted but that were free are still free.
+    assert (await world.hold([s[2], s[3]], user="usr_2")).outcome is Outcome.OK
+
+
+async def test_a_release_frees_only_seats_still_pointing_at_that_hold(world: World) -> None:
+    s = world.seats
+    first = await world.hold([s[0], s[1]], user="usr_1")
+    assert await world.gate.release(world.event_id, first.hold_id, "usr_1", (s[0], s[1])) == 2
+    second = await world.hold([s[1], s[2]], user="usr_2")
+    assert second.outcome is Outcome.OK
+    before = (await world.states(), await world.version())
+
+    late = await world.gate.release(world.event_id, first.hold_id, "usr_1", (s[0], s[1]))
+
+    assert late == 0
+    assert (await world.states(), await world.version()) == before
+    assert await world.states() == {
+        s[1]: f"{second.hold_id}|{second.expires_at_ms}",
+        s[2]: f"{second.hold_id}|{second.expires_at_ms}",
+    }
+    assert await world.gate.hold_exists(world.event_id, second.hold_id)
+    # A release naming seats beyond its own hold cannot free them either.
+    assert await world.gate.release(world.event_id, first.hold_id, "usr_1", (s[1], s[2], s[3])) == 0
+    assert (await world.hold([s[2]], user="usr_3")).outcome is Outcome.UNAVAILABLE
+
+
+async def test_a_reused_key_replays_the_first_hold_and_changes_nothing(world: World) -> None:
+    s = world.seats
+    first = await world.hold([s[4], s[5]], key="key-1")
+    before = (await world.states(), await world.version())
+
+    again = await world.hold([s[4], s[5]], key="key-1")
+    other_body = await world.hold([s[6]], key="key-1")
+
+    assert again.outcome is Outcome.REPLAY
+    assert (again.hold_id, again.expires_at_ms) == (first.hold_id, first.expires_at_ms)
+    assert again.fingerprint == fingerprint(world.event_id, (s[4], s[5]))
+    assert other_body.outcome is Outcome.REPLAY
+    assert other_body.hold_id == first.hold_id
+    assert other_body.fingerprint != fingerprint(world.event_id, (s[6],))
+    assert (await world.states(), await world.version()) == before
+
+
+async def test_a_buyer_is_limited_to_eight_live_seats_per_event(world: World) -> None:
+    s = world.seats
+    five = await world.hold(s[0:5], user="usr_1")
+    three = await world.hold(s[5:8], user="usr_1")
+    assert (five.outcome, three.outcome) == (Outcome.OK, Outcome.OK)
+
+    over = await world.hold([s[8]], user="usr_1")
+
+    assert over.outcome is Outcome.LIMIT
+    assert over.already_held == 8
+    assert s[8] not in await world.states()
+    await world.gate.release(world.event_id, three.hold_id, "usr_1", tuple(s[5:8]))
+    assert (await world.hold(s[8:11], user="usr_1")).outcome is Outcome.OK
+
+
+async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
+    s = world.seats
+    fp = fingerprint(world.event_id, (s[0],))
+    short = await world.gate.hold(world.event_id, new_id("hold"), "usr_1", (s[0],), 50, fp, "k-short")
+    assert short.outcome is Outcome.OK
+
+    async def redis_now_ms() -> int:
+        seconds, micros = await world.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    deadline = short.expires_at_ms + 5_000
+    while (now := await redis_now_ms()) <= short.expires_at_ms:
+        assert now < deadline
+        await asyncio.sleep(0.005)
+
+    taken = await world.hold([s[0]], user="usr_2")
+
+    assert taken.outcome is Outcome.OK
+    assert (await world.states())[s[0]] == f"{taken.hold_id}|{taken.expires_at_ms}"
+    # The late release of the expired hold leaves the new holder alone.
+    assert await world.gate.release(world.event_id, short.hold_id, "usr_1", (s[0],)) == 0
+    assert (await world.states())[s[0]].startswith(taken.hold_id + "|")
+
+
+# --- rebuilding from PostgreSQL ----------------------------------------------------------------
+
+
+async def sell(pool: asyncpg.Pool, hold: Hold, *, live: bool) -> None:
+    """Record a purchase and a booking of the hold's seats (voided unless ``live``)."""
+    purchase_id, booking_id = new_id("pur"), new_id("bkg")
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO purchases (id, hold_id, user_id, status, payment_token, amount_cents, currency)
+            VALUES ($1, $2, $3, $4, 'tok_visa', 9900, 'USD')
+            """,
+            purchase_id,
+            hold.id,
+            hold.user_id,
+            "SUCCEEDED" if live else "FAILED",
+        )
+        await conn.execute(
+            """
+            INSERT INTO bookings (id, purchase_id, event_id, user_id, amount_cents, currency, status)
+            VALUES ($1, $2, $3, $4, 9900, 'USD', $5)
+            """,
+            booking_id,
+            purchase_id,
+            hold.event_id,
+            hold.user_id,
+            "CONFIRMED" if live else "VOIDED",
+        )
+        await conn.executemany(
+            "INSERT INTO booking_seats (booking_id, event_id, seat_id, live) VALUES ($1, $2, $3, $4)",
+            [(booking_id, hold.event_id, seat, live) for seat in hold.seat_ids],
+        )
+
+
+async def test_the_state_is_rebuilt_from_postgres_after_redis_lost_it(world: World) -> None:
+    s = world.seats
+    buyer, other, third = await users(world.pool, 3)
+    now = datetime.now(UTC)
+    later = at_ms(ms(now) + 120_000)
+    earlier = at_ms(ms(now) - 5_000)
+    live = a_hold(world.event_id, buyer, [s[0], s[1]], expires_at=later)
+    expired = a_hold(world.event_id, other, [s[2]], expires_at=earlier)
+    cancelled = a_hold(world.event_id, other, [s[3]], expires_at=later, status=HoldStatus.CANCELLED)
+    paying = a_hold(world.event_id, third, [s[4]], expires_at=earlier)
+    sold = a_hold(world.event_id, third, [s[5], s[6]], expires_at=earlier, status=HoldStatus.PURCHASED)
+    voided = a_hold(world.event_id, other, [s[7]], expires_at=earlier, status=HoldStatus.PURCHASED)
+    holds = [live, expired, cancelled, paying, sold, voided]
+    outcomes = await world.repo.insert_many([NewHold(h, f"key-{i}") for i, h in enumerate(holds)])
+    assert set(outcomes.values()) == {WriteOutcome.INSERTED}
+    deadline = at_ms(ms(now) + 90_000)
+    await world.pool.execute(
+        "UPDATE holds SET status = 'PURCHASING', payment_deadline = $2 WHERE id = $1", paying.id, deadline
+    )
+    await sell(world.pool, sold, live=True)
+    await sell(world.pool, voided, live=False)
+    # Redis knew the event, then lost everything (a restart without persistence).
+    assert (await world.hold([s[9]], user=buyer)).outcome is Outcome.OK
+    version_before = await world.version()
+    await world.wipe()
+    assert await world.states() == {}
+
+    snap = await world.gate.snapshot(world.event_id)
+
+    assert snap.states == {
+        s[0]: f"{live.id}|{ms(later)}",
+        s[1]: f"{live.id}|{ms(later)}",
+        s[4]: f"{paying.id}|{ms(deadline)}",
+        s[5]: "SOLD",
+        s[6]: "SOLD",
+    }
+    assert snap.version > version_before
+    assert await world.gate.hold_exists(world.event_id, live.id)
+    assert await world.gate.hold_exists(world.event_id, paying.id)
+    assert not await world.gate.hold_exists(world.event_id, expired.id)
+    assert not await world.gate.hold_exists(world.event_id, cancelled.id)
+    # The rebuilt gate refuses what is taken and grants what is free.
+    blocked = await world.hold([s[0], s[4], s[5], s[8]], user=other)
+    assert blocked.outcome is Outcome.UNAVAILABLE
+    assert sorted(blocked.unavailable) == sorted([s[0], s[4], s[5]])
+    assert (await world.hold([s[2], s[3], s[7]], user=other)).outcome is Outcome.OK
+    # The rebuilt per-user count still knows the live hold's two seats.
+    limited = await world.hold(s[10:17], user=buyer)
+    assert limited.outcome is Outcome.LIMIT
+    assert limited.already_held == 2
+
+
+@dataclass
+class CountingSource:
+    """The real repository, counting how often the gate asks it for an event's live state."""
+
+    repo: PostgresHoldRepository
+    calls: int = 0
+
+    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
+        self.calls += 1
+        return await self.repo.live_state(event_id)
+
+
+async def test_two_hundred_concurrent_loads_install_the_event_once(world: World) -> None:
+    source = CountingSource(world.repo)
+    gate = RedisSeatGate(world.redis, world.keys, source, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
+    (buyer,) = await users(world.pool, 1)
+    expires_at = at_ms(ms(datetime.now(UTC)) + 120_000)  # holds expire on whole milliseconds
+    live = a_hold(world.event_id, buyer, [world.seats[3]], expires_at=expires_at)
+    await world.repo.insert_many([NewHold(live, "key-1")])
+
+    await asyncio.gather(*(gate.ensure_loaded(world.event_id) for _ in range(200)))
+
+    assert source.calls == 1
+    snap = await gate.snapshot(world.event_id)
+    assert snap.states == {world.seats[3]: f"{live.id}|{ms(live.expires_at)}"}
+    assert source.calls == 1
+    assert not await world.redis.exists(world.keys.loading_lock(world.event_id))
+
+
+async def test_concurrent_holds_on_an_unloaded_event_load_it_once(world: World) -> None:
+    source = CountingSource(world.repo)
+    gate = RedisSeatGate(world.redis, world.keys, source, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
+    s = world.seats
+
+    async def one(i: int) -> GateResult:
+        seat = (s[i % 20],)
+        return await gate.hold(
+            world.event_id, new_id("hold"), f"usr_{i}", seat, TTL_MS, fingerprint(world.event_id, seat), "k"
+        )
+
+    results = await asyncio.gather(*(one(i) for i in range(60)))
+
+    assert source.calls == 1
+    granted = [r for r in results if r.outcome is Outcome.OK]
+    assert len(granted) == 20
+    assert {r.outcome for r in results} == {Outcome.OK, Outcome.UNAVAILABLE}
+    assert len(await world.states()) == 20
+
+
+# --- group commit --------------------------------------------------------------------------------
+
+
+@dataclass
+class CountingRepo:
+    """The real repository, counting the transactions the writer opens."""
+
+    repo: PostgresHoldRepository
+    batches: list[int]
+
+    async def insert_many(self, batch: list[NewHold]) -> dict[str, str]:
+        self.batches.append(len(batch))
+        return await self.repo.insert_many(batch)
+
+
+async def stored(pool: asyncpg.Pool, event_id: str) -> dict[str, tuple[str, str, datetime, frozenset[str]]]:
+    rows = await pool.fetch(
+        """
+        SELECT h.id, h.user_id, h.idempotency_key, h.expires_at,
+               array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seats
+        FROM holds h WHERE h.event_id = $1
+        """,
+        event_id,
+    )
+    return {
+        r["id"]: (r["user_id"], r["idempotency_key"], r["expires_at"], frozenset(r["seats"])) for r in rows
+    }
+
+
+async def test_two_hundred_concurrent_writes_are_all_durable_in_few_transactions(world: World) -> None:
+    counting = CountingRepo(world.repo, [])
+    writer = HoldWriter(counting)  # type: ignore[arg-type]
+    writer.start()
+    try:
+        buyers = await users(world.pool, 20)
+        expires = at_ms(ms(datetime.now(UTC)) + TTL_MS)
+        holds = [
+            (a_hold(world.event_id, buyers[i % 20], [world.seats[i % 20]], expires_at=expires), f"k-{i}")
+            for i in range(200)
+        ]
+
+        outcomes = await asyncio.gather(*(writer.write_hold(h, key) for h, key in holds))
+    finally:
+        await writer.stop()
+
+    assert outcomes == [WriteOutcome.INSERTED] * 200
+    assert sum(counting.batches) == 200
+    assert len(counting.batches) < 200 // 4, counting.batches
+    assert await stored(world.pool, world.event_id) == {
+        h.id: (h.user_id, key, expires, frozenset(h.seat_ids)) for h, key in holds
+    }
+
+
+async def test_a_taken_idempotency_key_is_reported_without_failing_its_batch(world: World) -> None:
+    writer = HoldWriter(world.repo)
+    writer.start()
+    try:
+        buyer, other = await users(world.pool, 2)
+        expires = datetime.now(UTC) + timedelta(minutes=1)
+        s = world.seats
+        original = a_hold(world.event_id, buyer, [s[0]], expires_at=expires)
+        assert await writer.write_hold(original, "shared") == WriteOutcome.INSERTED
+        duplicate = a_hold(world.event_id, buyer, [s[1]], expires_at=expires)
+        neighbours = [a_hold(world.event_id, other, [s[i]], expires_at=expires) for i in range(2, 6)]
+
+        outcomes = await asyncio.gather(
+            writer.write_hold(duplicate, "shared"),
+            *(writer.write_hold(h, f"n-{i}") for i, h in enumerate(neighbours)),
+            writer.write_hold(original, "shared"),
+            writer.write_hold(a_hold(world.event_id, other, [s[9]], expires_at=expires), "shared"),
+        )
+    finally:
+        await writer.stop()
+
+    assert outcomes == [
+        WriteOutcome.KEY_TAKEN,
+        *[WriteOutcome.INSERTED] * 4,
+        WriteOutcome.PRESENT,
+        WriteOutcome.INSERTED,  # the same key of another buyer is that buyer's own
+    ]
+    rows = await stored(world.pool, world.event_id)
+    assert duplicate.id not in rows
+    assert rows[original.id][3] == frozenset([s[0]])
+    assert {h.id for h in neighbours} <= set(rows)
+    assert await world.repo.by_idempotency_key(buyer, "shared") == original
