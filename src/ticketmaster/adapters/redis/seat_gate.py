@@ -16,6 +16,7 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from ticketmaster.adapters.postgres.holds import LiveHold
+from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
 
@@ -75,7 +76,7 @@ class RedisSeatGate:
         self._keys = keys
         self._source = source
         self._max_per_user = max_seats_per_user
-        self._hold = client.register_script(load_script("hold.lua"))
+        self._hold = ScriptBatcher(client, load_script("hold.lua"))
         self._release = client.register_script(load_script("release.lua"))
         self._load = client.register_script(load_script("load.lua"))
         self._retime = client.register_script(load_script("retime.lua"))
