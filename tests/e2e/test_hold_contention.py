@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ class Attempt:
     seats: list[str]
     status: int
     body: dict[str, Any]
+    shed: int  # 503 + Retry-After answers retried before this final one
 
 
 SHARDS = 10
@@ -86,8 +88,14 @@ async def guests(server: ServerProcess, count: int) -> list[Buyer]:
     return list(buyers)
 
 
-async def race(crowd: Crowd, event_id: str, requests: list[tuple[Buyer, list[str]]]) -> list[Attempt]:
-    """Fire every hold request together: each waits on one gate opened when all are ready."""
+async def race(
+    crowd: Crowd, event_id: str, requests: list[tuple[Buyer, list[str]]], *, honour_retry_after: bool = False
+) -> list[Attempt]:
+    """Fire every hold request together: each waits on one gate opened when all are ready.
+
+    With ``honour_retry_after`` a 503 carrying Retry-After (load shed, nothing written) is
+    retried with the same Idempotency-Key after the delay, as API.md asks of clients.
+    """
     gate = asyncio.Event()
     all_waiting = asyncio.Event()
     waiting = 0
@@ -97,9 +105,17 @@ async def race(crowd: Crowd, event_id: str, requests: list[tuple[Buyer, list[str
         waiting += 1
         if waiting == len(requests):
             all_waiting.set()
+        key = secrets.token_hex(8)
         await gate.wait()
-        response = await hold(client, buyer, event_id, seats)
-        return Attempt(buyer, seats, response.status_code, response.json())
+        shed = 0
+        while True:
+            response = await hold(client, buyer, event_id, seats, key=key)
+            retry_after = response.headers.get("Retry-After")
+            if not (honour_retry_after and response.status_code == 503 and retry_after):
+                return Attempt(buyer, seats, response.status_code, response.json(), shed)
+            assert response.json()["error"] in ("overloaded", "unavailable"), response.text
+            shed += 1
+            await asyncio.sleep(float(retry_after) * random.uniform(1, 1.5))
 
     tasks = [asyncio.create_task(attempt(crowd[i], b, s)) for i, (b, s) in enumerate(requests)]
     await all_waiting.wait()
@@ -152,10 +168,13 @@ async def test_hundreds_of_buyers_racing_for_fifty_seats_never_share_a_seat(
     buyers = await guests(roomy_server, clients)
     async with Crowd(roomy_server, clients) as crowd:
         requests = overlapping_requests(random.Random(20261128), buyers, rows, seats_per_row, section)
-        attempts = await race(crowd, e["id"], requests)
+        # The long variant pushes the server past its capacity: shed requests must change
+        # nothing and converge when retried. The default one must never need a retry.
+        attempts = await race(crowd, e["id"], requests, honour_retry_after=run_slow)
 
         statuses = collections.Counter(a.status for a in attempts)
-        assert set(statuses) <= {201, 409}, statuses
+        odd = collections.Counter(str(a.body) for a in attempts if a.status not in (201, 409))
+        assert set(statuses) <= {201, 409}, (statuses, odd.most_common(3))
         granted = [a for a in attempts if a.status == 201]
         refused = [a for a in attempts if a.status == 409]
         assert granted, "somebody must get seats"
@@ -172,12 +191,15 @@ async def test_hundreds_of_buyers_racing_for_fifty_seats_never_share_a_seat(
                 owner[seat] = a.body["holdId"]
 
         # Every 409 names at least one seat, only seats it asked for, each truly held by a 201.
+        # (Only a request that was shed, and so possibly undone, may have held a seat for an
+        # instant without ending up with it; the default run sheds nothing.)
+        undone = {seat for a in attempts if a.shed for seat in a.seats}
         for a in refused:
             assert a.body["error"] == "seats_unavailable", a.body
             named = a.body["seatIds"]
             assert named, a.body
             assert set(named) <= set(a.seats), (named, a.seats)
-            assert all(seat in owner for seat in named), (named, a.seats)
+            assert all(seat in owner or seat in undone for seat in named), (named, a.seats)
 
         # I5: every 201 is a durable ACTIVE row with exactly its seats; no 409 left a row behind.
         expected_rows = {a.body["holdId"]: (a.buyer.user_id, "ACTIVE", frozenset(a.seats)) for a in granted}

@@ -121,7 +121,8 @@ async def test_a_hold_takes_every_seat_or_none(world: World) -> None:
     assert first.outcome is Outcome.OK
     version = await world.version()
 
-    clash = await world.hold([s[2], s[1], s[3], s[0]], user="usr_2")
+    clash_id = new_id("hold")
+    clash = await world.hold([s[2], s[1], s[3], s[0]], user="usr_2", hold_id=clash_id)
 
     assert clash.outcome is Outcome.UNAVAILABLE
     assert sorted(clash.unavailable) == sorted([s[0], s[1]])
@@ -130,7 +131,7 @@ async def test_a_hold_takes_every_seat_or_none(world: World) -> None:
         s[1]: f"{first.hold_id}|{first.expires_at_ms}",
     }
     assert await world.version() == version
-    assert not await world.gate.hold_exists(world.event_id, clash.hold_id or "none")
+    assert not await world.gate.hold_exists(world.event_id, clash_id)
     # The seats the refused request wanted but that were free are still free.
     assert (await world.hold([s[2], s[3]], user="usr_2")).outcome is Outcome.OK
 

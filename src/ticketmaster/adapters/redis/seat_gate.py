@@ -266,7 +266,9 @@ class RedisSeatGate:
         while not await self._redis.exists(k.loaded(event_id)):
             if await self._redis.set(k.loading_lock(event_id), "1", nx=True, px=LOAD_LOCK_MS):
                 try:
-                    await self._install(event_id)
+                    # Another process may have finished loading just before we took the lock.
+                    if not await self._redis.exists(k.loaded(event_id)):
+                        await self._install(event_id)
                 finally:
                     await self._redis.delete(k.loading_lock(event_id))
                 return

@@ -40,7 +40,8 @@ while i <= #ARGV do
   end
 end
 redis.call('SET', KEYS[3], '1')
--- The version must keep growing across a Redis restart, so it restarts from the clock.
+-- The version must keep growing across a Redis restart, so it restarts from the clock,
+-- scaled so that even a million changes a second since the last load stay below it.
 local version = tonumber(redis.call('GET', KEYS[2]) or '0')
-redis.call('SET', KEYS[2], math.max(version + 1, now))
+redis.call('SET', KEYS[2], math.max(version + 1, now * 1000))
 return 1
