@@ -77,7 +77,7 @@ class RedisSeatGate:
         self._source = source
         self._max_per_user = max_seats_per_user
         self._hold = ScriptBatcher(client, load_script("hold.lua"))
-        self._release = client.register_script(load_script("release.lua"))
+        self._release = ScriptBatcher(client, load_script("release.lua"))
         self._load = client.register_script(load_script("load.lua"))
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
