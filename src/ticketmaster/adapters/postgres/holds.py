@@ -289,6 +289,12 @@ class ExpiryCandidate:
     seat_ids: tuple[str, ...]
 
 
+def _candidate(row: asyncpg.Record) -> ExpiryCandidate:
+    return ExpiryCandidate(
+        row["id"], row["event_id"], row["user_id"], row["status"], int(row["exp_ms"]), tuple(row["seat_ids"])
+    )
+
+
 class PostgresExpiryRepository:
     """The durable side of expiry: ACTIVE holds past ``expires_at`` become EXPIRED."""
 
@@ -313,16 +319,38 @@ class PostgresExpiryRepository:
             """,
             hold_id,
         )
-        if row is None:
-            return None
-        return ExpiryCandidate(
-            row["id"],
-            row["event_id"],
-            row["user_id"],
-            row["status"],
-            int(row["exp_ms"]),
-            tuple(row["seat_ids"]),
+        return None if row is None else _candidate(row)
+
+    async def settle_many(self, hold_ids: list[str]) -> set[str]:
+        """Mark the given ACTIVE holds past expiry EXPIRED in one commit; returns the ids
+        that are now in a final state (EXPIRED, CANCELLED, PURCHASED)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                UPDATE holds SET status = 'EXPIRED', updated_at = now()
+                WHERE id = ANY($1::text[]) AND status = 'ACTIVE' AND expires_at <= now()
+                """,
+                hold_ids,
+            )
+            rows = await conn.fetch(
+                "SELECT id FROM holds WHERE id = ANY($1::text[])"
+                " AND status IN ('EXPIRED', 'CANCELLED', 'PURCHASED')",
+                hold_ids,
+            )
+        return {r["id"] for r in rows}
+
+    async def peek(self, hold_id: str) -> ExpiryCandidate | None:
+        """The hold as it stands (a read: the release must not wait for a commit)."""
+        row = await self._pool.fetchrow(
+            """
+            SELECT h.id, h.event_id, h.user_id, h.status,
+                   (extract(epoch FROM h.expires_at) * 1000)::bigint AS exp_ms,
+                   array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
+            FROM holds h WHERE h.id = $1
+            """,
+            hold_id,
         )
+        return None if row is None else _candidate(row)
 
     async def overdue(self, limit: int = 500) -> list[tuple[str, str]]:
         """(hold id, event id) of ACTIVE holds already past expiry (the durable safety net)."""

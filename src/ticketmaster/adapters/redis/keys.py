@@ -47,6 +47,11 @@ class RedisKeys:
         """Sorted set of hold ids by expiry (ms), for the sweepers."""
         return f"{self.event_tag(event_id)}:expiries"
 
+    def hold_seats(self, event_id: str) -> str:
+        """Hash hold id -> "<user>|<seat,seat..>" of holds with seats in the view; written by
+        the scripts (named from the expiries key), read when a hold key has expired."""
+        return f"{self.event_tag(event_id)}:holdseats"
+
     def hold_prefix(self, event_id: str) -> str:
         return f"{self.event_tag(event_id)}:hold:"
 

@@ -78,6 +78,7 @@ class RedisSeatGate:
         self._max_per_user = max_seats_per_user
         self._hold = ScriptBatcher(client, load_script("hold.lua"))
         self._release = ScriptBatcher(client, load_script("release.lua"))
+        self._expire = ScriptBatcher(client, load_script("expire.lua"))
         self._load = client.register_script(load_script("load.lua"))
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
@@ -221,6 +222,30 @@ class RedisSeatGate:
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
+
+    async def expire(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
+        """Free a lapsed hold's seats (see expire.lua): -1 if the hold is still live."""
+        keys = [
+            self._keys.seats(event_id),
+            self._keys.version(event_id),
+            self._keys.hold(event_id, hold_id),
+            self._keys.user_holds(event_id, user_id),
+            self._keys.expiries(event_id),
+        ]
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            return int(await self._expire(keys=keys, args=[hold_id, *seat_ids]))
+
+    async def lapsed_hold(self, event_id: str, hold_id: str) -> tuple[str, tuple[str, ...], int] | None:
+        """(user, seats, expiry ms) Redis recorded for a hold, or None if it has no record."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._keys.hold_seats(event_id), hold_id)
+            pipe.zscore(self._keys.expiries(event_id), hold_id)
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                record, score = await pipe.execute()
+        if record is None:
+            return None
+        user_id, _, seats = str(record).partition("|")
+        return user_id, tuple(seats.split(",")), int(score or 0)
 
     async def version(self, event_id: str) -> int | None:
         """The event's seat-map version, None when the event is not loaded."""

@@ -30,21 +30,11 @@ def etag_matches(request: Request, etag: str) -> bool:
     return etag.removeprefix("W/") in candidates
 
 
-def render_cacheable(body: Any) -> tuple[bytes, str]:
-    """The JSON bytes of ``body`` and an ETag derived from them."""
+def cacheable_json(request: Request, body: Any, *, max_age: int) -> Response:
+    """200 with an ETag derived from the body, or 304 when the client already has it."""
     raw = orjson.dumps(body)
-    return raw, '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
-
-
-def conditional(request: Request, raw: bytes, etag: str, *, max_age: int) -> Response:
-    """200 with the body, or 304 when the client already has this ETag."""
+    etag = '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(raw, headers=headers, media_type="application/json")
-
-
-def cacheable_json(request: Request, body: Any, *, max_age: int) -> Response:
-    """200 with an ETag derived from the body, or 304 when the client already has it."""
-    raw, etag = render_cacheable(body)
-    return conditional(request, raw, etag, max_age=max_age)

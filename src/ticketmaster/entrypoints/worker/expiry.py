@@ -21,6 +21,7 @@ from ticketmaster.services.expiry import ExpireHolds
 log = logging.getLogger(__name__)
 
 EXPIRED_CHANNELS = "__keyevent@*__:expired"
+NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
 EMPTY_GRACE_S = 10.0
 
 
@@ -49,15 +50,16 @@ class ExpiryListener:
     expire: ExpireHolds
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await enable_notifications(self.client):
-            log.warning(
-                "Redis refused CONFIG SET notify-keyspace-events (managed Redis?); "
-                "expired holds are released by the sweepers only"
-            )
-            await stop.wait()
-            return
         while not stop.is_set():
             try:
+                # On every (re)connection: a restarted Redis has forgotten the CONFIG SET.
+                if not await enable_notifications(self.client):
+                    log.warning(
+                        "Redis refused CONFIG SET notify-keyspace-events (managed Redis?); "
+                        "expired holds are released by the sweepers only"
+                    )
+                    await stop.wait()
+                    return
                 await self._listen(stop)
             except REDIS_DOWN:
                 log.warning("expiry listener lost Redis; reconnecting (sweepers cover the gap)")
@@ -67,24 +69,30 @@ class ExpiryListener:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         await pubsub.psubscribe(EXPIRED_CHANNELS)
         pending: set[asyncio.Task[bool]] = set()
+        checked = time.monotonic()
         try:
             while not stop.is_set():
+                if time.monotonic() - checked > NOTIFY_RECHECK_S:
+                    # The pub/sub connection may have been re-established under us (redis-py
+                    # retries) to a Redis that restarted with notifications off.
+                    await enable_notifications(self.client)
+                    checked = time.monotonic()
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
                 parsed = self.keys.parse_hold_key(str(message["data"]))
                 if parsed is None:
                     continue
-                task = asyncio.create_task(self._expire(parsed[1]))
+                task = asyncio.create_task(self._expire(*parsed))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _expire(self, hold_id: str) -> bool:
+    async def _expire(self, event_id: str, hold_id: str) -> bool:
         try:
-            return await self.expire.expire(hold_id, "notification")
+            return await self.expire.expire(hold_id, "notification", event_id=event_id)
         except Exception:
             log.warning("releasing expired hold %s failed; a sweeper will retry", hold_id, exc_info=True)
             return False
@@ -130,7 +138,9 @@ class RedisSweeper:
             event_id = str(member)
             due = await self.client.zrangebyscore(self.keys.expiries(event_id), 0, now_ms, 0, self.batch)
             # Side by side: one at a time, a burst of expiries queues behind one commit each.
-            outcomes = await asyncio.gather(*(self._expire(str(h)) for h in due), return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(self._expire(str(h), event_id) for h in due), return_exceptions=True
+            )
             for hold_id, outcome in zip(due, outcomes, strict=True):
                 if isinstance(outcome, REDIS_DOWN):
                     raise outcome
@@ -160,9 +170,9 @@ class RedisSweeper:
                     await self.client.sadd(self.keys.events_with_holds(), event_id)
         return released, next_due
 
-    async def _expire(self, hold_id: str) -> bool:
+    async def _expire(self, hold_id: str, event_id: str) -> bool:
         async with self._slots:
-            return await self.expire.expire(hold_id, "redis_sweeper")
+            return await self.expire.expire(hold_id, "redis_sweeper", event_id=event_id)
 
 
 @dataclass

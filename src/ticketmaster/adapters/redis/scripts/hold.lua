@@ -7,6 +7,8 @@ KEYS[4]  idem       str   "<holdId>|<fingerprint>|<expiresAtMs>" for (user, Idem
 KEYS[5]  user_holds set   hold ids of this user for this event
 KEYS[6]  expiries   zset  holdId scored by expiresAtMs (for the sweepers)
 KEYS[7]  hold       hash  the new hold: user, seats, n, exp, status; expires at exp (PEXPIREAT)
+(also   <tag>:holdseats hash holdId -> "<user>|<seat,seat..>", derived from KEYS[6]: what
+        expiry needs once the hold key is gone; same hash tag, so same slot)
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
 ARGV[4]  fingerprint    ARGV[5] max seats a user may hold for this event
 ARGV[6]  idempotency record ttl ms               ARGV[7] hold key prefix ("<tag>:hold:")
@@ -85,6 +87,7 @@ redis.call('PEXPIREAT', KEYS[7], exp)
 redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[3]) * 4)
 redis.call('ZADD', KEYS[6], exp, ARGV[1])
+redis.call('HSET', (string.gsub(KEYS[6], 'expiries$', 'holdseats')), ARGV[1], ARGV[2] .. '|' .. table.concat(seats, ','))
 redis.call('SET', KEYS[4], ARGV[1] .. '|' .. ARGV[4] .. '|' .. exp, 'PX', tonumber(ARGV[6]))
 local version = redis.call('INCR', KEYS[2])
 return {'OK', exp, version}

@@ -37,6 +37,7 @@ while i <= #ARGV do
     redis.call('PEXPIREAT', hold_key, exp)
     redis.call('SADD', ARGV[2] .. user, hold_id)
     redis.call('ZADD', KEYS[4], exp, hold_id)
+    redis.call('HSET', (string.gsub(KEYS[4], 'expiries$', 'holdseats')), hold_id, user .. '|' .. table.concat(seats, ','))
   end
 end
 redis.call('SET', KEYS[3], '1')

@@ -26,6 +26,7 @@ end
 redis.call('DEL', KEYS[5])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', (string.gsub(KEYS[4], 'expiries$', 'holdseats')), ARGV[1])
 if ARGV[2] ~= '' then
   local record = redis.call('GET', ARGV[2])
   if record and string.sub(record, 1, #mine) == mine then

@@ -50,6 +50,7 @@ if exp <= now then
   redis.call('DEL', KEYS[3])
   redis.call('SREM', KEYS[4], hold_id)
   redis.call('ZREM', KEYS[5], hold_id)
+  redis.call('HDEL', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), hold_id)
   redis.call('INCR', KEYS[2])
   return 2
 end
@@ -63,5 +64,6 @@ redis.call('HSET', KEYS[3], 'user', ARGV[2], 'seats', table.concat(seats, ','), 
 redis.call('PEXPIREAT', KEYS[3], exp)
 redis.call('SADD', KEYS[4], hold_id)
 redis.call('ZADD', KEYS[5], exp, hold_id)
+redis.call('HSET', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), hold_id, ARGV[2] .. '|' .. table.concat(seats, ','))
 redis.call('INCR', KEYS[2])
 return 1

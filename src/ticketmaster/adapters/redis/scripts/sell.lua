@@ -19,6 +19,7 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HDEL', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), ARGV[1])
 if changed > 0 then
   redis.call('INCR', KEYS[2])
 end

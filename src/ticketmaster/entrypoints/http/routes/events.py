@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from ticketmaster.domain.events import EventSummary
 from ticketmaster.entrypoints.http.deps import ContainerDep
-from ticketmaster.entrypoints.http.microcache import MicroCache
-from ticketmaster.entrypoints.http.responses import conditional, render_cacheable
+from ticketmaster.entrypoints.http.responses import cacheable_json
 from ticketmaster.services import browse
 
 router = APIRouter(tags=["browse"])
@@ -48,11 +47,6 @@ async def list_events(
     limit: Annotated[int, Query()] = 20,
     cursor: str | None = None,
 ) -> Response:
-    cache: MicroCache = request.app.state.browse_cache
-    key = cache.key(request)
-    hit = cache.get(key)
-    if hit is not None:
-        return conditional(request, hit.body, hit.etag, max_age=LIST_MAX_AGE)
     filters = browse.build_filters(
         city=city,
         on_date=date,
@@ -64,18 +58,11 @@ async def list_events(
     )
     page, next_cursor = await browse.list_events(c.events, filters)
     body = {"events": [summary_json(e) for e in page], "nextCursor": next_cursor}
-    raw, etag = render_cacheable(body)
-    cache.put(key, raw, etag)
-    return conditional(request, raw, etag, max_age=LIST_MAX_AGE)
+    return cacheable_json(request, body, max_age=LIST_MAX_AGE)
 
 
 @router.get("/events/{event_id}", summary="One event with its price tiers and sale settings")
 async def get_event(request: Request, event_id: str, c: ContainerDep) -> Response:
-    cache: MicroCache = request.app.state.browse_cache
-    key = cache.key(request)
-    hit = cache.get(key)
-    if hit is not None:
-        return conditional(request, hit.body, hit.etag, max_age=DETAIL_MAX_AGE)
     event = await browse.get_event(c.events, event_id)
     body = {
         **summary_json(event.summary),
@@ -87,6 +74,4 @@ async def get_event(request: Request, event_id: str, c: ContainerDep) -> Respons
         "onSaleAt": _iso(event.on_sale_at),
         "seatCount": event.seat_count,
     }
-    raw, etag = render_cacheable(body)
-    cache.put(key, raw, etag)
-    return conditional(request, raw, etag, max_age=DETAIL_MAX_AGE)
+    return cacheable_json(request, body, max_age=DETAIL_MAX_AGE)

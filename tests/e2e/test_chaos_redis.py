@@ -1,0 +1,222 @@
+"""Redis killed with SIGKILL in the middle of a sale and restarted empty (I5, I8).
+
+The test runs its own ``redis-server`` (no persistence) under an API server, two workers
+and a payment sandbox, all real processes. Buyers hold seats and pay for most of them; in
+the middle of that the Redis process is SIGKILLed. Then:
+
+- the API answers a burst of 503 (``unavailable``/``overloaded``, with Retry-After), never
+  a 2xx for a request sent while Redis was down, and ``/readyz`` says 503;
+- Redis comes back EMPTY on the same port; without restarting the API the sale goes on:
+  the event is rebuilt from PostgreSQL on first touch, holds succeed again;
+- every purchase accepted (202) ends SUCCEEDED; no sold seat is available again (the seat
+  map says SOLD, a hold on it is refused); every hold acknowledged (201) and not paid for,
+  before or after the crash, still holds its seat; ``ticketmaster audit`` passes.
+
+The recovery time (Redis answering again -> first 201 hold) is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from tests import factories
+from tests.conftest import ServerProcess
+from tests.e2e.buyers import hold, new_buyer, new_buyers, seat_statuses
+from tests.fleet import CLIENT_LIMITS, LEAN_POOL, RedisServer, Sandbox, Shoppers, api, cli, eventually, worker
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    sandbox: Sandbox
+    server: ServerProcess
+    workers: list[ServerProcess]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def stack(server_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    own_redis = RedisServer(tmp_path / "redis")
+    own_redis.start()
+    sandbox = Sandbox(tmp_path / "sandbox", latency="20:60")
+    env = {
+        **server_env,
+        **LEAN_POOL,
+        "TICKETMASTER_REDIS_URL": own_redis.url,
+        "TICKETMASTER_SANDBOX_URL": sandbox.url,
+        "TICKETMASTER_WORKER_LEASE_SECONDS": "3",
+        # The buyers of this test are quick; the per-user rate limit is not under test.
+        "TICKETMASTER_RATE_LIMIT_PER_SECOND": "100",
+        "TICKETMASTER_RATE_LIMIT_BURST": "100",
+    }
+    server = api(env)
+    workers = [worker(env) for _ in range(2)]
+    try:
+        sandbox.wait_ready()
+        server.wait_ready()
+        yield Stack(own_redis, sandbox, server, workers, env)
+    finally:
+        for proc in [server, *workers]:
+            proc.stop()
+        sandbox.stop()
+        own_redis.stop()
+
+
+@pytest.fixture
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.server.url, timeout=30, limits=CLIENT_LIMITS) as client:
+        yield client
+
+
+async def _refused(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> None:
+    """A new buyer asking for ``seats`` (8 at a time) is refused every one of them."""
+    for start in range(0, len(seats), 8):
+        batch = seats[start : start + 8]
+        response = await hold(http, await new_buyer(http), event_id, batch)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"] == "seats_unavailable", response.text
+        assert sorted(response.json()["seatIds"]) == sorted(batch), response.text
+
+
+async def test_redis_sigkilled_mid_sale_and_restarted_empty(
+    stack: Stack, http: httpx.AsyncClient, pool: asyncpg.Pool, run_slow: bool
+) -> None:
+    sections = 20 if run_slow else 10
+    v = factories.venue(sections=sections, rows=10, seats=10)
+    e = factories.event(v)
+    await factories.load(pool, {"venues": [v], "events": [e]})
+    event_id = e["id"]
+    seats = [f"{s['id']}-{r['id']}-{n}" for s in v["sections"] for r in s["rows"] for n in range(1, 11)]
+    shoppers = Shoppers(http, event_id, seats, await new_buyers(http, 120 if run_slow else 60))
+    probe_buyer = await new_buyer(http)
+    stop = asyncio.Event()
+    load = asyncio.create_task(shoppers.run(stop, sessions=12 if run_slow else 6))
+    api_pid = stack.server.process.pid
+
+    try:
+        # In the middle of the run: holds and purchases are being acknowledged.
+        async def under_way() -> bool | None:
+            assert not load.done(), load
+            return True if len(shoppers.acked) >= 15 and len(shoppers.accepted) >= 5 else None
+
+        await eventually(under_way, within=30, what="the sale to get going")
+        await asyncio.to_thread(stack.redis.kill)
+        killed_at = time.monotonic()
+
+        async def not_ready() -> httpx.Response | None:
+            response = await http.get("/readyz")
+            return response if response.status_code == 503 else None
+
+        ready = await eventually(not_ready, within=10, what="/readyz to fail")
+        assert ready.json()["redis"].startswith("down"), ready.text
+        assert ready.json()["postgres"] == "ok", ready.text
+        assert ready.headers.get("Retry-After"), ready.headers
+
+        def refused_while_down() -> list[int]:
+            return [a.status for a in shoppers.journal.attempts if a.sent > killed_at and a.status == 503]
+
+        async def burst() -> bool | None:
+            return True if len(refused_while_down()) >= 10 else None
+
+        await eventually(burst, within=15, what="a burst of 503s")
+        restarted_at = await asyncio.to_thread(stack.redis.start)
+        assert stack.redis.process is not None
+
+        # Recovery: a probe asks for a fresh seat every 20 ms until it gets one.
+        async def probe() -> float | None:
+            seat = shoppers.seats.pop()
+            response = await hold(http, probe_buyer, event_id, [seat])
+            if response.status_code == 201:
+                return time.monotonic()
+            assert response.status_code == 503, response.text
+            await asyncio.sleep(0.02)
+            return None
+
+        recovered_at = await eventually(probe, within=30, what="a hold to succeed again", every=0)
+        print(f"Redis restart -> first 201 hold: {(recovered_at - restarted_at) * 1000:.0f} ms")
+
+        async def sale_goes_on() -> bool | None:
+            assert not load.done(), load
+            fresh = [a for a in shoppers.journal.of("hold") if a.sent > restarted_at and a.status == 201]
+            return True if len(fresh) >= 10 else None
+
+        await eventually(sale_goes_on, within=30, what="the shoppers to hold seats again")
+    finally:
+        stop.set()
+        await load
+    assert stack.server.process.poll() is None
+    assert stack.server.process.pid == api_pid, "the API was not restarted"
+    assert (await http.get("/readyz")).status_code == 200
+
+    attempts = shoppers.journal.attempts
+    statuses = collections.Counter((a.kind, a.status) for a in attempts)
+    print(f"requests by outcome: {dict(statuses)}")
+    unexpected = [a for a in attempts if a.status not in (201, 202, 409, 503)]
+    assert not unexpected, unexpected[:5]
+    for a in attempts:
+        if a.status == 503:
+            assert a.error in ("unavailable", "overloaded"), a
+            assert a.retry_after, a
+    down = [a for a in attempts if killed_at < a.sent and a.received < restarted_at]
+    assert down, "no request was made while Redis was down"
+    assert {a.status for a in down} == {503}, [a for a in down if a.status != 503][:5]
+
+    # Every accepted purchase completes; Redis forgetting everything lost none of them.
+    async def settled() -> list[asyncpg.Record] | None:
+        rows = await pool.fetch(
+            "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])",
+            list(shoppers.accepted),
+        )
+        return rows if all(r["status"] != "PENDING" for r in rows) else None
+
+    rows = await eventually(settled, within=60, what="every accepted purchase to settle")
+    assert len(rows) == len(shoppers.accepted)
+    assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
+
+    sold = [
+        r["seat_id"]
+        for r in await pool.fetch(
+            "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live ORDER BY seat_id", event_id
+        )
+    ]
+    paid_holds = set(shoppers.accepted.values())
+    assert len(sold) == len(paid_holds)
+    open_holds = await pool.fetch(
+        """
+        SELECT h.id, array_agg(s.seat_id) AS seats FROM holds h JOIN hold_seats s ON s.hold_id = h.id
+        WHERE h.id = ANY($1::text[]) AND h.status = 'ACTIVE' GROUP BY h.id
+        """,
+        [h for h in shoppers.acked if h not in paid_holds],
+    )
+    assert len(open_holds) == len(shoppers.acked) - len(paid_holds), "an acknowledged hold was lost"
+    held = [seat for row in open_holds for seat in row["seats"]]
+    shown = await seat_statuses(http, event_id)
+    assert [s for s in sold if shown[s] != "SOLD"] == []
+    assert [s for s in held if shown[s] != "HELD"] == []
+    await _refused(http, event_id, sold)
+    await _refused(http, event_id, held)
+
+    # The restarted Redis got its expiry notifications switched on again by the listeners.
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    try:
+
+        async def notifying() -> bool | None:
+            flags = (await client.config_get("notify-keyspace-events"))["notify-keyspace-events"]
+            return True if "A" in flags or {"E", "x"} <= set(flags) else None
+
+        await eventually(notifying, within=10, what="expiry notifications on the new Redis")
+    finally:
+        await client.aclose()
+
+    audit = await cli(stack.env, "audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr

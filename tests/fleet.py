@@ -1,0 +1,354 @@
+"""Processes that expiry, race and fault tests own and stop for real.
+
+- :class:`RedisServer`: a ``redis-server`` of the test's own on a free loopback port, without
+  persistence, so a SIGKILL and a restart bring it back empty.
+- :class:`PostgresServer`: a PostgreSQL server of the test's own (the ``pgserver`` binaries,
+  started as :mod:`ticketmaster.embedded` does), stopped and started again with its ``pg_ctl``.
+- :class:`Sandbox`, :func:`api`, :func:`worker`: ``ticketmaster sandbox|serve|worker`` processes.
+- :func:`cli`: one ``ticketmaster`` command (``audit``, ``reconcile``) with a given environment.
+- :class:`Journal`: every request a load generator made, with send/receive times, so a test
+  can say what was answered while a dependency was down; :class:`Shoppers` is that load.
+
+Every process is ended by its own PID (``Popen``), never by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.conftest import ServerProcess, free_port
+from tests.e2e.buyers import Buyer, hold
+from ticketmaster.embedded import EmbeddedEngines
+
+T = TypeVar("T")
+CLI = [sys.executable, "-m", "ticketmaster.entrypoints.cli.main"]
+# The test PostgreSQL server is shared (max_connections); the processes a test starts need few.
+LEAN_POOL = {"TICKETMASTER_DB_POOL_SIZE": "6"}
+# Idle connections are dropped by the client well before the server's 5 s keep-alive ends, so
+# a request never goes out on a connection the server is closing at that very moment.
+CLIENT_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, within: float, what: str, every: float = 0.05
+) -> T:
+    """Poll ``probe`` until it returns something other than None, or fail after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {within}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def _end(process: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} did not answer {url} within {timeout}s")
+
+
+# --- engines the test owns ------------------------------------------------------------------
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """``redis-server`` on a fixed free port, no RDB, no AOF: a restart starts empty."""
+
+    BINARY = "/usr/bin/redis-server"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 10.0) -> float:
+        """Start (again, on the same port); returns the monotonic time it first answered PING."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        args = [self.BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--daemonize", "no", "--dir", str(self.directory)]
+        args += ["--logfile", str(self.directory / f"redis-{self.starts}.log")]
+        self.process = subprocess.Popen(args)
+        deadline = time.monotonic() + timeout
+        while not redis_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.01)
+        return time.monotonic()
+
+    def kill(self) -> None:
+        """SIGKILL: nothing flushed, every connection cut."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _end(self.process)
+
+
+class PostgresServer:
+    """A PostgreSQL server in ``data_dir`` (pgserver's binaries; it listens on a unix socket).
+
+    Started like the embedded engine; stopped and restarted with ``pg_ctl`` (as the
+    ``pgserver`` system user when we are root, as pgserver itself does).
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.pgdata = data_dir / "postgres"
+        self._engines = EmbeddedEngines(data_dir, want_postgres=True, want_redis=False)
+        self.url = ""
+        self.running = False
+
+    @property
+    def _user(self) -> str | None:
+        return "pgserver" if os.geteuid() == 0 else None
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args],
+            check=True,
+            user=self._user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        self._engines.start()
+        assert self._engines.database_url is not None
+        self.url = self._engines.database_url
+        self.running = True
+
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate`` is a crash as far as clients can tell: every backend is gone at once."""
+        self._pg_ctl("-m", mode, "-w", "stop")
+        self.running = False
+
+    def restart(self) -> None:
+        socket_dir = parse_qs(urlsplit(self.url).query)["host"][0]
+        log = str(self.pgdata / "log")
+        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", log, "start")
+        self.running = True
+
+    def close(self) -> None:
+        if self.running:
+            try:
+                self._pg_ctl("-m", "fast", "-w", "stop")
+            finally:
+                self.running = False
+        self._engines.stop()
+
+
+# --- ticketmaster processes -------------------------------------------------------------------
+
+
+class Sandbox:
+    """``ticketmaster sandbox`` on a free port; its ledger lives in memory (a fresh account)."""
+
+    def __init__(self, data_dir: Path, latency: str = "5:20") -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        args = ["sandbox", "--host", "127.0.0.1", "--port", str(port), "--latency-ms", latency]
+        env = {**os.environ, "TICKETMASTER_DATA_DIR": str(data_dir), "TICKETMASTER_LOG_LEVEL": "WARNING"}
+        self.process = subprocess.Popen([*CLI, *args], env=env)
+
+    def wait_ready(self) -> None:
+        _wait_http_ok(self.url + "/healthz", self.process, "sandbox")
+
+    async def ledger(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
+            response = await client.get("/v1/ledger")
+        assert response.status_code == 200, response.text
+        payments: list[dict[str, Any]] = response.json()["payments"]
+        return payments
+
+    def stop(self) -> None:
+        _end(self.process)
+
+
+def api(env: dict[str, str]) -> ServerProcess:
+    """``ticketmaster serve`` (started; call ``wait_ready``)."""
+    return ServerProcess(env)
+
+
+def worker(env: dict[str, str]) -> ServerProcess:
+    """``ticketmaster worker``: it serves nothing; a test knows it runs when it sees its work."""
+    return ServerProcess(env, command="worker")
+
+
+async def cli(env: dict[str, str], *args: str, within: float = 90.0) -> subprocess.CompletedProcess[str]:
+    """Run one ``ticketmaster`` command to completion with exactly this configuration."""
+    full_env = {**os.environ, **env}
+    return await asyncio.to_thread(
+        subprocess.run, [*CLI, *args], env=full_env, capture_output=True, text=True, timeout=within
+    )
+
+
+# --- what a load generator saw ------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    kind: str  # "hold" | "purchase" | "probe"
+    user: str
+    seats: tuple[str, ...]
+    sent: float  # time.monotonic()
+    received: float
+    status: int  # 0 = the request itself failed (connection)
+    body: dict[str, Any]
+    retry_after: str | None
+
+    @property
+    def error(self) -> str | None:
+        value = self.body.get("error")
+        return None if value is None else str(value)
+
+
+@dataclass
+class Journal:
+    attempts: list[Attempt] = field(default_factory=list)
+
+    async def send(
+        self,
+        kind: str,
+        user: str,
+        seats: tuple[str, ...],
+        request: Callable[[], Awaitable[httpx.Response]],
+    ) -> Attempt:
+        sent = time.monotonic()
+        try:
+            response = await request()
+        except httpx.HTTPError as exc:
+            attempt = Attempt(kind, user, seats, sent, time.monotonic(), 0, {"exception": repr(exc)}, None)
+        else:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"text": response.text}
+            attempt = Attempt(
+                kind,
+                user,
+                seats,
+                sent,
+                time.monotonic(),
+                response.status_code,
+                body if isinstance(body, dict) else {"body": body},
+                response.headers.get("Retry-After"),
+            )
+        self.attempts.append(attempt)
+        return attempt
+
+    def of(self, kind: str) -> list[Attempt]:
+        return [a for a in self.attempts if a.kind == kind]
+
+
+@dataclass
+class Shoppers:
+    """Buyers holding one seat at a time and paying for most of their holds, ``sessions`` at
+    once, until told to stop; each seat is asked for once. Every request goes in ``journal``."""
+
+    http: httpx.AsyncClient
+    event_id: str
+    seats: list[str]
+    buyers: list[Buyer]
+    journal: Journal = field(default_factory=Journal)
+    holds_per_buyer: int = 6  # the per-user limit is 8 seats
+    purchase_share: float = 0.6
+    think_s: float = 0.08  # a buyer's pause between two requests
+    backoff_s: float = 0.1  # after a 503: a client's short back-off
+    acked: dict[str, Attempt] = field(default_factory=dict)  # hold id -> its 201
+    accepted: dict[str, str] = field(default_factory=dict)  # purchase id -> hold id (202)
+    _rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    async def run(self, stop: asyncio.Event, sessions: int) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(sessions):
+                group.create_task(self._session(stop))
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() and self.buyers and self.seats:
+            buyer = self.buyers.pop()
+            held = 0
+            while held < self.holds_per_buyer:
+                if stop.is_set() or not self.seats:
+                    return
+                held += await self._shop(buyer, self.seats.pop(0))
+                await asyncio.sleep(self.think_s)
+
+    async def _shop(self, buyer: Buyer, seat: str) -> bool:
+        """One seat: hold it, and maybe pay for it; True when the hold was acknowledged."""
+        attempt = await self.journal.send(
+            "hold", buyer.user_id, (seat,), lambda: hold(self.http, buyer, self.event_id, [seat])
+        )
+        if attempt.status == 503:
+            await asyncio.sleep(self.backoff_s)
+        if attempt.status != 201:
+            return False
+        hold_id = str(attempt.body["holdId"])
+        self.acked[hold_id] = attempt
+        if self._rng.random() >= self.purchase_share:
+            return True
+        await asyncio.sleep(self.think_s)
+        paid = await self.journal.send(
+            "purchase",
+            buyer.user_id,
+            (seat,),
+            lambda: self.http.post(
+                f"/holds/{hold_id}/purchase",
+                json={"paymentToken": "tok_visa"},
+                headers={**buyer.auth, "Idempotency-Key": f"pay-{hold_id}"},
+            ),
+        )
+        if paid.status == 202:
+            self.accepted[str(paid.body["purchaseId"])] = hold_id
+        elif paid.status == 503:
+            await asyncio.sleep(self.backoff_s)
+        return True
