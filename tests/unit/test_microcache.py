@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import time
 
-from starlette.requests import Request
-
-from ticketmaster.entrypoints.http.microcache import MicroCache
+from ticketmaster.entrypoints.http.microcache import MicroCache, _route_of
 
 
-def _request(path: str, query: str) -> Request:
-    return Request(
-        {"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "headers": []}
-    )
-
-
-def test_the_key_ignores_parameter_order() -> None:
-    assert MicroCache.key(_request("/events", "city=NYC&limit=5")) == MicroCache.key(
-        _request("/events", "limit=5&city=NYC")
-    )
-    assert MicroCache.key(_request("/events", "city=NYC")) != MicroCache.key(_request("/events", "city=LA"))
+def test_only_event_listings_and_details_are_cacheable() -> None:
+    assert _route_of("/events") == "/events"
+    assert _route_of("/events/evt_1") == "/events/{event_id}"
+    assert _route_of("/events/evt_1/seats") is None
+    assert _route_of("/events/") is None
+    assert _route_of("/holds/h1") is None
 
 
 def test_entries_expire_after_the_ttl() -> None:
