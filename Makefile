@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -32,7 +32,19 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench-browse: $(STAMP)
-	$(BIN)/python bench/browse.py
+	$(BIN)/python -m bench.browse
+
+bench-holds: $(STAMP)
+	$(BIN)/python -m bench.holds
+
+bench-gates: $(STAMP)
+	$(BIN)/python -m bench.gates
+
+bench-purchases: $(STAMP)
+	$(BIN)/python -m bench.purchases
+
+bench-queue: $(STAMP)
+	$(BIN)/python -m bench.waiting_room
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

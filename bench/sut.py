@@ -142,6 +142,7 @@ class ServerUnderTest:
         self.ready_timeout_s = ready_timeout_s
         self.progress = progress or (lambda message: None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.secret_key = secrets.token_urlsafe(48)  # one per deployment: tokens must verify
         self._stack = ExitStack()
 
     def _env(self, data_dir: Path) -> dict[str, str]:
@@ -151,7 +152,7 @@ class ServerUnderTest:
             "TICKETMASTER_REDIS_URL": self.redis_url,
             "TICKETMASTER_REDIS_NAMESPACE": self.namespace,
             "TICKETMASTER_DATA_DIR": str(data_dir),
-            "TICKETMASTER_SECRET_KEY": secrets.token_urlsafe(48),
+            "TICKETMASTER_SECRET_KEY": self.secret_key,
             "TICKETMASTER_LOG_LEVEL": self.log_level,
             **self.extra_env,
         }

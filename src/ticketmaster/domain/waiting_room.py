@@ -107,28 +107,34 @@ def position_of(number: int, prequeue_size: int | None, seed: str) -> int | None
 
 def estimate_wait_seconds(
     positions_to_pass: int, measured_per_second: float | None, configured_per_minute: int
-) -> int:
+) -> float:
     """Seconds until the counter passes ``positions_to_pass`` more positions.
 
     Uses the measured speed of the counter (skipped abandoners included) and falls back to
     the configured rate only until a measurement exists. A stalled counter (cap reached)
     gives a long but finite estimate: the speed is floored at 1 % of the configured rate.
+    Not rounded: the API shows whole seconds, the ETA-error metric compares the exact value.
     """
     if positions_to_pass <= 0:
-        return 0
+        return 0.0
     configured = max(configured_per_minute, 1) / 60
     speed = configured if measured_per_second is None else measured_per_second
     speed = max(speed, configured / 100, 1e-6)
-    return min(math.ceil(positions_to_pass / speed), MAX_ESTIMATE_SECONDS)
+    return min(positions_to_pass / speed, float(MAX_ESTIMATE_SECONDS))
 
 
-def prequeue_wait_seconds(seconds_to_open: float, ticket: int, configured_per_minute: int) -> int:
+def prequeue_wait_seconds(seconds_to_open: float, ticket: int, configured_per_minute: int) -> float:
     """Before the opening: time to open plus the wait of an average draw among at least
     ``ticket`` pre-queue buyers (their order is not known until the shuffle)."""
     expected_position = (ticket + 1) / 2
-    return max(0, math.ceil(seconds_to_open)) + estimate_wait_seconds(
+    return max(0.0, seconds_to_open) + estimate_wait_seconds(
         math.ceil(expected_position), None, configured_per_minute
     )
+
+
+def whole_seconds(seconds: float) -> int:
+    """What the API shows: the estimate rounded to the nearest second."""
+    return int(seconds + 0.5)
 
 
 def heartbeat_bucket_ms(timeout_seconds: float) -> int:

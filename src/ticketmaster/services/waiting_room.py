@@ -133,9 +133,9 @@ class WaitingRoomService:
             eta = rules.estimate_wait_seconds(
                 position - view.admitted_up_to, view.measured_per_second, policy.rate_per_minute
             )
-            claims |= {"pos": position, "pred": now + eta * 1000}
+            claims |= {"pos": position, "pred": now + round(eta * 1000)}
         token, _ = self.signer.sign(QUEUE, user_id, self.queue_token_ttl_seconds, **claims)
-        return Joined(token, position, eta, on_sale_ms)
+        return Joined(token, position, rules.whole_seconds(eta), on_sale_ms)
 
     def _lapsed(self, view: rules.QueueView, position: int, window_ms: int) -> bool:
         if position > view.admitted_up_to:
@@ -167,12 +167,15 @@ class WaitingRoomService:
         if position is None:  # a pre-queue ticket before the opening shuffle
             sale = int(claims["sale"])
             eta = rules.prequeue_wait_seconds((sale - now) / 1000, number, rate)
-            return QueueStatus(None, estimated_wait_seconds=eta, on_sale_at_ms=sale)
+            return QueueStatus(None, estimated_wait_seconds=rules.whole_seconds(eta), on_sale_at_ms=sale)
         position = int(position)
         if position > view.admitted_up_to:
+            # The poll's one write: "still here", one bit per position, buffered and flushed
+            # in batches. Without it the ticker could not tell an abandoner from a patient
+            # buyer, and abandoners would use up the admissions the others wait for.
             self.queues.heartbeat(event_id, position)
             eta = rules.estimate_wait_seconds(position - view.admitted_up_to, view.measured_per_second, rate)
-            return QueueStatus(position, position - view.admitted_up_to - 1, eta)
+            return QueueStatus(position, position - view.admitted_up_to - 1, rules.whole_seconds(eta))
         admitted_at = view.admitted_at_ms(position)
         window_ms = view.window_ms or int(claims["w"]) * 1000
         if admitted_at is None or admitted_at + window_ms <= now:

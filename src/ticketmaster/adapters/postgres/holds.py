@@ -100,8 +100,13 @@ class PostgresHoldRepository:
                 for s in n.hold.seat_ids
             ]
             if seats:
-                await conn.copy_records_to_table(
-                    "hold_seats", columns=["hold_id", "event_id", "seat_id"], records=seats
+                # unnest, not COPY: asyncpg's COPY re-reads the table's columns on every call.
+                await conn.execute(
+                    "INSERT INTO hold_seats (hold_id, event_id, seat_id)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+                    [h for h, _, _ in seats],
+                    [e for _, e, _ in seats],
+                    [s for _, _, s in seats],
                 )
             missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
             present: set[str] = set()
@@ -219,7 +224,7 @@ class HoldWriter:
     its promise that a 201 means the hold survives any crash.
     """
 
-    def __init__(self, repo: PostgresHoldRepository, *, writers: int = 4, max_batch: int = 128) -> None:
+    def __init__(self, repo: PostgresHoldRepository, *, writers: int = 2, max_batch: int = 128) -> None:
         self._repo = repo
         self._queue: asyncio.Queue[tuple[NewHold, asyncio.Future[str]]] = asyncio.Queue()
         self._writers = writers
@@ -251,6 +256,8 @@ class HoldWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # One turn of the loop lets holds decided in the same instant join this commit.
+            await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             HOLD_WRITE_BATCH.observe(len(batch))

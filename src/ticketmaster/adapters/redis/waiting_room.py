@@ -261,6 +261,7 @@ class RedisWaitingRoom:
                 RATE_TIME_CONSTANT_MS,
                 MAX_STEP_CREDIT_MS,
                 QUEUE_KEYS_TTL_MS,
+                self._bucket_ttl_ms,
             ],
         )
         if reply[0] == "CLOSED":

@@ -12,7 +12,7 @@ from ticketmaster import bootstrap
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
-from ticketmaster.entrypoints.http.microcache import MicroCache
+from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.entrypoints.worker.runner import run_jobs
@@ -42,10 +42,11 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         summary="Buyer-side ticketing API: browse, seat map, holds, purchases.",
         lifespan=lifespan,
     )
-    app.state.browse_cache = MicroCache(ttl=settings.browse_cache_seconds)
     errors.install(app)
+    app.add_middleware(BrowseCacheMiddleware, cache=MicroCache(ttl=settings.browse_cache_seconds))
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
+    app.router.routes.insert(0, queue.status_route)  # the hottest request, matched first
     return app

@@ -4,7 +4,8 @@ KEYS[1]  issued  str   numbers handed out so far (the queue's one counter)
 KEYS[2]  state   hash  m seed opened (the pre-queue freeze); a (admitted up to), cum
                        (buyers admitted ever), xu/xc (up-to and cum of the newest lapsed log
                        entry), last (ms of the last step), carry, rate (measured positions/s),
-                       rcfg (configured rate/min), win (window ms)
+                       rcfg (configured rate/min), win (window ms), hbms/hbttl (heartbeat
+                       bucket length and lifetime, published for the heartbeat writers)
 KEYS[3]  log     zset  "<upTo>:<atMs>:<cum>" scored by upTo, one per step that moved the counter
 ARGV[1]  on-sale time, Unix ms       ARGV[2] seed to keep if this step freezes the pre-queue
 ARGV[3]  admission rate per minute   ARGV[4] max concurrently admitted buyers
@@ -13,6 +14,7 @@ ARGV[7]  heartbeat bucket ms         ARGV[8] heartbeat key prefix ("<tag>:queue:
 ARGV[9]  most positions examined in one step
 ARGV[10] time constant of the measured rate (EWMA), ms
 ARGV[11] most time credited to one step, ms   ARGV[12] ttl ms of the queue keys
+ARGV[13] heartbeat bucket ttl ms
 
 Returns {"CLOSED"} before the on-sale time, else
   {a, admitted this step, skipped this step, active admissions, issued, rate (string)}
@@ -114,7 +116,8 @@ if a > a0 then
   redis.call('ZADD', KEYS[3], a, a .. ':' .. now .. ':' .. cum)
 end
 redis.call('HSET', KEYS[2], 'a', a, 'cum', cum, 'xu', xu, 'xc', xc, 'last', now,
-  'carry', tostring(carry), 'rate', tostring(rate), 'rcfg', rate_cfg, 'win', window)
+  'carry', tostring(carry), 'rate', tostring(rate), 'rcfg', rate_cfg, 'win', window,
+  'hbms', bucket_ms, 'hbttl', ARGV[13])
 for i = 1, 3 do
   redis.call('PEXPIRE', KEYS[i], ARGV[12])
 end

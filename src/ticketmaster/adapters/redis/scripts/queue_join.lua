@@ -6,7 +6,8 @@ KEYS[3]  state    hash  m (pre-queue size), seed, opened (ms) once the sale has 
 ARGV[1]  user id                     ARGV[2] on-sale time, Unix ms
 ARGV[3]  seed to keep if this call is the one that freezes the pre-queue
 ARGV[4]  heartbeat key prefix ("<tag>:queue:seen:")   ARGV[5] heartbeat bucket ms
-ARGV[6]  heartbeat bucket ttl ms     ARGV[7] ttl ms of the queue keys
+ARGV[6]  heartbeat bucket ttl ms (both used only until the ticker published its own, see
+         queue_heartbeat.lua)   ARGV[7] ttl ms of the queue keys
 ARGV[8]  requeue-from number or "": when the buyer's number equals it (their admission
          lapsed), hand out a new number at the back instead of returning it
 
@@ -23,9 +24,9 @@ ticker never skips a buyer who has not had time to poll yet.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local frozen = redis.call('HMGET', KEYS[3], 'm', 'seed', 'opened')
+local frozen = redis.call('HMGET', KEYS[3], 'm', 'seed', 'opened', 'hbms', 'hbttl')
 if not frozen[1] and now >= tonumber(ARGV[2]) then
-  frozen = {tonumber(redis.call('GET', KEYS[1]) or '0'), ARGV[3], now}
+  frozen = {tonumber(redis.call('GET', KEYS[1]) or '0'), ARGV[3], now, frozen[4], frozen[5]}
   redis.call('HSET', KEYS[3], 'm', frozen[1], 'seed', frozen[2], 'opened', frozen[3])
 end
 
@@ -39,9 +40,9 @@ end
 number = tonumber(number)
 
 if frozen[1] and number > tonumber(frozen[1]) then
-  local seen = ARGV[4] .. math.floor(now / tonumber(ARGV[5]))
+  local seen = ARGV[4] .. math.floor(now / (tonumber(frozen[4]) or tonumber(ARGV[5])))
   redis.call('SETBIT', seen, number, 1)
-  redis.call('PEXPIRE', seen, ARGV[6])
+  redis.call('PEXPIRE', seen, tonumber(frozen[5]) or tonumber(ARGV[6]))
 end
 for i = 1, 3 do
   redis.call('PEXPIRE', KEYS[i], ARGV[7])

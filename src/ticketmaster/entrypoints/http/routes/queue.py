@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
-from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep, WriterDep
+from ticketmaster.entrypoints.http.deps import ContainerDep, WriterDep, container, current_user
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import QUEUE_ETA_ERROR
 
@@ -37,17 +39,12 @@ async def join_queue(event_id: str, user: WriterDep, c: ContainerDep) -> Respons
     return json_response(body, 201, _NO_STORE)
 
 
-@router.get(
-    "/events/{event_id}/queue/status",
-    summary="Position and wait, or the admission token once admitted",
-)
-async def queue_status(
-    event_id: str,
-    user: UserDep,
-    c: ContainerDep,
-    queue_token: str | None = Header(default=None, alias="X-Queue-Token"),
-) -> Response:
-    s = await c.waiting_room.status(user, event_id, queue_token)
+async def poll_status(request: Request) -> Response:
+    """``GET /events/{event_id}/queue/status`` as a plain Starlette endpoint (see status_route)."""
+    c = await container(request)
+    user = await current_user(request)
+    event_id = request.path_params["event_id"]
+    s = await c.waiting_room.status(user, event_id, request.headers.get("x-queue-token"))
     body: dict[str, object]
     if s.admitted:
         assert s.admitted_at_ms is not None
@@ -80,3 +77,33 @@ async def queue_status(
         if s.on_sale_at_ms is not None:
             body |= {"preQueue": True, "onSaleAt": _iso_ms(s.on_sale_at_ms)}
     return json_response(body, 200, _NO_STORE)
+
+
+@router.get(
+    "/events/{event_id}/queue/status",
+    summary="Position and wait, or the admission token once admitted",
+    openapi_extra={
+        "parameters": [
+            {"name": "X-Queue-Token", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}},
+        ]
+    },
+)
+async def queue_status(event_id: str, request: Request) -> Response:
+    return await poll_status(request)
+
+
+class _PollRoute(Route):
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self  # what the metrics middleware labels requests with
+        return match, child_scope
+
+
+status_route = _PollRoute("/events/{event_id}/queue/status", poll_status, methods=["GET"], name="queue_poll")
+"""The poll, mounted ahead of every FastAPI route (app.py). It is the most frequent request
+of an on-sale (every waiter, every few seconds) and its work is a signature check and a
+dictionary lookup, so FastAPI's router walk and dependency resolution would cost more than
+the work itself; the FastAPI route above documents it in the OpenAPI schema and answers
+only if this one is not mounted."""
