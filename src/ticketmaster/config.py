@@ -125,7 +125,7 @@ class Settings:
     redis_sweep_interval_seconds: float = 0.1
     postgres_sweep_interval_seconds: float = 2.0
     reconcile_interval_seconds: float = 30.0
-    browse_cache_seconds: float = 1.0
+    browse_cache_seconds: float = 5.0
 
     @property
     def embedded(self) -> bool:
@@ -179,7 +179,7 @@ class Settings:
                 env, "POSTGRES_SWEEP_INTERVAL_SECONDS", _parse_seconds, 2.0
             ),
             reconcile_interval_seconds=_read(env, "RECONCILE_INTERVAL_SECONDS", _parse_seconds, 30.0),
-            browse_cache_seconds=_read(env, "BROWSE_CACHE_SECONDS", _parse_non_negative, 1.0),
+            browse_cache_seconds=_read(env, "BROWSE_CACHE_SECONDS", _parse_non_negative, 5.0),
         )
 
 
