@@ -85,6 +85,7 @@ class HoldRequests:
         self.tokens = tokens
         self.next = 0
         self.rng = random.Random(seed)
+        self.seed = seed
 
     def __call__(self, client_id: int, seq: int) -> bytes:
         token = self.tokens[self.next % len(self.tokens)]
@@ -92,7 +93,8 @@ class HoldRequests:
         body = json.dumps({"seatIds": _seat_run(self.rng)}).encode()
         return (
             self.head
-            + f"Authorization: Bearer {token}\r\nIdempotency-Key: b{self.next}-{client_id}-{seq}\r\n"
+            + f"Authorization: Bearer {token}\r\n"
+            + f"Idempotency-Key: b{self.seed}-{self.next}-{client_id}-{seq}\r\n"
             + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
 
