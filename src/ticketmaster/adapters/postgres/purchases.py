@@ -62,6 +62,12 @@ def _booking(r: asyncpg.Record) -> Booking:
     )
 
 
+_BOOKING_SELECT = """
+SELECT b.*, array(SELECT seat_id FROM booking_seats WHERE booking_id = b.id ORDER BY seat_id) AS seat_ids
+FROM bookings b
+"""
+
+
 class SeatConflict(Exception):
     """The booking would sell a seat that a live booking already has (unique constraint)."""
 
@@ -302,14 +308,7 @@ class PostgresPurchaseRepository:
             await conn.execute(
                 "UPDATE holds SET status = 'PURCHASED', updated_at = now() WHERE id = $1", purchase.hold_id
             )
-            row = await conn.fetchrow(
-                """
-                SELECT b.*, array(SELECT seat_id FROM booking_seats WHERE booking_id = b.id ORDER BY seat_id)
-                       AS seat_ids
-                FROM bookings b WHERE b.id = $1
-                """,
-                booking_id,
-            )
+            row = await conn.fetchrow(_BOOKING_SELECT + " WHERE b.id = $1", booking_id)
         assert row is not None
         return _booking(row)
 
@@ -373,23 +372,12 @@ class PostgresPurchaseRepository:
         return value
 
     async def booking(self, booking_id: str) -> Booking | None:
-        row = await self._pool.fetchrow(
-            """
-            SELECT b.*, array(SELECT seat_id FROM booking_seats WHERE booking_id = b.id ORDER BY seat_id)
-                   AS seat_ids
-            FROM bookings b WHERE b.id = $1
-            """,
-            booking_id,
-        )
+        row = await self._pool.fetchrow(_BOOKING_SELECT + " WHERE b.id = $1", booking_id)
         return _booking(row) if row else None
 
     async def bookings_of(self, user_id: str, limit: int = 100) -> list[Booking]:
         rows = await self._pool.fetch(
-            """
-            SELECT b.*, array(SELECT seat_id FROM booking_seats WHERE booking_id = b.id ORDER BY seat_id)
-                   AS seat_ids
-            FROM bookings b WHERE b.user_id = $1 ORDER BY b.purchased_at DESC, b.id LIMIT $2
-            """,
+            _BOOKING_SELECT + " WHERE b.user_id = $1 ORDER BY b.purchased_at DESC, b.id LIMIT $2",
             user_id,
             limit,
         )
