@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 EXPIRED_CHANNELS = "__keyevent@*__:expired"
 NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
 EMPTY_GRACE_S = 10.0
+RETRY_FRESH_MS = 1_000  # a due hold younger than this that was not released is retried soon
+RETRY_SOON_MS = 5
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -45,9 +47,15 @@ async def enable_notifications(client: redis.Redis) -> bool:
 
 @dataclass
 class ExpiryListener:
+    """Turns Redis's expired-key events into releases. When the Redis sweeper of this
+    process already watches the hold's event, a notification only wakes it (one path does
+    the work, in batches, with no contention between the two); otherwise (e.g. an event
+    the sweeper has not seen since a Redis restart) the listener releases the hold itself."""
+
     client: redis.Redis
     keys: RedisKeys
     expire: ExpireHolds
+    sweeper: RedisSweeper | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -91,6 +99,9 @@ class ExpiryListener:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _expire(self, event_id: str, hold_id: str) -> bool:
+        if self.sweeper is not None and event_id in self.sweeper.watched:
+            self.sweeper.wake()
+            return False
         try:
             return await self.expire.expire(hold_id, "notification", event_id=event_id)
         except Exception:
@@ -110,9 +121,24 @@ class RedisSweeper:
     concurrency: int = 16
     _empty_since: dict[str, float] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(init=False)
+    _nudge: asyncio.Event = field(default_factory=asyncio.Event)
+    watched: set[str] = field(default_factory=set)  # events seen in the last sweep
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+
+    def wake(self) -> None:
+        """Sweep now (an expiry notification arrived) instead of at the planned time."""
+        self._nudge.set()
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._nudge.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._nudge.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -127,27 +153,38 @@ class RedisSweeper:
                 wait = 1.0
             except Exception:
                 log.exception("Redis sweep failed")
-            await _pause(stop, wait)
+            await self._sleep(stop, wait)
 
     async def sweep(self) -> tuple[int, int | None]:
         """Release due holds; returns (holds released, earliest expiry still ahead in ms)."""
         released = 0
         next_due: int | None = None
         now_ms = int(time.time() * 1000)
-        for member in await self.client.smembers(self.keys.events_with_holds()):
+        members = await self.client.smembers(self.keys.events_with_holds())
+        self.watched = {str(member) for member in members}
+        for member in members:
             event_id = str(member)
-            due = await self.client.zrangebyscore(self.keys.expiries(event_id), 0, now_ms, 0, self.batch)
+            raw = await self.client.zrangebyscore(
+                self.keys.expiries(event_id), 0, now_ms, 0, self.batch, withscores=True
+            )
+            scored: list[tuple[str, float]] = [(str(item[0]), float(item[1])) for item in raw]
+            due = [hold_id for hold_id, _ in scored]
             # Side by side: one at a time, a burst of expiries queues behind one commit each.
             outcomes = await asyncio.gather(
                 *(self._expire(str(h), event_id) for h in due), return_exceptions=True
             )
-            for hold_id, outcome in zip(due, outcomes, strict=True):
+            for (hold_id, score), outcome in zip(scored, outcomes, strict=True):
                 if isinstance(outcome, REDIS_DOWN):
                     raise outcome
                 if isinstance(outcome, BaseException):
                     log.warning("sweeping hold %s failed", hold_id, exc_info=outcome)
-                else:
-                    released += outcome
+                elif outcome:
+                    released += 1
+                elif score > now_ms - RETRY_FRESH_MS:
+                    # Just due but not released (e.g. Redis's clock a hair behind ours): look
+                    # again in a few ms rather than a whole interval later.
+                    soon = now_ms + RETRY_SOON_MS
+                    next_due = soon if next_due is None else min(next_due, soon)
             # The next wake-up is the earliest hold not yet due: one that is due but was not
             # released (no row yet, already sold) is retried next interval, not in a busy loop.
             upcoming = await self.client.zrangebyscore(

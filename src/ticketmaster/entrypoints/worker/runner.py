@@ -110,11 +110,10 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         lease_seconds=settings.worker_lease_seconds,
     )
     expire = _expire(container)
+    sweeper = RedisSweeper(container.redis, container.keys, expire, settings.redis_sweep_interval_seconds)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "purchases": lambda: processor.run(stop, str(settings.database_url)),
-        "redis-sweeper": lambda: RedisSweeper(
-            container.redis, container.keys, expire, settings.redis_sweep_interval_seconds
-        ).run(stop),
+        "redis-sweeper": lambda: sweeper.run(stop),
         "postgres-sweeper": lambda: PostgresSweeper(
             PostgresExpiryRepository(container.pool), expire, settings.postgres_sweep_interval_seconds
         ).run(stop),
@@ -124,7 +123,9 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         container.queues, container.catalog, settings.hold_ttl_seconds, settings.queue_tick_seconds
     ).run(stop)
     if settings.expiry_notifications:
-        jobs["expiry-listener"] = lambda: ExpiryListener(container.redis, container.keys, expire).run(stop)
+        jobs["expiry-listener"] = lambda: ExpiryListener(
+            container.redis, container.keys, expire, sweeper=sweeper
+        ).run(stop)
 
     async def supervise(name: str) -> None:
         while not stop.is_set():

@@ -10,7 +10,8 @@ of seats freed. A seat is freed only if it still points at this hold with an exp
 that has passed on Redis's clock, so neither a purchase in flight (its seats carry the
 later deadline) nor a newer hold on the seat can be undone. Idempotent.
 ]]
-if redis.call('EXISTS', KEYS[3]) == 1 then
+-- PTTL 0 is the hold's last millisecond: lapsed for the gate already (exp > now is live).
+if redis.call('PTTL', KEYS[3]) > 0 then
   return -1
 end
 local t = redis.call('TIME')
