@@ -32,6 +32,7 @@ from ticketmaster.adapters.payments.provider import (
     PaymentError,
     PaymentProvider,
 )
+from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
 from ticketmaster.adapters.postgres.purchases import (
     PURCHASE_CHANNEL,
     PaymentWindowClosed,
@@ -41,7 +42,7 @@ from ticketmaster.adapters.postgres.purchases import (
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.holds import HoldStatus
 from ticketmaster.domain.ids import new_id
-from ticketmaster.domain.purchases import FailureReason, Purchase, retry_delay
+from ticketmaster.domain.purchases import FailureReason, Purchase, PurchaseStatus, retry_delay
 from ticketmaster.observability import (
     DOUBLE_SALE_PREVENTED,
     PAYMENT_LATENCY,
@@ -169,6 +170,16 @@ class PurchaseProcessor:
             await self._refund(p, charge.id)
             await self._fail(p, FailureReason.SEAT_CONFLICT)
             return
+        except CONNECTION_ERRORS:
+            # The commit's outcome is unknown (the connection died under it): if it did
+            # happen, the seats must still be marked SOLD, since no one will claim a
+            # SUCCEEDED purchase again.
+            if await self._confirmed_after_all(p):
+                PURCHASE_OUTCOMES.labels("succeeded").inc()
+                self._observe_resolution(p)
+                await self._sell(p)
+                return
+            raise
         except PaymentWindowClosed:
             log.warning("purchase %s: paid after its payment deadline; refunding charge %s", p.id, charge.id)
             await self._refund(p, charge.id)
@@ -179,6 +190,17 @@ class PurchaseProcessor:
         PURCHASE_OUTCOMES.labels("succeeded").inc()
         self._observe_resolution(p)
         await self._sell(p)
+
+    async def _confirmed_after_all(self, p: Purchase) -> bool:
+        """Whether the purchase ended SUCCEEDED, asking until PostgreSQL answers (bounded)."""
+        for attempt in range(60):
+            try:
+                current = await self.repo.get(p.id)
+            except CONNECTION_ERRORS:
+                await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
+                continue
+            return current is not None and current.status is PurchaseStatus.SUCCEEDED
+        return False
 
     async def _sell(self, p: Purchase) -> None:
         """Flip the seats to SOLD in Redis; PostgreSQL already holds the truth, so retry a
