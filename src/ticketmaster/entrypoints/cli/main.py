@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "worker",
         commands.worker,
-        "Run every background job (purchase processing; safe to run several at once).",
+        "Run every background job: purchase processing, hold expiry (listener and sweepers), "
+        "periodic reconcile and the waiting-room admission ticker; safe to run several at once.",
     )
     add(
         "reconcile",
