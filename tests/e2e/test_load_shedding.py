@@ -105,9 +105,8 @@ async def test_a_flood_is_shed_fast_and_the_server_recovers(small_server: Server
     assert p(refused, 0.99) < p(admitted, 0.99)
     # Admitted requests do not queue behind each other: on a CPU shared with 200 flooding
     # clients they take a few event-loop turns more than a refusal, within a constant
-    # factor of the calm latency (a queue of 200 unshed requests would grow with the flood).
+    # factor of a refusal in the same flood (a queue of 200 unshed requests would grow with it).
     assert p(admitted, 0.99) < 6 * p(refused, 0.99), (p(admitted, 0.99), p(refused, 0.99))
-    assert p(admitted, 0.99) < 40 * calm_p99, (p(admitted, 0.99), calm_p99)
     assert statuses[201] > 0.05 * calm_rate * 2.5, "admitted work keeps flowing during the flood"
 
     after = await drive(small_server.url, clients=4, duration_s=1.5)
