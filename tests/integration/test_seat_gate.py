@@ -190,6 +190,42 @@ async def test_a_buyer_is_limited_to_eight_live_seats_per_event(world: World) ->
     assert (await world.hold(s[8:11], user="usr_1")).outcome is Outcome.OK
 
 
+async def test_a_refusal_says_whether_redis_has_every_idempotency_record(world: World) -> None:
+    """Fresh event: a key Redis does not know is new, so a 409 needs no PostgreSQL lookup.
+    After Redis lost a state in which holds had been made, it cannot know that."""
+    (buyer, rival) = await users(world.pool, 2)
+    first = await world.hold([world.seats[0]], user=buyer, key="k-1")
+    assert first.outcome is Outcome.OK
+    await world.repo.insert_many(
+        [
+            NewHold(
+                a_hold(
+                    world.event_id,
+                    buyer,
+                    [world.seats[0]],
+                    expires_at=datetime.now(UTC) + timedelta(minutes=1),
+                    hold_id=first.hold_id,
+                ),
+                "k-1",
+            )
+        ]
+    )
+
+    refused = await world.hold([world.seats[0]], user=rival)
+    assert refused.outcome is Outcome.UNAVAILABLE
+    assert refused.records_complete
+
+    await world.wipe()
+    after_loss = await world.hold([world.seats[0]], user=rival)
+    over_limit = await world.hold(world.seats[1:10], user=rival)
+
+    assert after_loss.outcome is Outcome.UNAVAILABLE
+    assert after_loss.unavailable == (world.seats[0],)
+    assert not after_loss.records_complete
+    assert over_limit.outcome is Outcome.LIMIT
+    assert not over_limit.records_complete
+
+
 async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
     s = world.seats
     fp = fingerprint(world.event_id, (s[0],))
@@ -310,6 +346,9 @@ class CountingSource:
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
         self.calls += 1
         return await self.repo.live_state(event_id)
+
+    async def has_hold_history(self, event_id: str) -> bool:
+        return await self.repo.has_hold_history(event_id)
 
 
 async def test_two_hundred_concurrent_loads_install_the_event_once(world: World) -> None:

@@ -60,6 +60,8 @@ class GateReply(Protocol):
     def unavailable(self) -> tuple[str, ...]: ...
     @property
     def already_held(self) -> int: ...
+    @property
+    def records_complete(self) -> bool: ...
 
 
 class SeatGate(Protocol):
@@ -182,9 +184,10 @@ class HoldService:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request")
             return await self._await_durable(cmd, key, seats, reply)
         # Refused by the gate: the key may still belong to a hold Redis has forgotten.
-        earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
-        if earlier is not None:
-            return earlier
+        if not reply.records_complete:
+            earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
+            if earlier is not None:
+                return earlier
         if reply.outcome == "UNAVAILABLE":
             raise SeatsUnavailable("some of these seats are not available", seatIds=list(reply.unavailable))
         raise HoldLimitExceeded(

@@ -73,16 +73,28 @@ class PostgresHoldRepository:
         return _hold(row) if row else None
 
     async def insert_many(self, batch: list[NewHold]) -> dict[str, str]:
-        """Insert holds and their seats in ONE transaction; outcome per hold id."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        """Insert holds and their seats in ONE statement (so one implicit transaction and
+        one round trip); outcome per hold id."""
+        seats = [(n.hold.id, n.hold.event_id, s) for n in batch for s in n.hold.seat_ids]
+        async with self._pool.acquire() as conn:
+            # The seats CTE inserts only the seats of holds the first one inserted; the
+            # foreign key is checked at the end of the statement, when both are in.
             inserted = await conn.fetch(
                 """
-                INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
-                                   request_fingerprint)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                     $5::timestamptz[], $6::text[], $7::text[])
-                ON CONFLICT DO NOTHING
-                RETURNING id
+                WITH new AS (
+                    INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
+                                       request_fingerprint)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                         $5::timestamptz[], $6::text[], $7::text[])
+                    ON CONFLICT DO NOTHING
+                    RETURNING id
+                ), new_seats AS (
+                    INSERT INTO hold_seats (hold_id, event_id, seat_id)
+                    SELECT s.hold_id, s.event_id, s.seat_id
+                    FROM unnest($8::text[], $9::text[], $10::text[]) AS s(hold_id, event_id, seat_id)
+                    WHERE s.hold_id IN (SELECT id FROM new)
+                )
+                SELECT id FROM new
                 """,
                 [n.hold.id for n in batch],
                 [n.hold.event_id for n in batch],
@@ -91,26 +103,15 @@ class PostgresHoldRepository:
                 [n.hold.expires_at for n in batch],
                 [n.idempotency_key for n in batch],
                 [n.hold.fingerprint for n in batch],
+                [h for h, _, _ in seats],
+                [e for _, e, _ in seats],
+                [s for _, _, s in seats],
             )
             new_ids = {r["id"] for r in inserted}
-            seats = [
-                (n.hold.id, n.hold.event_id, s)
-                for n in batch
-                if n.hold.id in new_ids
-                for s in n.hold.seat_ids
-            ]
-            if seats:
-                # unnest, not COPY: asyncpg's COPY re-reads the table's columns on every call.
-                await conn.execute(
-                    "INSERT INTO hold_seats (hold_id, event_id, seat_id)"
-                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-                    [h for h, _, _ in seats],
-                    [e for _, e, _ in seats],
-                    [s for _, _, s in seats],
-                )
             missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
             present: set[str] = set()
             if missing:
+                # A statement of its own: it sees rows a concurrent writer committed meanwhile.
                 rows = await conn.fetch("SELECT id FROM holds WHERE id = ANY($1::text[])", missing)
                 present = {r["id"] for r in rows}
         return {
@@ -190,6 +191,13 @@ class PostgresHoldRepository:
             venue_id=venue_id,
             sections=tuple(SectionLayout(sid, name, tuple(rs)) for sid, (name, rs) in sections.items()),
         )
+
+    async def has_hold_history(self, event_id: str) -> bool:
+        """Whether any hold of the event was ever written."""
+        found = await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM hold_seats WHERE event_id = $1)", event_id
+        )
+        return bool(found)
 
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
         """Seats sold to live bookings, and holds that still block seats (one snapshot)."""

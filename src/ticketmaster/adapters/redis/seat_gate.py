@@ -46,6 +46,9 @@ class GateResult:
     fingerprint: str = ""
     unavailable: tuple[str, ...] = ()
     already_held: int = 0
+    records_complete: bool = False
+    """On a refusal: True when Redis has every idempotency record of the event, so the
+    key cannot belong to an earlier hold (no need to ask PostgreSQL)."""
 
 
 class RetimeResult(IntEnum):
@@ -57,6 +60,7 @@ class RetimeResult(IntEnum):
 
 class LiveStateSource(Protocol):
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]: ...
+    async def has_hold_history(self, event_id: str) -> bool: ...
 
 
 @dataclass
@@ -133,8 +137,10 @@ class RedisSeatGate:
                     Outcome.REPLAY, hold_id=reply[1], fingerprint=reply[2], expires_at_ms=int(reply[3])
                 )
             if kind == "UNAVAILABLE":
-                return GateResult(Outcome.UNAVAILABLE, unavailable=tuple(reply[1:]))
-            return GateResult(Outcome.LIMIT, already_held=int(reply[1]))
+                return GateResult(
+                    Outcome.UNAVAILABLE, unavailable=tuple(reply[2:]), records_complete=reply[1] == 1
+                )
+            return GateResult(Outcome.LIMIT, already_held=int(reply[1]), records_complete=reply[2] == 1)
         raise RuntimeError(f"event {event_id} state keeps disappearing while holding")
 
     async def release(
@@ -305,6 +311,8 @@ class RedisSeatGate:
     async def _install(self, event_id: str) -> None:
         k = self._keys
         sold, holds = await self._source.live_state(event_id)
+        # Holds made before this rebuild may have idempotency records Redis lost with its state.
+        gap_ms = IDEMPOTENCY_TTL_MS if await self._source.has_hold_history(event_id) else 0
         keys = [k.seats(event_id), k.version(event_id), k.loaded(event_id), k.expiries(event_id)]
         prefixes = [k.hold_prefix(event_id), k.user_holds_prefix(event_id)]
         # Everything but the final call goes to a staging pass that cannot mark the event
@@ -312,11 +320,11 @@ class RedisSeatGate:
         chunks: list[list[str | int]] = []
         for start in range(0, len(sold), LOAD_CHUNK):
             part = sold[start : start + LOAD_CHUNK]
-            chunks.append([len(part), *part])
+            chunks.append([gap_ms, len(part), *part])
         hold_args: list[str | int] = []
         for h in holds:
             hold_args += [h.id, h.user_id, h.expires_at_ms, h.status, len(h.seat_ids), *h.seat_ids]
-        last: list[str | int] = chunks.pop() if chunks else [0]
+        last: list[str | int] = chunks.pop() if chunks else [gap_ms, 0]
         staging_loaded = k.loaded(event_id) + ":staging"
         for chunk in chunks:
             # Same script against a throw-away "loaded" key, so partial data never reads as loaded.

@@ -2,7 +2,9 @@
 
 KEYS[1]  seats      hash  seatId -> "SOLD" | "<holdId>|<expiresAtMs>"
 KEYS[2]  version    int   seat-map version, bumped on every change
-KEYS[3]  loaded     str   present once the event's state was rebuilt from PostgreSQL
+KEYS[3]  loaded     str   present once the event's state was rebuilt from PostgreSQL: "c" when
+                          every idempotency record of the event is in Redis, "g<ms>" when
+                          records made before the rebuild may be missing until then (load.lua)
 KEYS[4]  idem       str   "<holdId>|<fingerprint>|<expiresAtMs>" for (user, Idempotency-Key)
 KEYS[5]  user_holds set   hold ids of this user for this event
 KEYS[6]  expiries   zset  holdId scored by expiresAtMs (for the sweepers)
@@ -17,16 +19,22 @@ ARGV[8..] seat ids (already validated against the layout, distinct)
 Returns one of
   {"OK", expiresAtMs, version}
   {"REPLAY", holdId, fingerprint, expiresAtMs}   the key was used before: nothing changed
-  {"UNAVAILABLE", seatId...}                     some seat is sold or held: nothing changed
-  {"LIMIT", seatsAlreadyHeld}                    per-user limit: nothing changed
+  {"UNAVAILABLE", complete, seatId...}           some seat is sold or held: nothing changed
+  {"LIMIT", seatsAlreadyHeld, complete}          per-user limit: nothing changed
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
+
+"complete" is 1 when the absence of an idempotency record proves the key is new for this
+event, 0 when a record may have been lost with an earlier Redis state (then the caller
+asks PostgreSQL before answering a refusal). Records live 24 h; the deployment must not
+evict keys (maxmemory-policy noeviction), or "complete" would be a lie.
 
 Atomicity: a script runs alone on the server, so the check and the writes cannot
 interleave with another hold, release or sale of these seats. A held seat whose hold key
 is gone (TTL) or whose expiry has passed is AVAILABLE: expiry needs no sweeper to be
 honoured. Every key shares the event's hash tag, so this runs unchanged on a Cluster.
 ]]
-if redis.call('EXISTS', KEYS[3]) == 0 then
+local loaded = redis.call('GET', KEYS[3])
+if not loaded then
   return {'NOT_LOADED'}
 end
 local previous = redis.call('GET', KEYS[4])
@@ -39,11 +47,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[7]
 
+local function complete()
+  if loaded == 'c' then
+    return 1
+  end
+  local gap_until = tonumber(string.match(loaded, '^g(%d+)$'))
+  if gap_until and now >= gap_until then
+    return 1
+  end
+  return 0
+end
+
 local function live(hold_id, exp)
   return tonumber(exp) > now and redis.call('EXISTS', prefix .. hold_id) == 1
 end
 
-local unavailable = {'UNAVAILABLE'}
+local unavailable = {'UNAVAILABLE', 0}
 for i = 8, #ARGV do
   local state = redis.call('HGET', KEYS[1], ARGV[i])
   if state then
@@ -57,7 +76,8 @@ for i = 8, #ARGV do
     end
   end
 end
-if #unavailable > 1 then
+if #unavailable > 2 then
+  unavailable[2] = complete()
   return unavailable
 end
 
@@ -72,7 +92,7 @@ for _, hold_id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   end
 end
 if already + requested > tonumber(ARGV[5]) then
-  return {'LIMIT', already}
+  return {'LIMIT', already, complete()}
 end
 
 local exp = now + tonumber(ARGV[3])

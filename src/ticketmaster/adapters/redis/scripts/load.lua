@@ -2,7 +2,9 @@
 
 KEYS[1]  seats     hash   KEYS[2] version   KEYS[3] loaded   KEYS[4] expiries
 ARGV[1]  hold key prefix ("<tag>:hold:")   ARGV[2] user-holds key prefix ("<tag>:uholds:")
-ARGV[3]  number of sold seats S, then S seat ids
+ARGV[3]  idempotency gap ms: 0 when PostgreSQL knows no hold of the event (so Redis will see
+         every record), else how long records of earlier holds may be missing (their TTL)
+ARGV[4]  number of sold seats S, then S seat ids
 then     holds, each: holdId, userId, expiresAtMs, status, n, seat ids x n
 
 Returns 1 when installed, 0 when the event was already loaded (a concurrent loader won).
@@ -13,7 +15,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local i = 3
+local i = 4
 local sold = tonumber(ARGV[i]); i = i + 1
 for _ = 1, sold do
   redis.call('HSET', KEYS[1], ARGV[i], 'SOLD'); i = i + 1
@@ -40,7 +42,8 @@ while i <= #ARGV do
     redis.call('HSET', (string.gsub(KEYS[4], 'expiries$', 'holdseats')), hold_id, user .. '|' .. table.concat(seats, ','))
   end
 end
-redis.call('SET', KEYS[3], '1')
+local gap = tonumber(ARGV[3])
+redis.call('SET', KEYS[3], gap > 0 and ('g' .. (now + gap)) or 'c')
 -- The version must keep growing across a Redis restart, so it restarts from the clock,
 -- scaled so that even a million changes a second since the last load stay below it.
 local version = tonumber(redis.call('GET', KEYS[2]) or '0')
