@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
-Item = tuple[list[str], list[str | int], "asyncio.Future[Any]"]
+Item = tuple[list[str], Sequence[str | int | float], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
@@ -29,7 +30,7 @@ class ScriptBatcher:
         self._flushing = False
         self._task: asyncio.Task[None] | None = None  # kept so the flush is not collected
 
-    async def __call__(self, *, keys: list[str], args: list[str | int]) -> Any:
+    async def __call__(self, *, keys: list[str], args: Sequence[str | int | float]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((keys, args, future))
         if not self._flushing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -9,10 +10,12 @@ from importlib import resources
 
 import redis.asyncio as redis
 
-from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.batching import ScriptBatcher
+from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S, REDIS_DOWN
 from ticketmaster.adapters.redis.keys import RedisKeys
 
 log = logging.getLogger(__name__)
+_DOWN: tuple[type[Exception], ...] = (*REDIS_DOWN, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +41,16 @@ class RedisRateLimiter:
         text = (
             resources.files("ticketmaster.adapters.redis").joinpath("scripts", "rate_limit.lua").read_text()
         )
-        self._take = client.register_script(text)
+        # Concurrent checks share pipelined round trips, like the hold script's calls.
+        self._take = ScriptBatcher(client, text)
 
     async def take(self, user_id: str, cost: int = 1) -> RateDecision:
         try:
-            allowed, retry_ms = await self._take(
-                keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
-            )
-        except REDIS_DOWN as exc:
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                allowed, retry_ms = await self._take(
+                    keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
+                )
+        except _DOWN as exc:
             log.warning("rate limiter unavailable, letting the request through: %r", exc)
             return RateDecision(True)
         if int(allowed):
