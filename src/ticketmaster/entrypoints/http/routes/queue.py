@@ -6,10 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import Scope
 
-from ticketmaster.entrypoints.http.deps import ContainerDep, WriterDep, container, current_user
+from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, WriterDep, container, current_user
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import QUEUE_ETA_ERROR
 
@@ -93,15 +91,7 @@ async def queue_status(event_id: str, request: Request) -> Response:
     return await poll_status(request)
 
 
-class _PollRoute(Route):
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self  # what the metrics middleware labels requests with
-        return match, child_scope
-
-
-status_route = _PollRoute("/events/{event_id}/queue/status", poll_status, methods=["GET"], name="queue_poll")
+status_route = PlainRoute("/events/{event_id}/queue/status", poll_status, methods=["GET"], name="queue_poll")
 """The poll, mounted ahead of every FastAPI route (app.py). It is the most frequent request
 of an on-sale (every waiter, every few seconds) and its work is a signature check and a
 dictionary lookup, so FastAPI's router walk and dependency resolution would cost more than
