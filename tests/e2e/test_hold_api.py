@@ -208,6 +208,37 @@ async def test_bad_seat_lists_are_422_naming_the_seats(
     assert held(await seat_statuses(http, event_id)) == set()
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", b"{}", b'{"seatIds": "sec0-A-1"}', b'{"seatIds": ["sec0-A-1", 7]}'],
+)
+async def test_a_malformed_body_is_a_422_and_holds_nothing(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, raw: bytes
+) -> None:
+    event_id, _ = await one_event(pool)
+    buyer = await new_buyer(http)
+    headers = {**buyer.auth, "Idempotency-Key": "k-malformed", "Content-Type": "application/json"}
+
+    response = await http.post(f"/events/{event_id}/holds", content=raw, headers=headers)
+
+    body = assert_error(response, 422, "invalid_request")
+    assert body["field"] in {"body", "seatIds"}
+    assert await hold_rows(pool, event_id) == []
+
+
+async def test_an_unauthenticated_hold_is_a_401_before_its_body_is_read(
+    http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    event_id, _ = await one_event(pool)
+
+    response = await http.post(
+        f"/events/{event_id}/holds", content=b"not json", headers={"Idempotency-Key": "k-anon"}
+    )
+
+    assert_error(response, 401, "unauthorized")
+    assert await hold_rows(pool, event_id) == []
+
+
 async def test_a_buyer_holds_at_most_eight_seats_of_an_event_across_holds(
     http: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
