@@ -41,6 +41,9 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         version="0.1.0",
         summary="Buyer-side ticketing API: browse, seat map, holds, purchases.",
         lifespan=lifespan,
+        # Metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only look up
+        # an unconfigured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     app.add_middleware(BrowseCacheMiddleware, cache=MicroCache(ttl=settings.browse_cache_seconds))
