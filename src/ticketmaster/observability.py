@@ -86,6 +86,11 @@ QUEUE_ADMISSIONS = Counter(
     "Positions passed by this process's ticker, by outcome (admitted, skipped: silent waiter)",
     ["event", "outcome"],
 )
+QUEUE_READMISSIONS = Counter(
+    "ticketmaster_queue_readmissions_total",
+    "Skipped waiters who polled again and were admitted by this process's ticker, within the cap",
+    ["event"],
+)
 QUEUE_ETA_ERROR = Histogram(
     "ticketmaster_queue_eta_error_seconds",
     "Actual minus predicted admission time of a waiter (negative: admitted earlier than announced)",

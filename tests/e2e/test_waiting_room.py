@@ -255,9 +255,18 @@ async def test_silent_waiters_are_skipped_so_the_others_are_admitted_at_the_conf
     assert int(state["a"]) == 80, "the counter passed everybody"
     silent_admitted = int(state["cum"]) - 40  # only those still in their first heartbeat timeout
     assert silent_admitted <= 20, state
-    # An abandoner who comes back finds its place honoured: admitted at once.
-    back, ticket = silent[-1]
-    assert (await status(client, back, event_id, ticket["queueToken"])).json()["admitted"] is True
+    # An abandoner who comes back keeps its place, but only the ticker admits it, within the cap.
+    back, ticket = max(silent, key=lambda s: int(s[1]["position"]))  # passed long after its join
+    returned_at = datetime.now(UTC)
+    first = (await status(client, back, event_id, ticket["queueToken"])).json()
+    assert (first["admitted"], first["ahead"]) == (False, 0), first
+    readmitted = await wait_admitted(client, back, event_id, ticket["queueToken"], timeout_s=10)
+    assert admitted_at(readmitted) >= returned_at - timedelta(milliseconds=50), "readmitted on its return"
+    expires = datetime.fromisoformat(readmitted["expiresAt"].replace("Z", "+00:00"))
+    lasts = (expires - admitted_at(readmitted)).total_seconds()
+    assert 600 - 2 <= lasts <= 600, "one window (the hold TTL) from the readmission, in whole seconds"
+    state = await redis_client.hgetall(RedisKeys(f"{namespace}wr").queue_state(event_id))
+    assert int(state["ra"]) == 1, state
 
 
 async def test_admission_tokens_admit_exactly_their_user_to_exactly_their_event(

@@ -1,19 +1,27 @@
 """RedisWaitingRoom and RedisRateLimiter against a real Redis: the join and admission
-scripts (freeze, cap, window, skipping silent waiters, several tickers) and the shared
-per-user token bucket."""
+scripts (freeze, cap, window, skipping silent waiters, readmitting those who return,
+several tickers) and the shared per-user token bucket."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as redis
 
 from tests.factories import uid
+from ticketmaster.adapters.redis import waiting_room as redis_waiting_room
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
-from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
-from ticketmaster.domain.waiting_room import AdmissionPolicy
+from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom, StepResult
+from ticketmaster.adapters.tokens import TokenSigner
+from ticketmaster.domain.layout import EventInfo
+from ticketmaster.domain.waiting_room import AdmissionPolicy, Passed
+from ticketmaster.services.waiting_room import QueueStatus, WaitingRoomService
 
 OPEN = 0  # an on-sale time long past
 
@@ -172,3 +180,151 @@ async def test_heartbeats_follow_the_tickers_buckets_even_with_other_settings(
     result = await ticker.step(event_id, policy, OPEN)
 
     assert (result.admitted_up_to, result.admitted, result.skipped) == (10, 5, 5)
+
+
+# --- skipped waiters who return: the status path and the ticker together --------------------
+
+signer = TokenSigner("integration-test-secret-" + "r" * 40)
+
+
+@dataclass(frozen=True)
+class OneEvent:
+    info: EventInfo
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        return self.info
+
+
+@dataclass
+class Sale:
+    """One event's waiting room as the API processes (service) and workers (step) drive it."""
+
+    queues: RedisWaitingRoom
+    service: WaitingRoomService
+    event_id: str
+    policy: AdmissionPolicy
+    tokens: dict[int, str]
+
+    async def step(self) -> StepResult:
+        return await self.queues.step(self.event_id, self.policy, OPEN)
+
+    async def poll(self, positions: Iterable[int]) -> dict[int, QueueStatus]:
+        """Each position polls once; the buffered heartbeats and returns are then written."""
+        answers = {p: await self.service.status(f"usr_{p}", self.event_id, self.tokens[p]) for p in positions}
+        await self.queues.flush_heartbeats()
+        return answers
+
+    async def poll_for(self, seconds: float, positions: Iterable[int]) -> None:
+        """Keep ``positions`` polling (every 50 ms) while the others' heartbeats fade."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await self.poll(positions)
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def fresh_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every poll reads the queue's state anew, so a poll right after a step sees it."""
+    monkeypatch.setattr(redis_waiting_room, "VIEW_TTL_S", 0.0)
+
+
+async def a_sale(client: redis.Redis, namespace: str, waiters: int, cap: int, window_s: int) -> Sale:
+    """``waiters`` buyers usr_1..usr_n at positions 1..n; heartbeat timeout 0.3 s."""
+    queues = room(client, namespace, timeout_s=0.3)
+    event_id = f"evt_{uid()}"
+    info = EventInfo(
+        event_id=event_id,
+        venue_id="ven_1",
+        on_sale_at=datetime.fromtimestamp(OPEN, UTC),
+        waiting_room=True,
+        seat_count=100,
+        admission_rate_per_minute=600_000,  # the cap, not the rate, is what binds here
+        max_admitted=cap,
+        admission_window_seconds=window_s,
+    )
+    service = WaitingRoomService(OneEvent(info), queues, signer, 600, 3600)
+    tokens = {}
+    for p in range(1, waiters + 1):
+        joined = await service.join(f"usr_{p}", event_id)
+        assert joined.position == p
+        tokens[p] = joined.queue_token
+    return Sale(queues, service, event_id, AdmissionPolicy(600_000, cap, window_s), tokens)
+
+
+async def test_returners_are_readmitted_first_and_never_beyond_the_cap(
+    redis_client: redis.Redis, namespace: str, fresh_views: None
+) -> None:
+    cap, window_ms = 5, 1000
+    sale = await a_sale(redis_client, namespace, waiters=20, cap=cap, window_s=1)
+    await sale.poll_for(0.45, range(2, 21, 2))  # the odd positions go silent past the timeout
+
+    first = await sale.step()
+    assert (first.admitted_up_to, first.admitted, first.skipped) == (10, 5, 5)
+    returners = [1, 3, 5, 7, 9]  # skipped; 11..19 come back before the counter reaches them
+    admitted_at: dict[int, int] = {}  # position -> the "adm" of the admission tokens it got
+    steps = [first]
+    deadline = time.monotonic() + 10
+    while len(admitted_at) < 20 and time.monotonic() < deadline:
+        # Everybody not yet admitted polls (the skipped ones are back), then the ticker steps.
+        for position, answer in (await sale.poll(p for p in range(1, 21) if p not in admitted_at)).items():
+            assert not answer.lapsed, position
+            if answer.admission_token is not None:
+                claims = signer.verify(answer.admission_token, "admission")
+                assert claims["adm"] == answer.admitted_at_ms
+                assert abs(claims["exp"] * 1000 - (claims["adm"] + window_ms)) <= 2000
+                admitted_at[position] = int(claims["adm"])
+        steps.append(await sale.step())
+        await asyncio.sleep(0.02)
+
+    assert sorted(admitted_at) == list(range(1, 21)), "the returners are admitted too"
+    assert all(s.active <= cap for s in steps), [s.active for s in steps]
+    # No instant at which more than `cap` of the admissions the buyers hold are valid.
+    for start in admitted_at.values():
+        holding = [p for p, at in admitted_at.items() if at <= start < at + window_ms]
+        assert len(holding) <= cap, (start, holding)
+    assert sum(s.readmitted for s in steps) == 5
+    assert max(admitted_at[p] for p in returners) < min(admitted_at[p] for p in range(11, 21)), (
+        "returners go before the waiters the counter has not reached"
+    )
+    view = await sale.queues.view(sale.event_id)
+    assert (view.admitted_up_to, view.active) == (20, steps[-1].active)
+    await sale.queues.close()
+
+
+async def test_a_returner_waits_for_the_ticker_and_a_silent_one_is_not_readmitted(
+    redis_client: redis.Redis, namespace: str, fresh_views: None
+) -> None:
+    sale = await a_sale(redis_client, namespace, waiters=2, cap=10, window_s=1)
+    await sale.poll_for(0.45, [2])
+    assert (await sale.step()).skipped == 1  # position 1 was silent
+
+    back = (await sale.poll([1]))[1]
+    assert (back.admitted, back.ahead, back.lapsed) == (False, 0, False), "no token before readmission"
+    assert await sale.queues.passed(sale.event_id, 1) == Passed(skipped=True, returning=True)
+    await asyncio.sleep(0.45)  # ... and goes silent again
+
+    silent = await sale.step()
+    assert (silent.readmitted, silent.active) == (0, 1), "a silent returner is not readmitted"
+    assert (await sale.queues.passed(sale.event_id, 1)).returning is False
+    assert (await sale.poll([1]))[1].admission_token is None  # back again: recorded again
+
+    readmission = await sale.step()
+    assert (readmission.readmitted, readmission.active) == (1, 2)
+    readmitted = (await sale.poll([1]))[1]
+    passed = await sale.queues.passed(sale.event_id, 1)
+    assert readmitted.admission_token is not None
+    assert readmitted.admitted_at_ms == passed.readmitted_at_ms
+    assert readmitted.eta_error_seconds is None
+
+    assert passed.readmitted_at_ms is not None
+    await asyncio.sleep(max(0.0, (passed.readmitted_at_ms + 1000) / 1000 - time.time()) + 0.05)
+    lapsed = await sale.step()
+    assert lapsed.active == 0, "both the counter's admission and the readmission have lapsed"
+    assert await sale.queues.passed(sale.event_id, 1) == Passed(), "it reads as a lapsed admission"
+    assert (await sale.poll([1]))[1].lapsed
+    sale.queues.returned(sale.event_id, 1)  # a late batch from another API process
+    await sale.queues.flush_heartbeats()
+    assert await sale.queues.passed(sale.event_id, 1) == Passed(), "never readmitted twice"
+    assert (await sale.step()).readmitted == 0
+    assert (await sale.service.join("usr_1", sale.event_id)).position == 3, "rejoins at the back"
+    await sale.queues.close()

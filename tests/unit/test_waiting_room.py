@@ -17,7 +17,10 @@ from ticketmaster.domain.layout import EventInfo
 from ticketmaster.domain.waiting_room import (
     MAX_ADMITTED_CEILING,
     MAX_ESTIMATE_SECONDS,
+    Admission,
+    Passed,
     QueueView,
+    admission_of,
     admission_policy,
     estimate_wait_seconds,
     heartbeat_bucket_ms,
@@ -163,6 +166,22 @@ def test_the_view_knows_when_each_admitted_position_was_passed() -> None:
     assert view.admitted_at_ms(31) is None  # not admitted yet
 
 
+def test_only_the_ticker_admits_a_skipped_position() -> None:
+    view = QueueView(admitted_up_to=30, expired_up_to=5, log_up_to=(10, 30), log_at_ms=(1_000, 2_000))
+    window, now = 5_000, 4_000
+
+    assert admission_of(view, Passed(), 12, window, now) == Admission(2_000)
+    assert admission_of(view, Passed(), 4, window, now).lapsed
+    skipped = Passed(skipped=True)
+    assert admission_of(view, skipped, 12, window, now) == Admission(returning=True), "no admission"
+    assert admission_of(view, skipped, 12, window, 7_000).lapsed, "back after the window it would have had"
+    waiting = Passed(skipped=True, returning=True)
+    assert admission_of(view, waiting, 12, window, 7_000) == Admission(returning=True), "already back"
+    readmitted = Passed(skipped=True, readmitted_at_ms=6_000)
+    assert admission_of(view, readmitted, 12, window, 7_000) == Admission(6_000, readmitted=True)
+    assert admission_of(view, readmitted, 12, window, 11_000).lapsed
+
+
 # --- the status use case over a fake store -------------------------------------------------
 
 
@@ -179,6 +198,9 @@ class FakeQueues:
     numbers: dict[str, int] = field(default_factory=dict)
     beats: list[int] = field(default_factory=list)
     prequeue_size: int | None = 0
+    passed_now: dict[int, Passed] = field(default_factory=dict)
+    reads: list[int] = field(default_factory=list)
+    returns: list[int] = field(default_factory=list)
 
     async def join(
         self, event_id: str, user_id: str, on_sale_at_ms: int, *, requeue_from: int | None = None
@@ -190,8 +212,15 @@ class FakeQueues:
     async def view(self, event_id: str) -> QueueView:
         return self.view_now
 
+    async def passed(self, event_id: str, position: int) -> Passed:
+        self.reads.append(position)
+        return self.passed_now.get(position, Passed())
+
     def heartbeat(self, event_id: str, position: int) -> None:
         self.beats.append(position)
+
+    def returned(self, event_id: str, position: int) -> None:
+        self.returns.append(position)
 
 
 @dataclass
@@ -223,6 +252,7 @@ async def test_join_then_poll_while_waiting_records_a_heartbeat_and_an_eta() -> 
     assert (status.position, status.ahead, status.admitted) == (1, 0, False)
     assert status.estimated_wait_seconds == 1  # one position at the measured 2/s
     assert queues.beats == [1]
+    assert queues.reads == [], "no per-waiter read behind the counter"
 
 
 async def test_an_admitted_waiter_gets_a_token_expiring_one_window_after_admission() -> None:
@@ -252,6 +282,44 @@ async def test_an_admitted_waiter_gets_a_token_expiring_one_window_after_admissi
     assert again.admitted
     assert again.eta_error_seconds is None  # ... not on every poll
     assert queues.beats == []  # admitted waiters need no heartbeat
+
+
+async def test_a_skipped_waiter_who_polls_again_waits_for_the_ticker() -> None:
+    queues = FakeQueues()
+    room = service(queues)
+    joined = await room.join("usr_a", "evt_1")
+    passed_at = now_ms() - 10_000
+    queues.view_now = QueueView(
+        admitted_up_to=1,
+        issued=1,
+        prequeue_size=0,
+        window_ms=60_000,
+        measured_per_second=2.0,
+        log_up_to=(1,),
+        log_at_ms=(passed_at,),
+    )
+    queues.passed_now[1] = Passed(skipped=True)
+
+    back = await room.status("usr_a", "evt_1", joined.queue_token)
+
+    assert (back.admitted, back.lapsed, back.ahead, back.estimated_wait_seconds) == (False, False, 0, 1)
+    assert (queues.returns, queues.beats, queues.reads) == ([1], [], [1])
+    assert (await room.join("usr_a", "evt_1")).position == 1, "a returner keeps its place"
+
+    readmitted_at = now_ms() - 1_000
+    queues.passed_now[1] = Passed(skipped=True, readmitted_at_ms=readmitted_at)
+    admitted = await room.status("usr_a", "evt_1", joined.queue_token)
+    assert admitted.admission_token is not None
+    assert admitted.admitted_at_ms == readmitted_at
+    claims = signer.verify(admitted.admission_token, "admission")
+    assert (claims["adm"], claims["pos"]) == (readmitted_at, 1)
+    assert abs(claims["exp"] - (readmitted_at + 60_000) / 1000) <= 2, "one window from the readmission"
+    assert admitted.eta_error_seconds is None  # its wait was its own absence
+    assert queues.returns == [1]
+
+    queues.passed_now[1] = Passed(skipped=True, readmitted_at_ms=now_ms() - 60_000)
+    assert (await room.status("usr_a", "evt_1", joined.queue_token)).lapsed
+    assert (await room.join("usr_a", "evt_1")).position == 2, "a lapsed returner goes to the back"
 
 
 async def test_a_lapsed_admission_sends_a_rejoining_buyer_to_the_back() -> None:

@@ -13,9 +13,16 @@ Contract of a queue (one per event with ``waitingRoom`` on):
   waiter's position from the number in their token plus ``(M, seed)``: no per-waiter
   lookup.
 * **Admission.** The ticker raises "admitted up to" ``A`` position by position; a
-  waiter is admitted when ``position <= A``. Its admission lasts ``window`` from the
-  moment the counter passed it (the admission log), so the cap on concurrently admitted
-  buyers counts exactly the admissions younger than the window.
+  waiter is admitted when ``position <= A`` and the ticker did not pass it over. Its
+  admission lasts ``window`` from the moment the counter passed it (the admission log), so
+  the cap on concurrently admitted buyers counts exactly the admissions younger than the
+  window.
+* **Returners.** A waiter silent for the heartbeat timeout when the counter reaches it is
+  *skipped*: passed over without an admission. If it polls again within the window it had
+  (or while already waiting as a returner) it is a *returner*: it waits, ahead of
+  everybody behind the counter, until the ticker readmits it within the same rate and
+  cap, and its admission then lasts ``window`` from the readmission. A skipped waiter who
+  comes back later than that has lapsed, like an admission (join again at the back).
 """
 
 from __future__ import annotations
@@ -143,12 +150,56 @@ def heartbeat_bucket_ms(timeout_seconds: float) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Passed:
+    """What the ticker did with a position the counter has passed (one Redis read)."""
+
+    skipped: bool = False
+    """Passed over as silent (forgotten once a readmission of it has lapsed)."""
+    returning: bool = False
+    """Skipped, polled again, waiting for the ticker to readmit it."""
+    readmitted_at_ms: int | None = None
+    """When the ticker readmitted it, while that admission is younger than the window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A passed position's standing: admitted since ``at_ms``, returning, or (neither) lapsed."""
+
+    at_ms: int | None = None
+    returning: bool = False
+    readmitted: bool = False
+
+    @property
+    def lapsed(self) -> bool:
+        return self.at_ms is None and not self.returning
+
+
+def admission_of(view: QueueView, passed: Passed, position: int, window_ms: int, now_ms: int) -> Admission:
+    """The standing of ``position`` (at or below the counter) at ``now_ms``.
+
+    Only the ticker admits: a skipped position gets no admission from the counter having
+    passed it, only from its readmission, so every admission a poll reports is one the
+    ticker counted against the cap. A skipped waiter is a returner if its return is already
+    recorded, or if it comes back within the window it would have had.
+    """
+    if passed.readmitted_at_ms is not None:
+        at = passed.readmitted_at_ms
+        return Admission(at, readmitted=True) if at + window_ms > now_ms else Admission()
+    at_ms = view.admitted_at_ms(position)
+    fresh = at_ms is not None and at_ms + window_ms > now_ms
+    if passed.skipped:
+        return Admission(returning=passed.returning or fresh)
+    return Admission(at_ms) if fresh else Admission()
+
+
+@dataclass(frozen=True, slots=True)
 class QueueView:
     """One event's queue as any process sees it (refreshed from Redis a few times a second).
 
     ``log_up_to``/``log_at_ms`` is the admission log: entry i says the counter reached
     ``log_up_to[i]`` at ``log_at_ms[i]``; entries older than the window are dropped and
-    summarised by ``expired_up_to`` (every position at or below it has lapsed).
+    summarised by ``expired_up_to`` (every position at or below it has lapsed). ``active``
+    counts the admissions younger than the window: the counter's plus readmitted returners'.
     """
 
     admitted_up_to: int = 0

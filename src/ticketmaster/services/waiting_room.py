@@ -9,11 +9,16 @@ event (``evt``):
   the ETA-error metric), ``sale`` the on-sale time (ms), ``r``/``w`` the admission rate
   and window in force at join time (fallbacks until the ticker has published them).
 * admission token, ``typ`` "admission": ``pos`` and ``adm`` (admitted at, Unix ms); it
-  expires one admission window after the counter passed the buyer's position.
+  expires one admission window after the counter passed the buyer's position (or after
+  the ticker readmitted the buyer, for a returner: see domain/waiting_room.py).
 
-The status path is stateless per waiter: the token says who and where the buyer is, and
-the only shared state it reads is the event's cached :class:`QueueView`. Its one write
-is the buffered heartbeat, so the ticker can pass over buyers who stopped polling.
+The status path is stateless per waiter behind the counter: the token says who and where
+the buyer is, and the only shared state it reads is the event's cached :class:`QueueView`.
+Its one write is the buffered heartbeat, so the ticker can pass over buyers who stopped
+polling. For a position the counter has passed (few: an admitted buyer polls about once)
+it reads once what the ticker did with it, because a skipped buyer holds no admission:
+it waits as a returner (the poll's one write is then the buffered return) until the
+ticker readmits it within the cap. Only the ticker admits, so the cap holds.
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ class QueueStore(Protocol):
         self, event_id: str, user_id: str, on_sale_at_ms: int, *, requeue_from: int | None = None
     ) -> JoinedNumber: ...
     async def view(self, event_id: str) -> rules.QueueView: ...
+    async def passed(self, event_id: str, position: int) -> rules.Passed: ...
     def heartbeat(self, event_id: str, position: int) -> None: ...
+    def returned(self, event_id: str, position: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,8 @@ class WaitingRoomService:
         reply = await self.queues.join(event_id, user_id, on_sale_ms)
         view = await self.queues.view(event_id)
         position = rules.position_of(reply.number, reply.prequeue_size, reply.seed)
-        if position is not None and self._lapsed(view, position, policy.window_seconds * 1000):
+        window_ms = view.window_ms or policy.window_seconds * 1000
+        if position is not None and await self._lapsed(event_id, view, position, window_ms):
             reply = await self.queues.join(event_id, user_id, on_sale_ms, requeue_from=reply.number)
             position = rules.position_of(reply.number, reply.prequeue_size, reply.seed)
         now = self.clock_ms()
@@ -137,11 +145,11 @@ class WaitingRoomService:
         token, _ = self.signer.sign(QUEUE, user_id, self.queue_token_ttl_seconds, **claims)
         return Joined(token, position, rules.whole_seconds(eta), on_sale_ms)
 
-    def _lapsed(self, view: rules.QueueView, position: int, window_ms: int) -> bool:
+    async def _lapsed(self, event_id: str, view: rules.QueueView, position: int, window_ms: int) -> bool:
         if position > view.admitted_up_to:
             return False
-        admitted_at = view.admitted_at_ms(position)
-        return admitted_at is None or admitted_at + window_ms <= self.clock_ms()
+        passed = await self.queues.passed(event_id, position)
+        return rules.admission_of(view, passed, position, window_ms, self.clock_ms()).lapsed
 
     def _queue_claims(self, user_id: str, event_id: str, token: str | None) -> dict[str, Any]:
         if not token:
@@ -155,7 +163,8 @@ class WaitingRoomService:
         return claims
 
     async def status(self, user_id: str, event_id: str, queue_token: str | None) -> QueueStatus:
-        """Signature check plus the cached view: no per-waiter read, no PostgreSQL."""
+        """Signature check plus the cached view; one Redis read only for a position the counter
+        has passed, none for those behind it; no PostgreSQL."""
         claims = self._queue_claims(user_id, event_id, queue_token)
         view = await self.queues.view(event_id)
         number = int(claims["n"])
@@ -176,10 +185,21 @@ class WaitingRoomService:
             self.queues.heartbeat(event_id, position)
             eta = rules.estimate_wait_seconds(position - view.admitted_up_to, view.measured_per_second, rate)
             return QueueStatus(position, position - view.admitted_up_to - 1, rules.whole_seconds(eta))
-        admitted_at = view.admitted_at_ms(position)
         window_ms = view.window_ms or int(claims["w"]) * 1000
-        if admitted_at is None or admitted_at + window_ms <= now:
+        passed = await self.queues.passed(event_id, position)
+        admission = rules.admission_of(view, passed, position, window_ms, now)
+        if admission.returning:
+            # Skipped while silent: no admission until the ticker readmits it within the cap.
+            # The poll's one write records the return (buffered, like a heartbeat).
+            self.queues.returned(event_id, position)
+            eta = rules.estimate_wait_seconds(1, view.measured_per_second, rate)
+            return QueueStatus(position, 0, rules.whole_seconds(eta))
+        admitted_at = admission.at_ms
+        if admitted_at is None:
             return QueueStatus(position, 0, lapsed=True)
+        eta_error = None  # a returner's wait was its own absence, not an error of the prediction
+        if not admission.readmitted:
+            eta_error = self._eta_error(event_id, position, claims.get("pred"), admitted_at)
         token, expires = self.signer.sign(
             ADMISSION,
             user_id,
@@ -195,7 +215,7 @@ class WaitingRoomService:
             admission_token=token,
             admitted_at_ms=admitted_at,
             expires_at=expires,
-            eta_error_seconds=self._eta_error(event_id, position, claims.get("pred"), admitted_at),
+            eta_error_seconds=eta_error,
         )
 
     def _eta_error(

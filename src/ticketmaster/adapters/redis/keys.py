@@ -106,6 +106,20 @@ class RedisKeys:
         """Heartbeat bitmaps, one per time bucket: "<prefix><bucket>", bit = queue position."""
         return f"{self.event_tag(event_id)}:queue:seen:"
 
+    def queue_skipped(self, event_id: str) -> str:
+        """Bitmap, bit = queue position: the ticker passed it over as silent (cleared when the
+        buyer's readmission lapses)."""
+        return f"{self.event_tag(event_id)}:queue:skipped"
+
+    def queue_returning(self, event_id: str) -> str:
+        """Sorted set of skipped positions that polled again, scored by position, until the
+        ticker readmits them or finds them silent again."""
+        return f"{self.event_tag(event_id)}:queue:returning"
+
+    def queue_readmitted(self, event_id: str) -> str:
+        """Sorted set of readmitted positions scored by readmission time (ms), kept one window."""
+        return f"{self.event_tag(event_id)}:queue:readmitted"
+
     def active_queues(self) -> str:
         """Set of event ids with a waiting-room queue, for the ticker (a tag of its own)."""
         return f"{self.namespace}:{{queues}}:active"

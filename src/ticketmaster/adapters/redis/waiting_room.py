@@ -1,10 +1,12 @@
-"""RedisWaitingRoom: an event's queue in Redis (counter, freeze, admission log, heartbeats).
+"""RedisWaitingRoom: an event's queue in Redis (counter, freeze, admission log, heartbeats,
+skipped waiters who return).
 
 The Lua scripts (``scripts/queue_*.lua``) state the atomic contracts. This module adds
 what makes the status path cheap: each process keeps a :class:`QueueView` per event,
 refreshed from Redis at most every ``VIEW_TTL_S`` by one request (the others wait for
-it), and buffers heartbeats so that many polls cost one script call per event per
-``HEARTBEAT_FLUSH_S``.
+it), and buffers heartbeats and returns so that many polls cost one script call of each
+per event per ``HEARTBEAT_FLUSH_S``. The one per-waiter read, :meth:`RedisWaitingRoom.passed`,
+is for positions the counter has passed only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.waiting_room import (
     HEARTBEAT_BUCKETS,
     AdmissionPolicy,
+    Passed,
     QueueView,
     heartbeat_bucket_ms,
 )
@@ -65,6 +68,8 @@ class StepResult:
     active: int = 0
     issued: int = 0
     measured_per_second: float = 0.0
+    readmitted: int = 0
+    """Skipped waiters who came back and were admitted this step (counted in ``active``)."""
 
 
 @dataclass
@@ -93,8 +98,10 @@ class RedisWaitingRoom:
         self._join = client.register_script(_script("queue_join.lua"))
         self._admit = client.register_script(_script("queue_admit.lua"))
         self._beat = client.register_script(_script("queue_heartbeat.lua"))
+        self._return = client.register_script(_script("queue_return.lua"))
         self._views: OrderedDict[str, _Cached] = OrderedDict()
         self._pending: dict[str, set[int]] = {}
+        self._returns: dict[str, set[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._registered: dict[str, float] = {}
 
@@ -175,12 +182,12 @@ class RedisWaitingRoom:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hmget(
                 k.queue_state(event_id),
-                ["m", "seed", "opened", "a", "cum", "xu", "xc", "rate", "rcfg", "win"],
+                ["m", "seed", "opened", "a", "cum", "xu", "xc", "rate", "rcfg", "win", "ra"],
             )
             pipe.get(k.queue_issued(event_id))
             pipe.zrangebyscore(k.queue_log(event_id), "-inf" if since is None else f"({since}", "+inf")
             state, issued, entries = await pipe.execute()
-        m, seed, opened, a, cum, xu, xc, rate, rcfg, win = state
+        m, seed, opened, a, cum, xu, xc, rate, rcfg, win, ra = state
         admitted_up_to = int(a or 0)
         expired_up_to = int(xu or 0)
         up_to: list[int] = []
@@ -200,7 +207,7 @@ class RedisWaitingRoom:
             prequeue_size=None if m is None else int(m),
             seed=seed or "",
             opened_at_ms=None if opened is None else int(opened),
-            active=int(cum or 0) - int(xc or 0),
+            active=int(cum or 0) - int(xc or 0) + int(ra or 0),
             measured_per_second=None if rate is None else float(rate),
             configured_per_minute=None if rcfg is None else int(rcfg),
             window_ms=None if win is None else int(win),
@@ -209,11 +216,36 @@ class RedisWaitingRoom:
             log_at_ms=tuple(at_ms[first_live:]),
         )
 
-    # --- heartbeats --------------------------------------------------------------------
+    # --- passed positions: skipped, returning, readmitted ---------------------------------
+
+    async def passed(self, event_id: str, position: int) -> Passed:
+        """What the ticker did with ``position`` (at or below the counter): one atomic read."""
+        k = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.getbit(k.queue_skipped(event_id), position)
+            pipe.zscore(k.queue_returning(event_id), position)
+            pipe.zscore(k.queue_readmitted(event_id), position)
+            skipped, returning, readmitted_at = await pipe.execute()
+        return Passed(
+            skipped=bool(skipped),
+            returning=returning is not None,
+            readmitted_at_ms=None if readmitted_at is None else int(readmitted_at),
+        )
+
+    # --- heartbeats and returns (buffered) -------------------------------------------------
 
     def heartbeat(self, event_id: str, position: int) -> None:
         """Note that the waiter at ``position`` polled; written in batches (see module doc)."""
         self._pending.setdefault(event_id, set()).add(position)
+        self._schedule_flush()
+
+    def returned(self, event_id: str, position: int) -> None:
+        """Note that the skipped waiter at ``position`` polled again (see queue_return.lua);
+        written in batches, like heartbeats."""
+        self._returns.setdefault(event_id, set()).add(position)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -222,7 +254,9 @@ class RedisWaitingRoom:
         await self.flush_heartbeats()
 
     async def flush_heartbeats(self) -> None:
+        """Write the buffered heartbeats and returns: one script call per event and kind."""
         pending, self._pending = self._pending, {}
+        returns, self._returns = self._returns, {}
         k = self._keys
         for event_id, positions in pending.items():
             try:
@@ -232,6 +266,25 @@ class RedisWaitingRoom:
                 )
             except Exception:  # best effort: a lost batch makes waiters look silent a bit longer
                 log.warning("could not record %d queue heartbeats of %s", len(positions), event_id)
+        for event_id, positions in returns.items():
+            try:
+                await self._return(
+                    keys=[
+                        k.queue_state(event_id),
+                        k.queue_skipped(event_id),
+                        k.queue_returning(event_id),
+                        k.queue_readmitted(event_id),
+                    ],
+                    args=[
+                        k.queue_seen_prefix(event_id),
+                        self._bucket_ms,
+                        self._bucket_ttl_ms,
+                        QUEUE_KEYS_TTL_MS,
+                        *positions,
+                    ],
+                )
+            except Exception:  # best effort: the returners' next poll records them again
+                log.warning("could not record %d queue returners of %s", len(positions), event_id)
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
@@ -247,7 +300,14 @@ class RedisWaitingRoom:
         """One admission step (see queue_admit.lua); safe to call from several workers."""
         k = self._keys
         reply = await self._admit(
-            keys=[k.queue_issued(event_id), k.queue_state(event_id), k.queue_log(event_id)],
+            keys=[
+                k.queue_issued(event_id),
+                k.queue_state(event_id),
+                k.queue_log(event_id),
+                k.queue_skipped(event_id),
+                k.queue_returning(event_id),
+                k.queue_readmitted(event_id),
+            ],
             args=[
                 on_sale_at_ms,
                 secrets.token_hex(16),
@@ -266,5 +326,7 @@ class RedisWaitingRoom:
         )
         if reply[0] == "CLOSED":
             return StepResult(closed=True)
-        a, admitted, skipped, active, issued, rate = reply
-        return StepResult(False, int(a), int(admitted), int(skipped), int(active), int(issued), float(rate))
+        a, admitted, skipped, active, issued, rate, readmitted = reply
+        return StepResult(
+            False, int(a), int(admitted), int(skipped), int(active), int(issued), float(rate), int(readmitted)
+        )

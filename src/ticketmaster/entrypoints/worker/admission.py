@@ -3,7 +3,8 @@
 Every ``interval`` (with +/-20 % jitter, so several workers do not step in lockstep) it
 runs one atomic step (queue_admit.lua) per event that has a queue, whose waiting room is
 on and whose sale has opened. The step credits only the time since the previous step of
-any worker, so several workers together admit at the configured rate, never faster.
+any worker, so several workers together admit at the configured rate, never faster; it
+readmits skipped waiters who came back first, within the same rate and cap.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ticketmaster.observability import (
     QUEUE_ADMITTED_ACTIVE,
     QUEUE_ADMITTED_UP_TO,
     QUEUE_LENGTH,
+    QUEUE_READMISSIONS,
 )
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class AdmissionTicker:
 def _record(event_id: str, r: StepResult) -> None:
     QUEUE_ADMISSIONS.labels(event_id, "admitted").inc(r.admitted)
     QUEUE_ADMISSIONS.labels(event_id, "skipped").inc(r.skipped)
+    QUEUE_READMISSIONS.labels(event_id).inc(r.readmitted)
     QUEUE_LENGTH.labels(event_id).set(max(0, r.issued - r.admitted_up_to))
     QUEUE_ADMITTED_UP_TO.labels(event_id).set(r.admitted_up_to)
     QUEUE_ADMITTED_ACTIVE.labels(event_id).set(r.active)

@@ -5,8 +5,13 @@ KEYS[2]  state   hash  m seed opened (the pre-queue freeze); a (admitted up to),
                        (buyers admitted ever), xu/xc (up-to and cum of the newest lapsed log
                        entry), last (ms of the last step), carry, rate (measured positions/s),
                        rcfg (configured rate/min), win (window ms), hbms/hbttl (heartbeat
-                       bucket length and lifetime, published for the heartbeat writers)
+                       bucket length and lifetime, published for the heartbeat writers), ra
+                       (readmitted returners whose window runs, for the status path's view)
 KEYS[3]  log     zset  "<upTo>:<atMs>:<cum>" scored by upTo, one per step that moved the counter
+KEYS[4]  skipped     bitmap  bit = position: passed over as silent (see "Returners")
+KEYS[5]  returning   zset    skipped positions that polled again, scored by position
+                             (written by queue_return.lua)
+KEYS[6]  readmitted  zset    returners readmitted by this script, scored by readmission ms
 ARGV[1]  on-sale time, Unix ms       ARGV[2] seed to keep if this step freezes the pre-queue
 ARGV[3]  admission rate per minute   ARGV[4] max concurrently admitted buyers
 ARGV[5]  admission window ms         ARGV[6] heartbeat timeout ms
@@ -17,7 +22,8 @@ ARGV[11] most time credited to one step, ms   ARGV[12] ttl ms of the queue keys
 ARGV[13] heartbeat bucket ttl ms
 
 Returns {"CLOSED"} before the on-sale time, else
-  {a, admitted this step, skipped this step, active admissions, issued, rate (string)}
+  {a, admitted this step, skipped this step, active admissions, issued, rate (string),
+   returners readmitted this step}
 
 What a step does: freeze the pre-queue if the sale just opened (as queue_join.lua does);
 forget log entries older than the window (their buyers' admissions have lapsed, so they
@@ -28,6 +34,25 @@ heartbeat bit in one of the buckets covering the timeout, or, for the pre-queue,
 the first timeout after the opening (nobody could poll under a position before the
 shuffle). Silent waiters are passed over without using budget or cap: abandoners cannot
 stall the line.
+
+Returners. A passed-over position gets its bit in `skipped`, and then holds no admission:
+the status path answers it "waiting" (never a token) and, when it polls again, records it in
+`returning` (queue_return.lua, which also sets its heartbeat bit). Each step first forgets
+readmissions older than the window (clearing their `skipped` bit, so the position reads as
+an ordinary lapsed admission from then on), then readmits returners in position order
+before moving the counter: same allowance (rate x time), same cap. A returner is readmitted
+only if it is live by the same heartbeat rule, else it is dropped from `returning` (it stays
+skipped; polling again records it again). A readmitted returner's admission runs one window
+from its readmission time, its score in `readmitted`, which the status path binds its
+token to. So after every step (and in between, when admissions can only lapse)
+
+  active = (cum - xc)            counter admissions younger than the window (the log)
+         + ZCARD readmitted      readmissions younger than the window
+        <= cap
+
+and no position ever holds an admission this script did not count. The log and its lapse
+accounting (ZREMRANGEBYSCORE on upTo, xu/xc) are about the counter alone: readmissions
+never enter it.
 
 Atomicity and several workers: the script runs alone on the event's slot and credits
 only the time since the previous step of *any* worker (Redis TIME), so any number of
@@ -44,6 +69,7 @@ local window = tonumber(ARGV[5])
 local timeout = tonumber(ARGV[6])
 local bucket_ms = tonumber(ARGV[7])
 local prefix = ARGV[8]
+local scan_max = tonumber(ARGV[9])
 
 local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
 local f = redis.call('HMGET', KEYS[2], 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate')
@@ -78,31 +104,75 @@ while true do
   end
 end
 
-local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[11]))
-local budget = carry + rate_cfg * elapsed / 60000
-local allowance = math.min(math.floor(budget), cap - (cum - xc))
-local limit = math.min(issued, a + tonumber(ARGV[9]))
+-- Readmissions older than the window have lapsed: the position reads as lapsed from now on.
+while true do
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - window, 'LIMIT', 0, 256)
+  for _, position in ipairs(gone) do
+    redis.call('SETBIT', KEYS[4], position, 0)
+  end
+  if #gone > 0 then
+    redis.call('ZREM', KEYS[6], unpack(gone))
+  end
+  if #gone < 256 then
+    break
+  end
+end
+local back = redis.call('ZCARD', KEYS[6])
+
 local bucket = math.floor(now / bucket_ms)
 local oldest = math.floor((now - timeout) / bucket_ms)
-local a0, admitted, skipped = a, 0, 0
-while admitted < allowance and a < limit do
-  a = a + 1
-  local live = a <= m and now < opened + timeout
-  local b = bucket
-  while (not live) and b >= oldest do
-    live = redis.call('GETBIT', prefix .. b, a) == 1
-    b = b - 1
+local function live(position)
+  if position <= m and now < opened + timeout then
+    return true
   end
-  if live then
+  for b = bucket, oldest, -1 do
+    if redis.call('GETBIT', prefix .. b, position) == 1 then
+      return true
+    end
+  end
+  return false
+end
+
+local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[11]))
+local budget = carry + rate_cfg * elapsed / 60000
+local allowance = math.min(math.floor(budget), cap - (cum - xc) - back)
+
+-- Returners first, in position order; every one examined leaves `returning`.
+local readmitted, examined = 0, 0
+while readmitted < allowance and examined < scan_max do
+  local batch = redis.call('ZRANGE', KEYS[5], 0, 63)
+  if #batch == 0 then
+    break
+  end
+  for _, position in ipairs(batch) do
+    if readmitted >= allowance or examined >= scan_max then
+      break
+    end
+    examined = examined + 1
+    redis.call('ZREM', KEYS[5], position)
+    if live(tonumber(position)) then
+      redis.call('ZADD', KEYS[6], now, position)
+      readmitted = readmitted + 1
+    end
+  end
+end
+
+local limit = math.min(issued, a + scan_max)
+local a0, admitted, skipped = a, 0, 0
+while admitted + readmitted < allowance and a < limit do
+  a = a + 1
+  if live(a) then
     admitted = admitted + 1
   else
+    redis.call('SETBIT', KEYS[4], a, 1)
     skipped = skipped + 1
   end
 end
 cum = cum + admitted
+back = back + readmitted
 
 -- Unused budget is kept only below one buyer (no bursts after a stall or an empty queue).
-carry = budget - admitted
+carry = budget - admitted - readmitted
 if carry >= 1 then
   carry = 0
 end
@@ -117,8 +187,8 @@ if a > a0 then
 end
 redis.call('HSET', KEYS[2], 'a', a, 'cum', cum, 'xu', xu, 'xc', xc, 'last', now,
   'carry', tostring(carry), 'rate', tostring(rate), 'rcfg', rate_cfg, 'win', window,
-  'hbms', bucket_ms, 'hbttl', ARGV[13])
-for i = 1, 3 do
+  'hbms', bucket_ms, 'hbttl', ARGV[13], 'ra', back)
+for i = 1, 6 do
   redis.call('PEXPIRE', KEYS[i], ARGV[12])
 end
-return {a, admitted, skipped, cum - xc, issued, tostring(rate)}
+return {a, admitted, skipped, cum - xc + back, issued, tostring(rate), readmitted}
