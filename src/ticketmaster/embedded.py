@@ -100,7 +100,7 @@ class EmbeddedValkey:
             "--daemonize",
             "no",
             "--notify-keyspace-events",
-            "Ex",
+            "Kx",
             # Expire lapsed hold keys (and notify) promptly: expiry lag is a product metric.
             "--hz",
             "50",

@@ -473,3 +473,25 @@ async def test_a_taken_idempotency_key_is_reported_without_failing_its_batch(wor
     assert rows[original.id][3] == frozenset([s[0]])
     assert {h.id for h in neighbours} <= set(rows)
     assert await world.repo.by_idempotency_key(buyer, "shared") == original
+
+
+async def test_the_hold_key_pattern_matches_hold_keys_of_its_namespace_only(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    """The expiry listener subscribes with this glob: Redis filters what reaches it."""
+    keys = RedisKeys(namespace + "*[odd]?")
+    other = RedisKeys(namespace + "-other")
+    hold_key = keys.hold("evt_1", "hold_1")
+    decoys = [
+        keys.seats("evt_1"),
+        keys.idempotency("evt_1", "usr_1", "k"),
+        other.hold("evt_1", "hold_1"),
+        RedisKeys(namespace + "X[odd]?").hold("evt_1", "hold_1"),
+    ]
+    await redis_client.mset({k: "1" for k in [hold_key, *decoys]})
+    try:
+        found = [k async for k in redis_client.scan_iter(match=keys.hold_key_pattern(), count=1000)]
+        assert found == [hold_key]
+        assert keys.parse_hold_key(hold_key) == ("evt_1", "hold_1")
+    finally:
+        await redis_client.delete(hold_key, *decoys)

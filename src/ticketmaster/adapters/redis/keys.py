@@ -74,6 +74,11 @@ class RedisKeys:
         tagged per event (it spans events); only plain set commands touch it."""
         return f"{self.namespace}:sweep:events"
 
+    def hold_key_pattern(self) -> str:
+        """A glob (Redis PSUBSCRIBE/SCAN syntax) matching the hold keys of this namespace."""
+        namespace = "".join("\\" + c if c in "*?[]\\" else c for c in self.namespace)
+        return f"{namespace}:{{evt:*}}:hold:*"
+
     def parse_hold_key(self, key: str) -> tuple[str, str] | None:
         """(event id, hold id) of a hold key, or None for any other key."""
         head = f"{self.namespace}:{{evt:"

@@ -20,7 +20,10 @@ from ticketmaster.services.expiry import ExpireHolds
 
 log = logging.getLogger(__name__)
 
-EXPIRED_CHANNELS = "__keyevent@*__:expired"
+# Keyspace (not keyevent) notifications, so Redis itself filters what reaches us: the events
+# of our hold keys in our database only, not every key expiring on the server (rate-limit
+# buckets, other deployments' keys), which at times cost the listener more than its work.
+KEYSPACE_FLAGS = {"K", "x"}
 NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
 EMPTY_GRACE_S = 10.0
 RETRY_FRESH_MS = 1_000  # a due hold younger than this that was not released is retried soon
@@ -33,16 +36,23 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def enable_notifications(client: redis.Redis) -> bool:
-    """Turn on expired-key events (keeping other flags); False where CONFIG is refused."""
+    """Turn on keyspace events for expired keys (keeping other flags); False where CONFIG
+    is refused."""
     try:
         current = (await client.config_get("notify-keyspace-events")).get("notify-keyspace-events")
         flags = set(str(current or ""))
-        if "A" in flags or {"E", "x"} <= flags:
+        if "K" in flags and ("x" in flags or "A" in flags):
             return True
-        await client.config_set("notify-keyspace-events", "".join(sorted(flags | {"E", "x"})))
+        await client.config_set("notify-keyspace-events", "".join(sorted(flags | KEYSPACE_FLAGS)))
         return True
     except ResponseError:
         return False
+
+
+def expired_holds_channel(client: redis.Redis, keys: RedisKeys) -> str:
+    """The keyspace channel pattern of this namespace's hold keys in the client's database."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"__keyspace@{db}__:{keys.hold_key_pattern()}"
 
 
 @dataclass
@@ -75,7 +85,7 @@ class ExpiryListener:
 
     async def _listen(self, stop: asyncio.Event) -> None:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.psubscribe(EXPIRED_CHANNELS)
+        await pubsub.psubscribe(expired_holds_channel(self.client, self.keys))
         pending: set[asyncio.Task[bool]] = set()
         checked = time.monotonic()
         try:
@@ -86,9 +96,9 @@ class ExpiryListener:
                     await enable_notifications(self.client)
                     checked = time.monotonic()
                 message = await pubsub.get_message(timeout=1.0)
-                if message is None:
+                if message is None or message["data"] != "expired":
                     continue
-                parsed = self.keys.parse_hold_key(str(message["data"]))
+                parsed = self.keys.parse_hold_key(str(message["channel"]).partition("__:")[2])
                 if parsed is None:
                     continue
                 task = asyncio.create_task(self._expire(*parsed))
