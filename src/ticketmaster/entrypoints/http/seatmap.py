@@ -10,19 +10,28 @@ time however many readers there are.
 
 Rendering is a byte patch: each (venue, pricing) has a pre-encoded all-AVAILABLE body in
 which every seat's status value sits at a known offset, padded to the same width
-(JSON allows whitespace after a value), so a render copies the body and overwrites
-only the seats that are HELD or SOLD. The ETag is (version, held count): a version only
-stays put while no script ran, and then the only change possible is a hold lapsing by
-time, which lowers the held count.
+(JSON allows whitespace after a value), so a render overwrites only the seats that are
+HELD or SOLD. The ETag is (version, held count): a version only stays put while no script
+ran, and then the only change possible is a hold lapsing by time, which lowers the held
+count.
+
+Rendering is incremental: the body is cut at seat boundaries into ~32 KB segments, each
+kept patched and raw-deflated on its own (sync-flushed, no references across segments).
+A render looks only at the seats whose raw state changed or whose hold lapsed since the
+last snapshot, and re-patches and recompresses only the segments whose seats changed.
+The gzip body is a header, every segment's deflate data, an empty final block and a
+trailer whose CRC-32 is combined from the segments' CRCs (zlib's crc32_combine algebra).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
+import heapq
 import math
+import struct
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -30,35 +39,86 @@ from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.layout import EventInfo, VenueLayout
+from ticketmaster.entrypoints.http.crc32 import ONE, multmodp, shift
 from ticketmaster.observability import SEAT_MAP_RENDERS
 
 _AVAILABLE = b'"AVAILABLE"'
-_PATCH = {1: b'"HELD"'.ljust(len(_AVAILABLE)), 2: b'"SOLD"'.ljust(len(_AVAILABLE))}
+_HELD = b'"HELD"'.ljust(len(_AVAILABLE))
+_SOLD = b'"SOLD"'.ljust(len(_AVAILABLE))
 GZIP_MIN_BYTES = 2048
+# Measured on the 52,000-seat stadium: a 32 KB segment re-patches and recompresses in ~0.1 ms,
+# and the gzip body is 7% bigger than one stream (48 KB: 0.13 ms, 5%; 64 KB: 0.2 ms, 4%).
+SEGMENT_BYTES = 32 * 1024
+_LEVEL = 1
+# Up to this many changed segments (~1 ms) are rendered on the event loop; more in a thread.
+_INLINE_SEGMENTS = 8
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
+_FINAL_BLOCK = b"\x03\x00"  # an empty final fixed-Huffman block ends the deflate stream
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class RenderedMap:
     version: int
     etag: str
-    body: bytes
     gzipped: bytes | None
     fresh_until_ms: float  # the earliest expiry of a HELD seat in it: after that it is stale
+    parts: tuple[bytes, ...]  # the body in segments; joined on the first read of `body`
+    _body: bytes | None = field(default=None, init=False, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = b"".join(self.parts)
+        return self._body
+
+
+# --- the template and its segments ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """A run of whole seats as last rendered: the seats patched in it (offset << 1 | sold),
+    its bytes, their raw deflate data (self-contained, byte-aligned) and CRC-32."""
+
+    marks: frozenset[int]
+    raw: bytes
+    deflated: bytes
+    crc: int
+
+
+def _segment(template: bytes, marks: frozenset[int]) -> _Segment:
+    raw = template
+    if marks:
+        buf = bytearray(template)
+        for mark in marks:
+            offset = mark >> 1
+            buf[offset : offset + len(_AVAILABLE)] = _SOLD if mark & 1 else _HELD
+        raw = bytes(buf)
+    compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+    deflated = compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return _Segment(marks, raw, deflated, zlib.crc32(raw))
 
 
 @dataclass(frozen=True, slots=True)
 class _Template:
-    """The all-AVAILABLE body (without its closing version field) and where each seat's
-    status value starts in it."""
+    """The all-AVAILABLE body (without its closing version field) as segments, where each
+    seat's status value starts (segment, offset in it), and per segment x^(8 * the bytes
+    after it), which weighs its CRC in the body's."""
 
-    body: bytes
-    offsets: dict[str, int]
+    pristine: tuple[_Segment, ...]
+    seats: dict[str, tuple[int, int]]
+    weights: tuple[int, ...]
+    size: int
+    crc: int
 
 
-def _template(event_id: str, layout: VenueLayout, info: EventInfo) -> _Template:
+def _template(
+    event_id: str, layout: VenueLayout, info: EventInfo, segment_bytes: int = SEGMENT_BYTES
+) -> _Template:
+    segments: list[bytes] = []
     parts: list[bytes] = [b'{"eventId":' + orjson.dumps(event_id) + b',"sections":[']
-    size = len(parts[0])
-    offsets: dict[str, int] = {}
+    size = len(parts[0])  # of the segment being built
+    seats: dict[str, tuple[int, int]] = {}
     for index, s in enumerate(layout.sections):
         head = (b"," if index else b"") + orjson.dumps({"id": s.id, "name": s.name})[:-1] + b',"seats":['
         parts.append(head)
@@ -68,6 +128,9 @@ def _template(event_id: str, layout: VenueLayout, info: EventInfo) -> _Template:
         for row, count in s.rows:
             row_json = orjson.dumps(row)
             for n in range(1, count + 1):
+                if size >= segment_bytes:
+                    segments.append(b"".join(parts))
+                    parts, size = [], 0
                 sid = f"{s.id}-{row}-{n}"
                 seat_head = (
                     (b"" if first else b",")
@@ -80,39 +143,166 @@ def _template(event_id: str, layout: VenueLayout, info: EventInfo) -> _Template:
                     + b',"status":'
                 )
                 first = False
-                offsets[sid] = size + len(seat_head)
+                seats[sid] = (len(segments), size + len(seat_head))
                 seat = seat_head + _AVAILABLE + b',"priceTierId":' + tier + b"}"
                 parts.append(seat)
                 size += len(seat)
         parts.append(b"]}")
         size += 2
     parts.append(b"]")
-    return _Template(b"".join(parts), offsets)
+    segments.append(b"".join(parts))
+    pristine = tuple(_segment(raw, frozenset()) for raw in segments)
+    weights = [ONE]
+    for seg in reversed(pristine[1:]):
+        weights.append(multmodp(weights[-1], shift(len(seg.raw))))
+    weights.reverse()
+    crc = 0
+    for seg in pristine:
+        crc = zlib.crc32(seg.raw, crc)
+    return _Template(pristine, seats, tuple(weights), sum(len(seg.raw) for seg in pristine), crc)
 
 
-def _render(
-    template: _Template, version: int, states: dict[str, str], now_ms: int
-) -> tuple[bytes, int, float]:
-    """(body, held count, earliest live hold expiry) of one snapshot."""
-    body = bytearray(template.body)
-    held = 0
-    earliest = math.inf
-    offsets = template.offsets
-    for seat, raw in states.items():
-        offset = offsets.get(seat)
-        if offset is None:
-            continue
-        if raw == "SOLD":
-            body[offset : offset + len(_AVAILABLE)] = _PATCH[2]
-            continue
-        _, _, exp_text = raw.rpartition("|")
-        exp = int(exp_text) if exp_text.isdigit() else 0
-        if exp > now_ms:
-            body[offset : offset + len(_AVAILABLE)] = _PATCH[1]
-            held += 1
-            earliest = min(earliest, exp)
-    body += b',"version":' + str(version).encode() + b"}"
-    return bytes(body), held, earliest
+def _parse(raw: str | None, now_ms: int) -> tuple[bool, int]:
+    """(sold, live hold expiry or 0) of a raw seat state; None is AVAILABLE."""
+    if raw is None:
+        return False, 0
+    if raw == "SOLD":
+        return True, 0
+    _, _, exp_text = raw.rpartition("|")
+    exp = int(exp_text) if exp_text.isdigit() else 0
+    return False, exp if exp > now_ms else 0
+
+
+class _SeatMarks:
+    """Which seats are HELD or SOLD as of the last snapshot, per segment. An update finds
+    the seats whose raw state changed since the previous snapshot (one comparison pass) and
+    the holds that lapsed since then (a heap), and works on those seats only."""
+
+    def __init__(self, seats: dict[str, tuple[int, int]]) -> None:
+        self._seats = seats
+        self._states: dict[str, str] = {}
+        self._now_ms = 0
+        self._marks: dict[str, int] = {}  # patched seat -> offset << 1 | sold
+        self.by_segment: dict[int, set[int]] = {}
+        self._expiries: dict[str, int] = {}  # live HELD seat -> expiry
+        self._lapses: list[tuple[int, str]] = []  # heap of (expiry, seat); stale entries allowed
+        self.touched: set[int] = set()  # segments changed since the caller last cleared them
+
+    @property
+    def held(self) -> int:
+        return len(self._expiries)
+
+    @property
+    def earliest(self) -> float:
+        """The earliest expiry of a live hold (inf when none)."""
+        lapses = self._lapses
+        while lapses and self._expiries.get(lapses[0][1]) != lapses[0][0]:
+            heapq.heappop(lapses)
+        return lapses[0][0] if lapses else math.inf
+
+    def update(self, states: dict[str, str], now_ms: int) -> None:
+        previous = self._states
+        # A clock that went back could revive lapsed holds: then every seat is looked at.
+        seen = previous if now_ms >= self._now_ms else {}
+        get = seen.get
+        changed = {seat for seat, raw in states.items() if get(seat) != raw}
+        if len(states) - sum(seat not in previous for seat in changed) != len(previous):
+            changed.update(previous.keys() - states.keys())  # only when some seat was released
+        lapses, expiries = self._lapses, self._expiries
+        while lapses and lapses[0][0] <= now_ms:
+            exp, seat = heapq.heappop(lapses)
+            if expiries.get(seat) == exp:
+                changed.add(seat)
+        for seat in changed:
+            where = self._seats.get(seat)
+            if where is None:
+                continue
+            segment, offset = where
+            sold, exp = _parse(states.get(seat), now_ms)
+            if exp:
+                if expiries.get(seat) != exp:
+                    expiries[seat] = exp
+                    heapq.heappush(lapses, (exp, seat))
+            else:
+                expiries.pop(seat, None)
+            mark = offset << 1 | 1 if sold else offset << 1 if exp else None
+            old = self._marks.get(seat)
+            if mark == old:
+                continue
+            in_segment = self.by_segment.setdefault(segment, set())
+            if old is not None:
+                in_segment.discard(old)
+            if mark is None:
+                del self._marks[seat]
+            else:
+                in_segment.add(mark)
+                self._marks[seat] = mark
+            self.touched.add(segment)
+        if len(lapses) > 2 * len(expiries) + 1024:  # drop the stale entries of early releases
+            self._lapses = [(exp, seat) for seat, exp in expiries.items()]
+            heapq.heapify(self._lapses)
+        self._states, self._now_ms = states, now_ms
+
+
+class _SegmentedBody:
+    """An event's body as last rendered, segment by segment, and the CRC-32 of all of them.
+    Renders of an event never overlap; threads only compute segments, which are installed
+    on the event loop, and segments stay marked as touched until installed, so a cancelled
+    render leaves nothing behind."""
+
+    def __init__(self, template: _Template) -> None:
+        self.template = template
+        self.seats = _SeatMarks(template.seats)
+        self._segments = list(template.pristine)
+        self._crc = template.crc
+
+    def changed(self) -> list[tuple[int, frozenset[int]]]:
+        """The segments whose marks differ from the rendered ones, with their new marks."""
+        out = []
+        for i in self.seats.touched:
+            marks = frozenset(self.seats.by_segment.get(i, ()))
+            if marks != self._segments[i].marks:
+                out.append((i, marks))
+        self.seats.touched = {i for i, _ in out}
+        return out
+
+    def patch(self, changed: list[tuple[int, frozenset[int]]]) -> list[tuple[int, _Segment]]:
+        """The changed segments rendered (pure: safe in a thread)."""
+        pristine = self.template.pristine
+        return [(i, _segment(pristine[i].raw, marks) if marks else pristine[i]) for i, marks in changed]
+
+    def install(self, patched: list[tuple[int, _Segment]]) -> None:
+        weights = self.template.weights
+        for i, seg in patched:
+            self._crc ^= multmodp(weights[i], self._segments[i].crc ^ seg.crc)
+            self._segments[i] = seg
+            self.seats.touched.discard(i)
+
+    def emit(self, version: int) -> RenderedMap:
+        tail = b',"version":' + str(version).encode() + b"}"
+        parts = (*(seg.raw for seg in self._segments), tail)
+        size = self.template.size + len(tail)
+        gzipped = None
+        if size >= GZIP_MIN_BYTES:
+            compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+            crc = multmodp(shift(len(tail)), self._crc) ^ zlib.crc32(tail)
+            gzipped = b"".join(
+                (
+                    _GZIP_HEADER,
+                    *(seg.deflated for seg in self._segments),
+                    compressor.compress(tail) + compressor.flush(zlib.Z_SYNC_FLUSH),
+                    _FINAL_BLOCK,
+                    struct.pack("<II", crc, size & 0xFFFFFFFF),
+                )
+            )
+        held = self.seats.held
+        return RenderedMap(version, f'"{version}.{held}"', gzipped, self.seats.earliest, parts)
+
+    def render(self, version: int, states: dict[str, str], now_ms: int) -> RenderedMap:
+        """A whole render on the calling thread."""
+        self.seats.update(states, now_ms)
+        self.install(self.patch(self.changed()))
+        return self.emit(version)
 
 
 @dataclass
@@ -121,7 +311,7 @@ class _EventMaps:
     running: asyncio.Task[None] | None = None
     queued: asyncio.Future[RenderedMap] | None = None
     template_key: tuple[str, str] | None = None
-    template: _Template | None = None
+    body: _SegmentedBody | None = None
 
 
 class SeatMapRenderer:
@@ -174,14 +364,17 @@ class SeatMapRenderer:
         if info is None:
             raise NotFound(f"event {event_id!r} does not exist")
         key = (info.venue_id, orjson.dumps(info.section_tiers, option=orjson.OPT_SORT_KEYS).decode())
-        if st.template is None or st.template_key != key:
+        if st.body is None or st.template_key != key:
             layout = await self._catalog.venue_layout(info.venue_id)
-            st.template = await asyncio.to_thread(_template, event_id, layout, info)
+            st.body = _SegmentedBody(await asyncio.to_thread(_template, event_id, layout, info))
             st.template_key = key
+        body = st.body
         snap = await self._gate.snapshot(event_id)
-        body, held, earliest = _render(st.template, snap.version, snap.states, snap.taken_at_ms)
-        gzipped = (
-            await asyncio.to_thread(gzip.compress, body, 1, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
-        )
+        body.seats.update(snap.states, snap.taken_at_ms)
+        changed = body.changed()
+        if len(changed) > _INLINE_SEGMENTS:
+            body.install(await asyncio.to_thread(body.patch, changed))
+        else:
+            body.install(body.patch(changed))
         SEAT_MAP_RENDERS.inc()
-        return RenderedMap(snap.version, f'"{snap.version}.{held}"', body, gzipped, earliest)
+        return body.emit(snap.version)
