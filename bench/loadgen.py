@@ -12,6 +12,12 @@ loop: the offered load follows the server's speed, and latency excludes time a r
 would have waited in a real arrival queue, so compare ratios within a run rather than
 absolute latencies across machines).
 
+Paced mode. With ``rate`` (requests/s over all clients) each client instead starts its
+requests on a fixed schedule (its share of the rate, offset so the clients interleave),
+whether or not the previous answer was fast: the offered load no longer follows the
+server. Latency is then measured from the scheduled start, so a request that had to wait
+for its client's previous one counts that wait (no coordinated omission).
+
 Window. All connections are opened before the clock starts (a server that refuses them
 fails the run at once). Responses completing during ``warmup_s`` are discarded, then
 responses completing within ``duration_s`` are counted. Success is 2xx or 304; any
@@ -165,11 +171,14 @@ async def _client(
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     host: str,
     port: int,
+    pace_ns: int = 0,
 ) -> None:
     now = time.perf_counter_ns
     reader, writer = conn
     connected = True
     seq = 0
+    # Paced: the first start is spread over one interval by client id (golden-ratio offsets).
+    scheduled = now() + int(pace_ns * ((cid * 0.6180339887) % 1.0))
     try:
         while now() < window.end_ns:
             if not connected:
@@ -183,7 +192,13 @@ async def _client(
                     continue
             request = pick(cid, seq)
             seq += 1
-            sent = now()
+            if pace_ns:
+                if now() < scheduled:
+                    await _sleep_until(scheduled)
+                sent = scheduled
+                scheduled += pace_ns
+            else:
+                sent = now()
             try:
                 writer.write(request)
                 response = await read_response(reader)
@@ -223,8 +238,10 @@ async def run_load(
     total_clients: int | None = None,
     server_cpu: Callable[[], float] | None = None,
     ready: Callable[[], Awaitable[None]] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Drive ``concurrency`` closed-loop clients against host:port and measure the window.
+    """Drive ``concurrency`` closed-loop clients against host:port and measure the window
+    (with ``rate``, paced clients offering that many requests/s in all).
 
     ``make_request(client_id, seq)`` returns the bytes of a client's next request; a list
     is cycled through by every client, each from its own offset. ``server_cpu`` (seconds of CPU the server has
@@ -233,6 +250,9 @@ async def run_load(
     """
     if concurrency < 1 or duration_s <= 0 or warmup_s < 0:
         raise ValueError("need concurrency >= 1, duration_s > 0 and warmup_s >= 0")
+    if rate is not None and rate <= 0:
+        raise ValueError("rate must be positive")
+    pace_ns = int(concurrency / rate * 1e9) if rate else 0
     pick = _picker(make_request, total_clients or concurrency)
     opened = await asyncio.gather(
         *(asyncio.open_connection(host, port, limit=READ_LIMIT) for _ in range(concurrency)),
@@ -251,7 +271,7 @@ async def run_load(
     start_ns = time.perf_counter_ns() + int(warmup_s * 1e9)
     window = _Window(start_ns, start_ns + int(duration_s * 1e9))
     tasks = [
-        asyncio.create_task(_client(window, client_id_offset + i, pick, conn, host, port))
+        asyncio.create_task(_client(window, client_id_offset + i, pick, conn, host, port, pace_ns))
         for i, conn in enumerate(conns)
     ]
     await _sleep_until(window.start_ns)

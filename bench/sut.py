@@ -113,6 +113,17 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class ServerUnderTest:
     """A fresh database and namespace, migrated (and seeded), with ``serve`` running.
 
@@ -130,6 +141,7 @@ class ServerUnderTest:
         extra_env: dict[str, str] | None = None,
         ready_timeout_s: float = 60.0,
         progress: Callable[[str], None] | None = None,
+        with_worker: bool = False,
     ) -> None:
         run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
         self.database_name = f"tm_bench_{run_id}"
@@ -142,6 +154,8 @@ class ServerUnderTest:
         self.ready_timeout_s = ready_timeout_s
         self.progress = progress or (lambda message: None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.with_worker = with_worker
+        self.worker: subprocess.Popen[bytes] | None = None
         self.secret_key = secrets.token_urlsafe(48)  # one per deployment: tokens must verify
         self._stack = ExitStack()
 
@@ -183,6 +197,11 @@ class ServerUnderTest:
                     [*CLI, "serve"], env={**env, "TICKETMASTER_PORT": str(port)}, stdout=log, stderr=log
                 )
             stack.callback(self._stop)
+            if self.with_worker:
+                # As deployed: expired holds are swept, purchases processed, queues stepped.
+                with (workdir / "worker.log").open("wb") as log:
+                    self.worker = subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=log)
+                stack.callback(self._stop_worker)
             self._wait_ready(port, log_path)
             self._stack = stack.pop_all()
         return Target(
@@ -191,7 +210,9 @@ class ServerUnderTest:
             self.process.pid,
             f"managed: `ticketmaster serve` pid {self.process.pid} on port {port}, fresh database "
             f"{self.database_name} on {redact(self.server_url)}, Redis {redact(self.redis_url)} namespace "
-            f"{self.namespace}, " + ("demo catalog seeded" if self.seed_demo else "empty catalog"),
+            f"{self.namespace}, "
+            + ("demo catalog seeded" if self.seed_demo else "empty catalog")
+            + (f", `ticketmaster worker` pid {self.worker.pid}" if self.worker is not None else ""),
         )
 
     def _wait_ready(self, port: int, log_path: Path) -> None:
@@ -207,14 +228,10 @@ class ServerUnderTest:
         raise TimeoutError(f"server not ready after {self.ready_timeout_s} s:\n{log_path.read_text()}")
 
     def _stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        _terminate(self.process)
+
+    def _stop_worker(self) -> None:
+        _terminate(self.worker)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
