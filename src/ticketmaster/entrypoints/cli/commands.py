@@ -151,6 +151,9 @@ def _serve(settings: Settings, *, with_worker: bool = False) -> None:
         http="httptools",
         log_config=None,
         access_log=False,
+        # Nothing reads the client address (limits are per user), so X-Forwarded-For
+        # rewriting would be a per-request cost for nothing.
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()

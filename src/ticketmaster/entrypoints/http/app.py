@@ -52,5 +52,5 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
     # The hottest requests of an on-sale, matched first (see each route's docstring).
-    app.router.routes[:0] = [queue.status_route, holds.hold_route]
+    app.router.routes[:0] = [queue.status_route, holds.hold_route, seats.seat_map_route]
     return app

@@ -7,18 +7,19 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.deps import PlainRoute, container
 from ticketmaster.entrypoints.http.responses import etag_matches
 from ticketmaster.observability import SEAT_MAP_LATENCY
 
 router = APIRouter(tags=["seats"])
 
 
-@router.get("/events/{event_id}/seats", summary="Every seat of an event with its status")
-async def seat_map(event_id: str, request: Request, c: ContainerDep) -> Response:
+async def get_seat_map(request: Request) -> Response:
+    """``GET /events/{event_id}/seats`` as a plain Starlette endpoint (see seat_map_route)."""
     started = time.perf_counter()
     try:
-        rendered = await c.seat_maps.seat_map(event_id)
+        c = await container(request)
+        rendered = await c.seat_maps.seat_map(request.path_params["event_id"])
         headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
         if etag_matches(request, rendered.etag):
             return Response(status_code=304, headers=headers)
@@ -28,3 +29,14 @@ async def seat_map(event_id: str, request: Request, c: ContainerDep) -> Response
         return Response(rendered.body, headers=headers, media_type="application/json")
     finally:
         SEAT_MAP_LATENCY.observe(time.perf_counter() - started)
+
+
+@router.get("/events/{event_id}/seats", summary="Every seat of an event with its status")
+async def seat_map(event_id: str, request: Request) -> Response:
+    return await get_seat_map(request)
+
+
+seat_map_route = PlainRoute("/events/{event_id}/seats", get_seat_map, methods=["GET"], name="seat_map")
+"""The seat map, mounted ahead of the FastAPI routes (app.py): every buyer of an on-sale
+reloads it, and its work is a cached render; FastAPI's router walk and dependency
+resolution would cost more. The FastAPI route above documents it in the OpenAPI schema."""
