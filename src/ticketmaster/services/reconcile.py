@@ -82,9 +82,9 @@ class Reconciler:
             args: list[str] = []
             for fix in fixes:
                 args += [fix.seat_id, fix.expected, fix.new]
-            applied = set(
-                await self._cas(keys=[self.keys.seats(event_id), self.keys.version(event_id)], args=args)
-            )
+            k = self.keys
+            keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id)]
+            applied = set(await self._cas(keys=keys, args=args))
             changes += [
                 self._count(event_id, f.kind, f"seat {f.seat_id}: {f.detail}")
                 for f in fixes

@@ -36,6 +36,13 @@ class RedisKeys:
     def version(self, event_id: str) -> str:
         return f"{self.event_tag(event_id)}:version"
 
+    def seat_changes(self, event_id: str) -> str:
+        """Stream: the seat change log. Every script that bumps the version appends entry
+        "<version>-0", seat id -> new raw state ("" = AVAILABLE; a "-" field when no seat
+        changed); load.lua restarts it with a "*reset" entry. Trimmed to ~CHANGE_LOG_MAXLEN
+        entries (seat_gate.py), so seat-map readers can catch up without a full HGETALL."""
+        return f"{self.event_tag(event_id)}:changes"
+
     def loaded(self, event_id: str) -> str:
         """Present once the event's seat state was rebuilt from PostgreSQL."""
         return f"{self.event_tag(event_id)}:loaded"

@@ -21,6 +21,11 @@ A render looks only at the seats whose raw state changed or whose hold lapsed si
 last snapshot, and re-patches and recompresses only the segments whose seats changed.
 The gzip body is a header, every segment's deflate data, an empty final block and a
 trailer whose CRC-32 is combined from the segments' CRCs (zlib's crc32_combine algebra).
+
+Reading is incremental too: a render asks the event's seat change log (one entry per
+version, ``RedisSeatGate.changes_since``) what changed since the version it last saw and
+applies that to its states; only a first render, a gap or a rebuild reads the whole seats
+hash (``snapshot()``: tens of ms on a busy stadium, against well under 1 ms).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate, SeatChanges
 from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.entrypoints.http.crc32 import ONE, multmodp, shift
@@ -175,12 +180,14 @@ def _parse(raw: str | None, now_ms: int) -> tuple[bool, int]:
 
 class _SeatMarks:
     """Which seats are HELD or SOLD as of the last snapshot, per segment. An update finds
-    the seats whose raw state changed since the previous snapshot (one comparison pass) and
-    the holds that lapsed since then (a heap), and works on those seats only."""
+    the seats whose raw state changed since the previous snapshot (one comparison pass, or
+    the change log's list) and the holds that lapsed since then (a heap), and works on those
+    seats only. It owns the states dict it was given: ``apply`` changes it in place."""
 
     def __init__(self, seats: dict[str, tuple[int, int]]) -> None:
         self._seats = seats
         self._states: dict[str, str] = {}
+        self.version: int | None = None  # of ``_states``; None: unknown, only a snapshot will do
         self._now_ms = 0
         self._marks: dict[str, int] = {}  # patched seat -> offset << 1 | sold
         self.by_segment: dict[int, set[int]] = {}
@@ -200,7 +207,8 @@ class _SeatMarks:
             heapq.heappop(lapses)
         return lapses[0][0] if lapses else math.inf
 
-    def update(self, states: dict[str, str], now_ms: int) -> None:
+    def update(self, states: dict[str, str], now_ms: int, version: int | None = None) -> None:
+        """Take a whole snapshot's states (and keep the dict)."""
         previous = self._states
         # A clock that went back could revive lapsed holds: then every seat is looked at.
         seen = previous if now_ms >= self._now_ms else {}
@@ -208,6 +216,26 @@ class _SeatMarks:
         changed = {seat for seat, raw in states.items() if get(seat) != raw}
         if len(states) - sum(seat not in previous for seat in changed) != len(previous):
             changed.update(previous.keys() - states.keys())  # only when some seat was released
+        self._refresh(changed, states, now_ms, version)
+
+    def apply(self, changes: SeatChanges) -> None:
+        """Bring the states from ``self.version`` to ``changes.version``, looking at the
+        changed seats only. Synchronous, so a cancelled render never half-applies it."""
+        if changes.since != self.version:
+            raise ValueError(f"changes since {changes.since} applied to version {self.version}")
+        states = self._states
+        merged = changes.merged()
+        for seat, raw in merged.items():
+            if raw:
+                states[seat] = raw
+            else:
+                states.pop(seat, None)
+        now_ms = changes.taken_at_ms
+        changed = set(merged) if now_ms >= self._now_ms else set(states).union(merged)
+        self._refresh(changed, states, now_ms, changes.version)
+
+    def _refresh(self, changed: set[str], states: dict[str, str], now_ms: int, version: int | None) -> None:
+        """Re-mark ``changed`` and the holds lapsed by ``now_ms``; ``states`` become current."""
         lapses, expiries = self._lapses, self._expiries
         while lapses and lapses[0][0] <= now_ms:
             exp, seat = heapq.heappop(lapses)
@@ -241,7 +269,7 @@ class _SeatMarks:
         if len(lapses) > 2 * len(expiries) + 1024:  # drop the stale entries of early releases
             self._lapses = [(exp, seat) for seat, exp in expiries.items()]
             heapq.heapify(self._lapses)
-        self._states, self._now_ms = states, now_ms
+        self._states, self._now_ms, self.version = states, now_ms, version
 
 
 class _SegmentedBody:
@@ -300,7 +328,7 @@ class _SegmentedBody:
 
     def render(self, version: int, states: dict[str, str], now_ms: int) -> RenderedMap:
         """A whole render on the calling thread."""
-        self.seats.update(states, now_ms)
+        self.seats.update(states, now_ms, version)
         self.install(self.patch(self.changed()))
         return self.emit(version)
 
@@ -369,12 +397,19 @@ class SeatMapRenderer:
             st.body = _SegmentedBody(await asyncio.to_thread(_template, event_id, layout, info))
             st.template_key = key
         body = st.body
-        snap = await self._gate.snapshot(event_id)
-        body.seats.update(snap.states, snap.taken_at_ms)
+        seats = body.seats
+        changes = None if seats.version is None else await self._gate.changes_since(event_id, seats.version)
+        if changes is None:
+            snap = await self._gate.snapshot(event_id)
+            seats.update(snap.states, snap.taken_at_ms, snap.version)
+            version = snap.version
+        else:
+            seats.apply(changes)
+            version = changes.version
         changed = body.changed()
         if len(changed) > _INLINE_SEGMENTS:
             body.install(await asyncio.to_thread(body.patch, changed))
         else:
             body.install(body.patch(changed))
         SEAT_MAP_RENDERS.inc()
-        return body.emit(snap.version)
+        return body.emit(version)

@@ -9,6 +9,8 @@ KEYS[4]  idem       str   "<holdId>|<fingerprint>|<expiresAtMs>" for (user, Idem
 KEYS[5]  user_holds set   hold ids of this user for this event
 KEYS[6]  expiries   zset  holdId scored by expiresAtMs (for the sweepers)
 KEYS[7]  hold       hash  the new hold: user, seats, n, exp, status; expires at exp (PEXPIREAT)
+KEYS[8]  changes    stream the seat change log: on "OK", one entry "<version>-0" naming every
+                          held seat with its new state (see log_changes below)
 (also   <tag>:holdseats hash holdId -> "<user>|<seat,seat..>", derived from KEYS[6]: what
         expiry needs once the hold key is gone; same hash tag, so same slot)
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
@@ -33,6 +35,8 @@ interleave with another hold, release or sale of these seats. A held seat whose 
 is gone (TTL) or whose expiry has passed is AVAILABLE: expiry needs no sweeper to be
 honoured. Every key shares the event's hash tag, so this runs unchanged on a Cluster.
 ]]
+--#include changes.lua (log_changes: the seat change log; see that file)
+
 local loaded = redis.call('GET', KEYS[3])
 if not loaded then
   return {'NOT_LOADED'}
@@ -96,10 +100,13 @@ if already + requested > tonumber(ARGV[5]) then
 end
 
 local exp = now + tonumber(ARGV[3])
-local seats = {}
+local state = ARGV[1] .. '|' .. exp
+local seats, changes = {}, {}
 for i = 8, #ARGV do
   seats[#seats + 1] = ARGV[i]
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1] .. '|' .. exp)
+  changes[#changes + 1] = ARGV[i]
+  changes[#changes + 1] = state
+  redis.call('HSET', KEYS[1], ARGV[i], state)
 end
 redis.call('HSET', KEYS[7], 'user', ARGV[2], 'seats', table.concat(seats, ','), 'n', requested,
   'exp', exp, 'status', 'ACTIVE')
@@ -110,4 +117,5 @@ redis.call('ZADD', KEYS[6], exp, ARGV[1])
 redis.call('HSET', (string.gsub(KEYS[6], 'expiries$', 'holdseats')), ARGV[1], ARGV[2] .. '|' .. table.concat(seats, ','))
 redis.call('SET', KEYS[4], ARGV[1] .. '|' .. ARGV[4] .. '|' .. exp, 'PX', tonumber(ARGV[6]))
 local version = redis.call('INCR', KEYS[2])
+log_changes(KEYS[8], version, changes)
 return {'OK', exp, version}

@@ -1,6 +1,7 @@
 --[[ load.lua: install an event's seat state rebuilt from PostgreSQL, once.
 
 KEYS[1]  seats     hash   KEYS[2] version   KEYS[3] loaded   KEYS[4] expiries
+KEYS[5]  changes   stream seat change log: replaced by one "*reset" entry at the new version
 ARGV[1]  hold key prefix ("<tag>:hold:")   ARGV[2] user-holds key prefix ("<tag>:uholds:")
 ARGV[3]  idempotency gap ms: 0 when PostgreSQL knows no hold of the event (so Redis will see
          every record), else how long records of earlier holds may be missing (their TTL)
@@ -46,6 +47,9 @@ local gap = tonumber(ARGV[3])
 redis.call('SET', KEYS[3], gap > 0 and ('g' .. (now + gap)) or 'c')
 -- The version must keep growing across a Redis restart, so it restarts from the clock,
 -- scaled so that even a million changes a second since the last load stay below it.
-local version = tonumber(redis.call('GET', KEYS[2]) or '0')
-redis.call('SET', KEYS[2], math.max(version + 1, now * 1000))
+local version = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now * 1000)
+redis.call('SET', KEYS[2], version)
+-- The state jumped: no reader may replay across this version, only take a snapshot.
+redis.call('DEL', KEYS[5])
+redis.call('XADD', KEYS[5], string.format('%d-0', version), '*reset', '')
 return 1
