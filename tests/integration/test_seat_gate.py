@@ -250,6 +250,49 @@ async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
     assert (await world.states())[s[0]].startswith(taken.hold_id + "|")
 
 
+async def test_one_call_frees_every_lapsed_hold_of_an_event_and_nothing_else(world: World) -> None:
+    """expire_due.lua: two lapsed holds freed together (one version bump), a live hold and a
+    newer hold on a lapsed hold's seat untouched, a due hold without a seat record reported."""
+    s = world.seats
+
+    async def hold(seats: list[str], user: str, ttl_ms: int) -> GateResult:
+        fp = fingerprint(world.event_id, tuple(seats))
+        reply = await world.gate.hold(
+            world.event_id, new_id("hold"), user, tuple(seats), ttl_ms, fp, new_id("k")
+        )
+        assert reply.outcome is Outcome.OK
+        return reply
+
+    first = await hold([s[0], s[1]], "usr_1", 40)
+    second = await hold([s[2]], "usr_2", 40)
+    live = await hold([s[3]], "usr_3", 60_000)
+    orphan = new_id("hold")  # due in the expiries set, but Redis has no record of its seats
+    await world.redis.zadd(world.keys.expiries(world.event_id), {orphan: 1})
+    seconds, micros = await world.redis.time()
+    while int(seconds) * 1000 + int(micros) // 1000 <= max(first.expires_at_ms, second.expires_at_ms):
+        await asyncio.sleep(0.005)
+        seconds, micros = await world.redis.time()
+    newer = await hold([s[2]], "usr_4", 60_000)  # the seat of a lapsed hold, taken again
+    version = await world.version()
+
+    due = await world.gate.expire_due(world.event_id, 100)
+
+    assert sorted(due.released) == sorted(
+        [(first.hold_id, first.expires_at_ms, 2), (second.hold_id, second.expires_at_ms, 0)]
+    )
+    assert due.unknown == [orphan]
+    assert due.next_due_ms == min(live.expires_at_ms, newer.expires_at_ms)
+    states = await world.states()
+    assert s[0] not in states
+    assert s[1] not in states
+    assert states[s[2]].startswith(newer.hold_id + "|")
+    assert states[s[3]].startswith(live.hold_id + "|")
+    assert await world.version() == version + 1
+    again = await world.gate.expire_due(world.event_id, 100)
+    assert (again.released, again.unknown) == ([], [orphan])
+    assert await world.version() == version + 1
+
+
 # --- rebuilding from PostgreSQL ----------------------------------------------------------------
 
 

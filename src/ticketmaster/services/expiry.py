@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticketmaster.adapters.postgres.holds import ExpiryCandidate
+from ticketmaster.adapters.redis.seat_gate import DueHolds
 from ticketmaster.observability import EXPIRY_LAG, HOLDS_EXPIRED
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class SeatReleaser(Protocol):
     ) -> int: ...
     async def expire(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int: ...
     async def lapsed_hold(self, event_id: str, hold_id: str) -> tuple[str, tuple[str, ...], int] | None: ...
+    async def expire_due(self, event_id: str, limit: int) -> DueHolds: ...
 
 
 @dataclass
@@ -80,6 +82,36 @@ class ExpireHolds:
         finally:
             self._busy.discard(hold_id)
 
+    async def expire_due(self, event_id: str, path: str, limit: int) -> tuple[int, int, int | None]:
+        """Release every lapsed hold of the event Redis knows (one round trip), then settle
+        the rows in batches; holds it has no record of go the PostgreSQL way. Returns (holds
+        released, holds looked at, earliest expiry still ahead in ms)."""
+        due = await self.gate.expire_due(event_id, limit)
+        now = time.time()
+        for hold_id, expires_at_ms, freed in due.released:
+            if freed:
+                EXPIRY_LAG.observe(max(0.0, now - expires_at_ms / 1000))
+                HOLDS_EXPIRED.labels(path).inc()
+            self._settle_later(hold_id)
+        released = sum(1 for *_, freed in due.released if freed)
+        for hold_id in due.unknown:
+            try:
+                released += await self.expire(hold_id, path)
+            except Exception:
+                log.warning("settling lapsed hold %s failed; a sweeper retries", hold_id, exc_info=True)
+        return released, len(due.released) + len(due.unknown), due.next_due_ms
+
+    def _settle_later(self, hold_id: str) -> None:
+        """Released in Redis: remember it, and make the row EXPIRED with others in one commit;
+        whatever this misses (PostgreSQL down, its clock not there yet) the PostgreSQL sweeper
+        settles."""
+        self._released[hold_id] = None
+        if len(self._released) > RECENTLY_DONE:
+            self._released.popitem(last=False)
+        self._to_settle.add(hold_id)
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_batches())
+
     async def _expire_from_redis(self, event_id: str, hold_id: str, path: str) -> bool | None:
         """Release from what Redis itself recorded about the hold (no PostgreSQL on the way
         to the seat map), then settle the row. None when Redis has no record of it."""
@@ -93,14 +125,7 @@ class ExpireHolds:
         if changed:
             EXPIRY_LAG.observe(max(0.0, time.time() - expires_at_ms / 1000))
             HOLDS_EXPIRED.labels(path).inc()
-        self._released[hold_id] = None
-        if len(self._released) > RECENTLY_DONE:
-            self._released.popitem(last=False)
-        # Durable afterwards, many rows per commit, off the release path; whatever this misses
-        # (PostgreSQL down, its clock not there yet) the PostgreSQL sweeper settles.
-        self._to_settle.add(hold_id)
-        if self._settler is None or self._settler.done():
-            self._settler = asyncio.create_task(self._settle_batches())
+        self._settle_later(hold_id)  # durable afterwards, many rows per commit
         return changed > 0
 
     async def _settle_batches(self) -> None:

@@ -62,6 +62,16 @@ class GateResult:
     key cannot belong to an earlier hold (no need to ask PostgreSQL)."""
 
 
+@dataclass(frozen=True, slots=True)
+class DueHolds:
+    released: list[tuple[str, int, int]]
+    """(hold id, expiry ms, seats freed) of each lapsed hold settled in Redis."""
+    unknown: list[str]
+    """Lapsed holds Redis has no seat record of (PostgreSQL knows their seats)."""
+    next_due_ms: int | None
+    """The earliest expiry still ahead."""
+
+
 class RetimeResult(IntEnum):
     EXPIRED = 0
     DONE = 1
@@ -114,6 +124,7 @@ class RedisSeatGate:
         self._hold = ScriptBatcher(client, load_script("hold.lua"))
         self._release = ScriptBatcher(client, load_script("release.lua"))
         self._expire = ScriptBatcher(client, load_script("expire.lua"))
+        self._expire_due = client.register_script(load_script("expire_due.lua"))
         self._load = client.register_script(load_script("load.lua"))
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
@@ -273,6 +284,29 @@ class RedisSeatGate:
         ]
         async with asyncio.timeout(OPERATION_TIMEOUT_S):
             return int(await self._expire(keys=keys, args=[hold_id, *seat_ids]))
+
+    async def expire_due(self, event_id: str, limit: int) -> DueHolds:
+        """Free the seats of every lapsed hold of the event in one call (see expire_due.lua)."""
+        k = self._keys
+        keys = [
+            k.seats(event_id),
+            k.version(event_id),
+            k.expiries(event_id),
+            k.hold_seats(event_id),
+            k.seat_changes(event_id),
+        ]
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            released, unknown, ahead = await self._expire_due(
+                keys=keys, args=[k.hold_prefix(event_id), k.user_holds_prefix(event_id), limit]
+            )
+        return DueHolds(
+            released=[
+                (str(released[i]), int(float(released[i + 1])), int(released[i + 2]))
+                for i in range(0, len(released), 3)
+            ],
+            unknown=[str(hold_id) for hold_id in unknown],
+            next_due_ms=int(float(ahead)) if ahead else None,
+        )
 
     async def lapsed_hold(self, event_id: str, hold_id: str) -> tuple[str, tuple[str, ...], int] | None:
         """(user, seats, expiry ms) Redis recorded for a hold, or None if it has no record."""

@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 KEYSPACE_FLAGS = {"K", "x"}
 NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
 EMPTY_GRACE_S = 10.0
-RETRY_FRESH_MS = 1_000  # a due hold younger than this that was not released is retried soon
-RETRY_SOON_MS = 5
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -128,14 +126,9 @@ class RedisSweeper:
     expire: ExpireHolds
     interval: float = 0.1
     batch: int = 200
-    concurrency: int = 16
     _empty_since: dict[str, float] = field(default_factory=dict)
-    _slots: asyncio.Semaphore = field(init=False)
     _nudge: asyncio.Event = field(default_factory=asyncio.Event)
     watched: set[str] = field(default_factory=set)  # events seen in the last sweep
-
-    def __post_init__(self) -> None:
-        self._slots = asyncio.Semaphore(self.concurrency)
 
     def wake(self) -> None:
         """Sweep now (an expiry notification arrived) instead of at the planned time."""
@@ -169,42 +162,19 @@ class RedisSweeper:
         """Release due holds; returns (holds released, earliest expiry still ahead in ms)."""
         released = 0
         next_due: int | None = None
-        now_ms = int(time.time() * 1000)
         members = await self.client.smembers(self.keys.events_with_holds())
         self.watched = {str(member) for member in members}
         for member in members:
             event_id = str(member)
-            raw = await self.client.zrangebyscore(
-                self.keys.expiries(event_id), 0, now_ms, 0, self.batch, withscores=True
-            )
-            scored: list[tuple[str, float]] = [(str(item[0]), float(item[1])) for item in raw]
-            due = [hold_id for hold_id, _ in scored]
-            # Side by side: one at a time, a burst of expiries queues behind one commit each.
-            outcomes = await asyncio.gather(
-                *(self._expire(str(h), event_id) for h in due), return_exceptions=True
-            )
-            for (hold_id, score), outcome in zip(scored, outcomes, strict=True):
-                if isinstance(outcome, REDIS_DOWN):
-                    raise outcome
-                if isinstance(outcome, BaseException):
-                    log.warning("sweeping hold %s failed", hold_id, exc_info=outcome)
-                elif outcome:
-                    released += 1
-                elif score > now_ms - RETRY_FRESH_MS:
-                    # Just due but not released (e.g. Redis's clock a hair behind ours): look
-                    # again in a few ms rather than a whole interval later.
-                    soon = now_ms + RETRY_SOON_MS
-                    next_due = soon if next_due is None else min(next_due, soon)
-            # The next wake-up is the earliest hold not yet due: one that is due but was not
-            # released (no row yet, already sold) is retried next interval, not in a busy loop.
-            upcoming = await self.client.zrangebyscore(
-                self.keys.expiries(event_id), now_ms + 1, "+inf", 0, 1, withscores=True
-            )
-            if upcoming:
-                score = int(upcoming[0][1])
-                next_due = score if next_due is None else min(next_due, score)
+            # One round trip per event: every lapsed hold released in one script run.
+            freed, looked_at, ahead = await self.expire.expire_due(event_id, "redis_sweeper", self.batch)
+            released += freed
+            if looked_at >= self.batch:
+                ahead = int(time.time() * 1000)  # more are due: sweep again at once
+            if ahead is not None:
+                next_due = ahead if next_due is None else min(next_due, ahead)
                 self._empty_since.pop(event_id, None)
-            elif not due:
+            elif not looked_at:
                 # Drop an event only after it stayed empty a while: the hold path re-adds an
                 # event at most once a second per process (see RedisSeatGate._note_holds).
                 since = self._empty_since.setdefault(event_id, time.monotonic())
@@ -216,10 +186,6 @@ class RedisSweeper:
                 if await self.client.zcard(self.keys.expiries(event_id)):
                     await self.client.sadd(self.keys.events_with_holds(), event_id)
         return released, next_due
-
-    async def _expire(self, hold_id: str, event_id: str) -> bool:
-        async with self._slots:
-            return await self.expire.expire(hold_id, "redis_sweeper", event_id=event_id)
 
 
 @dataclass
