@@ -402,12 +402,13 @@ async def test_expiry_lag_with_notifications_within_i4_bound(
         count=count,
         spread_s=count / 150,
     )
-    # I4's hard bound: every seat is shown AVAILABLE within 1 s of its hold's expiry. The
-    # 100 ms p99 goal is a measured figure (printed; see the closing note of issue 5): on
-    # this shared 2-core machine it is met on quiet runs (p99 48-95 ms) but not reliably.
+    # I4's hard bound: every seat is shown AVAILABLE within 1 s of its hold's expiry; and the
+    # issue's goal, p99 under 100 ms. Measured p99 is 5-8 ms on a quiet machine and under
+    # 25 ms with both cores busy with other processes (one release script per event per
+    # sweep), so the 100 ms bound has a wide margin on this shared 2-core machine.
     print(run.summary())
     assert run.metric.at_most(I4_BOUND_S) == count, run.summary()
-    assert run.metric.at_most(LAG_TARGET_S) >= 0.5 * count, run.summary()  # p50 under 100 ms
+    assert run.metric.at_most(LAG_TARGET_S) >= 0.99 * count, run.summary()
 
 
 async def test_without_notifications_every_hold_is_released_within_the_sweeper_interval(
