@@ -16,6 +16,7 @@ from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, Micr
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.entrypoints.worker.runner import run_jobs
+from ticketmaster.runtime import settle_heap
 
 
 def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
@@ -26,6 +27,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await bootstrap.build(settings)
         app.state.container = container
+        settle_heap()
         stop = asyncio.Event()
         jobs = asyncio.create_task(run_jobs(container, stop)) if with_worker else None
         try:

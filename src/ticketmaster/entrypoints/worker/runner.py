@@ -24,6 +24,7 @@ from ticketmaster.config import ConfigError, Settings
 from ticketmaster.entrypoints.worker.admission import AdmissionTicker
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
 from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
+from ticketmaster.runtime import settle_heap
 from ticketmaster.services.audit import Auditor
 from ticketmaster.services.expiry import ExpireHolds
 from ticketmaster.services.reconcile import Reconciler
@@ -148,6 +149,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
 
 async def worker_main(settings: Settings) -> None:
     container = await bootstrap.build(settings)
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
