@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as redis
+from redis.exceptions import ResponseError
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 
@@ -47,3 +48,33 @@ async def test_a_script_error_reaches_only_its_caller(redis_client: redis.Redis,
 
     assert results[0] == 1
     assert isinstance(results[1], Exception)
+
+
+FAILS_ON_ODD = """
+-- ARGV[1] a number, ARGV[2] a float, ARGV[3] text (any bytes, UTF-8). Fails for odd numbers.
+if tonumber(ARGV[1]) % 2 == 1 then
+  return redis.error_reply('ODD ' .. ARGV[1])
+end
+return {ARGV[1], ARGV[2], ARGV[3], #KEYS}
+"""
+
+
+async def test_a_failing_run_fails_alone_and_arguments_arrive_intact(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    batcher = ScriptBatcher(redis_client, FAILS_ON_ODD)
+    keys = [f"{namespace}:a", f"{namespace}:b"]
+
+    replies = await asyncio.gather(
+        *(batcher(keys=keys, args=[i, i + 0.25, f"tëxt\r\n{i}"]) for i in range(20)),
+        return_exceptions=True,
+    )
+
+    for i, reply in enumerate(replies):
+        if i % 2:
+            assert isinstance(reply, ResponseError)
+            assert str(reply) == f"ODD {i}"
+        else:
+            assert reply == [str(i), repr(i + 0.25), f"tëxt\r\n{i}", 2]
+    # The connection was left clean: a later batch reads its own replies.
+    assert await batcher(keys=keys, args=[2, 0.5, "again"]) == ["2", "0.5", "again", 2]
