@@ -3,6 +3,7 @@ the hold and seat-map paths do not touch PostgreSQL once an event is warm."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from typing import Protocol
@@ -31,6 +32,7 @@ class CatalogCache:
         self._source = source
         self._events: dict[str, tuple[float, EventInfo | None]] = {}
         self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[VenueLayout]] = {}
 
     async def event_info(self, event_id: str) -> EventInfo | None:
         now = time.monotonic()
@@ -56,16 +58,29 @@ class CatalogCache:
         if layout is not None:
             self._layouts.move_to_end(venue_id)
             return layout
+        # One load per venue however many requests miss at once (an on-sale's first second):
+        # a stadium's layout and seat index cost tens of ms of CPU to build.
+        loading = self._loading.get(venue_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_layout(venue_id))
+            self._loading[venue_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(venue_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_layout(self, venue_id: str) -> VenueLayout:
         key = self._keys.venue_layout(venue_id)
         raw = await self._redis.get(key)
         if raw is not None:
             layout = VenueLayout.from_json(orjson.loads(raw))
         else:
-            layout = await self._source.venue_layout(venue_id)
-            if layout is None:
+            source = await self._source.venue_layout(venue_id)
+            if source is None:
                 raise LookupError(f"venue {venue_id!r} has no layout")
+            layout = source
             # Layouts never change once imported, so the cached copy needs no expiry.
             await self._redis.set(key, orjson.dumps(layout.to_json()))
+        # Build the seat index once, off the event loop, not in the requests that use it.
+        await asyncio.to_thread(lambda: layout.seat_ids)
         self._layouts[venue_id] = layout
         if len(self._layouts) > MAX_LOCAL_LAYOUTS:
             self._layouts.popitem(last=False)
