@@ -161,6 +161,9 @@ class FreshEvents:
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
         return [], []
 
+    async def has_hold_history(self, event_id: str) -> bool:
+        return False
+
 
 class RedisGate:
     name = "redis"
