@@ -88,8 +88,9 @@ from bench import machine
 from ticketmaster.adapters.postgres.holds import LiveHold
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.redis.client import create_client
+from ticketmaster.adapters.redis.gate_replies import Outcome
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import Outcome, RedisSeatGate
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

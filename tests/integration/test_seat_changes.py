@@ -20,14 +20,9 @@ from tests.integration.test_seat_gate import World, a_hold, sell, users
 from ticketmaster.adapters.postgres.holds import NewHold, PostgresHoldRepository
 from ticketmaster.adapters.redis import seat_gate
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
+from ticketmaster.adapters.redis.gate_replies import Outcome, RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import (
-    Outcome,
-    RetimeResult,
-    SeatChanges,
-    SeatSnapshot,
-    load_script,
-)
+from ticketmaster.adapters.redis.seat_gate import load_script
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, fingerprint
 from ticketmaster.domain.ids import new_id
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer

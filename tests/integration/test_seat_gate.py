@@ -22,8 +22,9 @@ from ticketmaster.adapters.postgres.holds import (
     WriteOutcome,
 )
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
+from ticketmaster.adapters.redis.gate_replies import GateResult, Outcome
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import GateResult, Outcome, RedisSeatGate
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, Hold, HoldStatus, fingerprint
 from ticketmaster.domain.ids import new_id
 

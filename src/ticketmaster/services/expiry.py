@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticketmaster.adapters.postgres.holds import ExpiryCandidate
-from ticketmaster.adapters.redis.seat_gate import DueHolds
+from ticketmaster.adapters.redis.gate_replies import DueHolds
 from ticketmaster.observability import EXPIRY_LAG, HOLDS_EXPIRED
 
 log = logging.getLogger(__name__)

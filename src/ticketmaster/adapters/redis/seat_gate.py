@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 from importlib import resources
 from typing import Protocol
 
@@ -18,6 +16,14 @@ import redis.asyncio as redis
 from ticketmaster.adapters.postgres.holds import LiveHold
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
+from ticketmaster.adapters.redis.gate_replies import (
+    DueHolds,
+    GateResult,
+    Outcome,
+    RetimeResult,
+    SeatChanges,
+    SeatSnapshot,
+)
 from ticketmaster.adapters.redis.keys import RedisKeys
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -42,75 +48,9 @@ def load_script(name: str) -> str:
     )
 
 
-class Outcome(StrEnum):
-    OK = "OK"
-    REPLAY = "REPLAY"
-    UNAVAILABLE = "UNAVAILABLE"
-    LIMIT = "LIMIT"
-
-
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    outcome: Outcome
-    hold_id: str = ""
-    expires_at_ms: int = 0
-    fingerprint: str = ""
-    unavailable: tuple[str, ...] = ()
-    already_held: int = 0
-    records_complete: bool = False
-    """On a refusal: True when Redis has every idempotency record of the event, so the
-    key cannot belong to an earlier hold (no need to ask PostgreSQL)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DueHolds:
-    released: list[tuple[str, int, int]]
-    """(hold id, expiry ms, seats freed) of each lapsed hold settled in Redis."""
-    unknown: list[str]
-    """Lapsed holds Redis has no seat record of (PostgreSQL knows their seats)."""
-    next_due_ms: int | None
-    """The earliest expiry still ahead."""
-
-
-class RetimeResult(IntEnum):
-    EXPIRED = 0
-    DONE = 1
-    RELEASED = 2
-    CONFLICT = -1
-
-
 class LiveStateSource(Protocol):
     async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]: ...
     async def has_hold_history(self, event_id: str) -> bool: ...
-
-
-@dataclass
-class SeatSnapshot:
-    """The event's non-available seats at one version (raw states from the seats hash)."""
-
-    version: int
-    states: dict[str, str] = field(default_factory=dict)
-    taken_at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SeatChanges:
-    """What the scripts changed from version ``since`` to ``version`` (the current one), one
-    entry per version in order: (version, seat id -> raw state, "" when the seat became
-    AVAILABLE). Applied to the states at ``since``, they give the states ``snapshot()``
-    would have returned with ``version``."""
-
-    since: int
-    version: int
-    entries: tuple[tuple[int, dict[str, str]], ...] = ()
-    taken_at_ms: int = 0
-
-    def merged(self) -> dict[str, str]:
-        """Each changed seat's latest raw state ("" = AVAILABLE)."""
-        merged: dict[str, str] = {}
-        for _, seats in self.entries:
-            merged.update(seats)
-        return merged
 
 
 class RedisSeatGate:

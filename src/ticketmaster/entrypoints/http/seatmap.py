@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate, SeatChanges
+from ticketmaster.adapters.redis.gate_replies import SeatChanges
+from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.entrypoints.http.crc32 import ONE, multmodp, shift
