@@ -35,6 +35,7 @@ import redis
 
 from bench.http1 import split_url
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.processes import end_process
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -111,17 +112,6 @@ def _ready(url: str) -> bool:
             return int(response.status) == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _terminate(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class ServerUnderTest:
@@ -228,10 +218,10 @@ class ServerUnderTest:
         raise TimeoutError(f"server not ready after {self.ready_timeout_s} s:\n{log_path.read_text()}")
 
     def _stop(self) -> None:
-        _terminate(self.process)
+        end_process(self.process)
 
     def _stop_worker(self) -> None:
-        _terminate(self.worker)
+        end_process(self.worker)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -22,6 +22,7 @@ import redis.asyncio as redis
 from ticketmaster.adapters.postgres.migrate import upgrade_to_head
 from ticketmaster.config import Settings
 from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.processes import end_process
 
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
 
@@ -184,13 +185,7 @@ class ServerProcess:
         raise TimeoutError("server did not become ready")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
 
 
 @pytest.fixture(scope="session")

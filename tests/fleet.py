@@ -33,6 +33,7 @@ import httpx
 from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import Buyer, hold
 from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.processes import end_process
 
 T = TypeVar("T")
 CLI = [sys.executable, "-m", "ticketmaster.entrypoints.cli.main"]
@@ -55,16 +56,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {within}s waiting for {what}")
         await asyncio.sleep(every)
-
-
-def _end(process: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
@@ -128,7 +119,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            _end(self.process)
+            end_process(self.process)
 
 
 class PostgresServer:
@@ -211,7 +202,7 @@ class Sandbox:
         return payments
 
     def stop(self) -> None:
-        _end(self.process)
+        end_process(self.process)
 
 
 def api(env: dict[str, str]) -> ServerProcess:

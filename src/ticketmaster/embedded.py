@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +18,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ticketmaster.processes import end_process
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,7 @@ class EmbeddedValkey:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: flushes the AOF
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, timeout=10)  # SIGTERM first: valkey flushes the AOF
         with contextlib.suppress(FileNotFoundError):
             self._runtime_file().unlink()
         self.process = None

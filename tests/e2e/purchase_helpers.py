@@ -29,6 +29,7 @@ import httpx
 from tests import factories
 from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyer
+from ticketmaster.processes import end_process
 
 T = TypeVar("T")
 
@@ -65,16 +66,6 @@ def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout
     raise TimeoutError(f"{name} did not answer {url}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """How the sandbox behaves: per-request latency (``MIN:MAX`` ms) and tok_timeout's hang."""
@@ -104,7 +95,7 @@ class SandboxProcess:
         return len(httpx.get(self.url + "/v1/ledger", timeout=10).json()["payments"])
 
     def stop(self) -> None:
-        _stop(self.process)
+        end_process(self.process)
 
 
 class WorkerProcess:

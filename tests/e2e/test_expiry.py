@@ -56,6 +56,7 @@ from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, RedisSweeper
+from ticketmaster.processes import end_process
 from ticketmaster.services.expiry import ExpireHolds
 from ticketmaster.services.holds import HoldSeats
 
@@ -141,13 +142,7 @@ class MetricsWorker:
         return Buckets(counts) if counts else None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
 
 
 class SeatWatcher:

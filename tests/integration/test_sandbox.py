@@ -24,6 +24,7 @@ from ticketmaster.adapters.payments import (
     ProviderError,
 )
 from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
+from ticketmaster.processes import end_process
 
 HANG_SECONDS = 3
 
@@ -66,13 +67,7 @@ class Sandbox:
         raise TimeoutError("sandbox did not answer /healthz")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        end_process(self._process)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_
 from ticketmaster.config import Settings
 from ticketmaster.domain.catalog import Catalog, CatalogError, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.processes import end_process
 from ticketmaster.services.catalog_import import import_catalog
 from ticketmaster.services.demo import demo_catalog
 
@@ -213,12 +214,7 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
             time.sleep(0.05)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process, timeout=10)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

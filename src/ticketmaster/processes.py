@@ -1,0 +1,19 @@
+"""Ending child processes the project starts (engines, sandbox, servers under test)."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+
+def end_process(process: subprocess.Popen[Any] | None, *, timeout: float = 15.0) -> None:
+    """SIGTERM (a graceful stop: engines flush, servers drain), then SIGKILL if it is not
+    gone within ``timeout`` seconds: a child never outlives the one who started it."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
