@@ -10,35 +10,18 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-import asyncpg
 import orjson
 import pytest
-import redis.asyncio as redis
 
-from tests import factories
-from tests.integration.test_seat_gate import World, a_hold, sell, users
-from ticketmaster.adapters.postgres.holds import NewHold, PostgresHoldRepository
+from tests.integration.seat_world import World, a_hold, sell, users
+from ticketmaster.adapters.postgres.holds import NewHold
 from ticketmaster.adapters.redis import seat_gate
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.gate_replies import Outcome, RetimeResult, SeatChanges, SeatSnapshot
-from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import load_script
-from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, fingerprint
+from ticketmaster.domain.holds import fingerprint
 from ticketmaster.domain.ids import new_id
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str) -> World:
-    """The seat-gate tests' world: one event of 20 seats (sec0-A-1 .. sec0-B-10)."""
-    v = factories.venue(sections=1, rows=2, seats=10)
-    e = factories.event(v)
-    await factories.load(pool, {"venues": [v], "events": [e]})
-    seats = [f"sec0-{row}-{n}" for row in ("A", "B") for n in range(1, 11)]
-    keys = RedisKeys(namespace)
-    repo = PostgresHoldRepository(pool)
-    gate = seat_gate.RedisSeatGate(redis_client, keys, repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT)
-    return World(pool, redis_client, keys, repo, gate, e["id"], seats)
 
 
 def replay(states: dict[str, str], changes: SeatChanges) -> dict[str, str]:
