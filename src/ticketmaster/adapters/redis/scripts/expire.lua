@@ -12,6 +12,7 @@ later deadline) nor a newer hold on the seat can be undone. Idempotent. The vers
 bumped, and the freed seats logged under it, only when a seat was freed.
 ]]
 --#include changes.lua (log_changes: the seat change log; see that file)
+--#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
 
 -- PTTL 0 is the hold's last millisecond: lapsed for the gate already (exp > now is live).
 if redis.call('PTTL', KEYS[3]) > 0 then
@@ -30,9 +31,7 @@ for i = 2, #ARGV do
     changes[#changes + 1] = ''
   end
 end
-redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('HDEL', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), ARGV[1])
+forget_hold(KEYS[4], KEYS[5], ARGV[1])
 if changed > 0 then
   log_changes(KEYS[6], redis.call('INCR', KEYS[2]), changes)
 end

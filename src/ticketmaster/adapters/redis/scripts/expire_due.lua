@@ -20,6 +20,7 @@ hold with an expiry that has passed, so neither a sale nor a newer hold is undon
 version bump and one change-log entry cover every seat freed. Idempotent.
 ]]
 --#include changes.lua (log_changes: the seat change log; see that file)
+--#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -42,9 +43,7 @@ for i = 1, #due, 2 do
           changes[#changes + 1] = ''
         end
       end
-      redis.call('SREM', ARGV[2] .. user, hold_id)
-      redis.call('ZREM', KEYS[3], hold_id)
-      redis.call('HDEL', KEYS[4], hold_id)
+      forget_hold(ARGV[2] .. user, KEYS[3], hold_id)
       released[#released + 1] = hold_id
       released[#released + 1] = exp
       released[#released + 1] = freed

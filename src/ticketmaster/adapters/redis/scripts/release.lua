@@ -17,6 +17,7 @@ hold, is left alone, so a late or duplicate release can never free someone else'
 The version is bumped (and logged) only when a seat changed.
 ]]
 --#include changes.lua (log_changes: the seat change log; see that file)
+--#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
 
 local changed, changes = 0, {}
 local mine = ARGV[1] .. '|'
@@ -30,9 +31,7 @@ for i = 3, #ARGV do
   end
 end
 redis.call('DEL', KEYS[5])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('HDEL', (string.gsub(KEYS[4], 'expiries$', 'holdseats')), ARGV[1])
+forget_hold(KEYS[3], KEYS[4], ARGV[1])
 if ARGV[2] ~= '' then
   local record = redis.call('GET', ARGV[2])
   if record and string.sub(record, 1, #mine) == mine then

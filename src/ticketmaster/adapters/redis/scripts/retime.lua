@@ -18,6 +18,7 @@ expiry). Atomic like every script: no hold, release or sale can interleave. Retu
 2 bump the version, always, and log the seats whose state changed under it (log_changes).
 ]]
 --#include changes.lua (log_changes: the seat change log; see that file)
+--#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -54,9 +55,7 @@ if exp <= now then
     end
   end
   redis.call('DEL', KEYS[3])
-  redis.call('SREM', KEYS[4], hold_id)
-  redis.call('ZREM', KEYS[5], hold_id)
-  redis.call('HDEL', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), hold_id)
+  forget_hold(KEYS[4], KEYS[5], hold_id)
   log_changes(KEYS[7], redis.call('INCR', KEYS[2]), changes)
   return 2
 end

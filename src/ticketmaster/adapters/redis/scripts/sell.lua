@@ -11,6 +11,7 @@ that buyer's purchase will meet the constraint and be refunded). Idempotent. The
 is bumped, and the newly SOLD seats logged under it, only when a seat changed.
 ]]
 --#include changes.lua (log_changes: the seat change log; see that file)
+--#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
 
 local changed, changes = 0, {}
 for i = 2, #ARGV do
@@ -22,9 +23,7 @@ for i = 2, #ARGV do
   end
 end
 redis.call('DEL', KEYS[3])
-redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('HDEL', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), ARGV[1])
+forget_hold(KEYS[4], KEYS[5], ARGV[1])
 if changed > 0 then
   log_changes(KEYS[6], redis.call('INCR', KEYS[2]), changes)
 end
