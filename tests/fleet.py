@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.conftest import ServerProcess, free_port
-from tests.e2e.buyers import Buyer, hold
+from tests.e2e.buyers import Buyer, hold, seat_statuses
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
 
@@ -70,6 +70,19 @@ def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{name} did not answer {url} within {timeout}s")
+
+
+async def seat_map_showing_sales(http: httpx.AsyncClient, event_id: str, sold: list[str]) -> dict[str, str]:
+    """The seat map once every booked seat shows SOLD. The worker marks seats SOLD in Redis
+    just after committing the booking, so a read in between shows them HELD by the paying
+    hold; at no read may a booked seat be AVAILABLE."""
+
+    async def all_shown() -> dict[str, str] | None:
+        shown = await seat_statuses(http, event_id)
+        assert [s for s in sold if shown[s] == "AVAILABLE"] == [], "a sold seat became available"
+        return shown if all(shown[s] == "SOLD" for s in sold) else None
+
+    return await eventually(all_shown, within=10, what="every booked seat to show SOLD")
 
 
 # --- engines the test owns ------------------------------------------------------------------

@@ -33,7 +33,7 @@ import redis.asyncio as redis
 
 from tests import factories
 from tests.conftest import ServerProcess
-from tests.e2e.buyers import hold, new_buyer, new_buyers, seat_statuses
+from tests.e2e.buyers import hold, new_buyer, new_buyers
 from tests.fleet import (
     CLIENT_LIMITS,
     LEAN_POOL,
@@ -44,6 +44,7 @@ from tests.fleet import (
     api,
     cli,
     eventually,
+    seat_map_showing_sales,
     worker,
 )
 from ticketmaster.adapters.postgres.migrate import upgrade_to_head
@@ -254,7 +255,7 @@ async def test_postgres_stopped_mid_sale_and_started_again(
     finally:
         await client.aclose()
         await pool.close()
-    shown = await seat_statuses(http, event_id)
+    shown = await seat_map_showing_sales(http, event_id, sold)
     assert {shown[s] for s in sold} == {"SOLD"}
     assert {shown[s] for s in held} == {"HELD"}
     assert {shown[s] for s in refused_seats} == {"AVAILABLE"}

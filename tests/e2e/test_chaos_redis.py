@@ -31,8 +31,19 @@ import redis.asyncio as redis
 
 from tests import factories
 from tests.conftest import ServerProcess
-from tests.e2e.buyers import hold, new_buyer, new_buyers, seat_statuses
-from tests.fleet import CLIENT_LIMITS, LEAN_POOL, RedisServer, Sandbox, Shoppers, api, cli, eventually, worker
+from tests.e2e.buyers import hold, new_buyer, new_buyers
+from tests.fleet import (
+    CLIENT_LIMITS,
+    LEAN_POOL,
+    RedisServer,
+    Sandbox,
+    Shoppers,
+    api,
+    cli,
+    eventually,
+    seat_map_showing_sales,
+    worker,
+)
 
 
 @dataclass
@@ -200,7 +211,7 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     )
     assert len(open_holds) == len(shoppers.acked) - len(paid_holds), "an acknowledged hold was lost"
     held = [seat for row in open_holds for seat in row["seats"]]
-    shown = await seat_statuses(http, event_id)
+    shown = await seat_map_showing_sales(http, event_id, sold)
     assert [s for s in sold if shown[s] != "SOLD"] == []
     assert [s for s in held if shown[s] != "HELD"] == []
     await _refused(http, event_id, sold)
