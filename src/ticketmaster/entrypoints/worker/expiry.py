@@ -99,6 +99,9 @@ class ExpiryListener:
                 parsed = self.keys.parse_hold_key(str(message["channel"]).partition("__:")[2])
                 if parsed is None:
                     continue
+                if self.sweeper is not None and parsed[0] in self.sweeper.watched:
+                    self.sweeper.wake()  # the sweeper releases it with the others due
+                    continue
                 task = asyncio.create_task(self._expire(*parsed))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
@@ -107,9 +110,6 @@ class ExpiryListener:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _expire(self, event_id: str, hold_id: str) -> bool:
-        if self.sweeper is not None and event_id in self.sweeper.watched:
-            self.sweeper.wake()
-            return False
         try:
             return await self.expire.expire(hold_id, "notification", event_id=event_id)
         except Exception:
@@ -119,13 +119,20 @@ class ExpiryListener:
 
 @dataclass
 class RedisSweeper:
-    """Every ``interval`` s: holds whose expiry score has passed, in every event with holds."""
+    """Every ``interval`` s: holds whose expiry score has passed, in every event with holds.
+
+    Woken early when the next hold lapses or a notification arrives, but sweeps start at
+    least ``min_gap`` s apart (unless a batch came back full): at an on-sale holds lapse
+    every fraction of a millisecond, and one sweep per lapse would spend a core on round
+    trips that each release one hold. The gap adds at most ``min_gap`` to expiry lag.
+    """
 
     client: redis.Redis
     keys: RedisKeys
     expire: ExpireHolds
     interval: float = 0.1
     batch: int = 200
+    min_gap: float = 0.01
     _empty_since: dict[str, float] = field(default_factory=dict)
     _nudge: asyncio.Event = field(default_factory=asyncio.Event)
     watched: set[str] = field(default_factory=set)  # events seen in the last sweep
@@ -145,23 +152,31 @@ class RedisSweeper:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            wait = self.interval
+            wait, gap = self.interval, min(self.min_gap, self.interval)
+            started = time.monotonic()
             try:
-                _, next_due_ms = await self.sweep()
+                _, next_due_ms, backlog = await self.sweep()
                 if next_due_ms is not None:
                     # Wake up right when the next hold lapses, not up to an interval later.
                     wait = min(wait, max(0.0, next_due_ms / 1000 - time.time()) + 0.002)
+                if backlog:
+                    wait = gap = 0.0
             except REDIS_DOWN:
                 log.warning("Redis sweeper cannot reach Redis; retrying")
                 wait = 1.0
             except Exception:
                 log.exception("Redis sweep failed")
             await self._sleep(stop, wait)
+            rest = started + gap - time.monotonic()
+            if rest > 0:
+                await _pause(stop, rest)
 
-    async def sweep(self) -> tuple[int, int | None]:
-        """Release due holds; returns (holds released, earliest expiry still ahead in ms)."""
+    async def sweep(self) -> tuple[int, int | None, bool]:
+        """Release due holds; returns (holds released, earliest expiry still ahead in ms,
+        whether a batch came back full so more are due already)."""
         released = 0
         next_due: int | None = None
+        backlog = False
         members = await self.client.smembers(self.keys.events_with_holds())
         self.watched = {str(member) for member in members}
         for member in members:
@@ -169,8 +184,7 @@ class RedisSweeper:
             # One round trip per event: every lapsed hold released in one script run.
             freed, looked_at, ahead = await self.expire.expire_due(event_id, "redis_sweeper", self.batch)
             released += freed
-            if looked_at >= self.batch:
-                ahead = int(time.time() * 1000)  # more are due: sweep again at once
+            backlog = backlog or looked_at >= self.batch
             if ahead is not None:
                 next_due = ahead if next_due is None else min(next_due, ahead)
                 self._empty_since.pop(event_id, None)
@@ -185,7 +199,7 @@ class RedisSweeper:
                 # A hold made between the check and the SREM must not drop out of the list.
                 if await self.client.zcard(self.keys.expiries(event_id)):
                     await self.client.sadd(self.keys.events_with_holds(), event_id)
-        return released, next_due
+        return released, next_due, backlog
 
 
 @dataclass
