@@ -82,16 +82,23 @@ def _seat_run(rng: random.Random) -> list[str]:
 
 
 class HoldRequests:
-    """Request bytes for hold attempts: a distinct buyer and key per request."""
+    """Request bytes for hold attempts: a distinct buyer and key per request.
 
-    def __init__(self, host: str, port: int, tokens: list[str], seed: int) -> None:
+    ``prebuilt`` requests are made up front, before the load starts, so building them does
+    not take CPU the server would otherwise get during the window; later ones are built on
+    demand.
+    """
+
+    def __init__(self, host: str, port: int, tokens: list[str], seed: int, prebuilt: int = 0) -> None:
         self.head = f"POST /events/{EVENT_ID}/holds HTTP/1.1\r\nHost: {host}:{port}\r\n"
         self.tokens = tokens
         self.next = 0
         self.rng = random.Random(seed)
         self.seed = seed
+        self.ready = [self._build(0, 0) for _ in range(prebuilt)]
+        self.ready.reverse()
 
-    def __call__(self, client_id: int, seq: int) -> bytes:
+    def _build(self, client_id: int, seq: int) -> bytes:
         token = self.tokens[self.next % len(self.tokens)]
         self.next += 1
         body = json.dumps({"seatIds": _seat_run(self.rng)}).encode()
@@ -101,6 +108,9 @@ class HoldRequests:
             + f"Idempotency-Key: b{self.seed}-{self.next}-{client_id}-{seq}\r\n"
             + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
+
+    def __call__(self, client_id: int, seq: int) -> bytes:
+        return self.ready.pop() if self.ready else self._build(client_id, seq)
 
 
 async def _make_buyers(database_url: str, secret: str, count: int) -> list[str]:
@@ -162,6 +172,7 @@ def main() -> int:
             _make_buyers(_with_database(args.database_url, sut.database_name), secret, per_run)
         )
         print(f"server: {target.description}; hold TTL {args.hold_ttl}s; {len(tokens)} buyers")
+        prebuilt = min(len(tokens), int(8000 * (args.duration + args.warmup + 1)))
         healthz = build_get(target.host, target.port, "/healthz")
         seat_map = build_get(
             target.host, target.port, f"/events/{EVENT_ID}/seats", {"Accept-Encoding": "gzip"}
@@ -177,7 +188,7 @@ def main() -> int:
                     run_load(
                         target.host,
                         target.port,
-                        HoldRequests(target.host, target.port, tokens, round_no * 1000 + level),
+                        HoldRequests(target.host, target.port, tokens, round_no * 1000 + level, prebuilt),
                         level,
                         args.duration,
                         args.warmup,
