@@ -1,14 +1,19 @@
-"""ScriptBatcher: concurrent script calls share round trips, each gets its own answer,
-and a server that lost its script cache is handled."""
+"""ScriptBatcher and its CommandPipe: concurrent script calls share round trips, each gets
+its own answer, a server that lost its script cache is handled, and a hung server or a
+lost connection fails the waiting calls without wedging the pipe."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 
 import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from ticketmaster.adapters.redis.batching import ScriptBatcher
+from ticketmaster.adapters.redis.batching import ScriptBatcher, pack_evalsha
+from ticketmaster.adapters.redis.pipe import CommandPipe
 
 ECHO_INCR = """
 -- KEYS[1] counter; ARGV[1] tag. Returns {tag, new counter value}.
@@ -18,7 +23,7 @@ return {ARGV[1], redis.call('INCR', KEYS[1])}
 
 async def test_concurrent_calls_each_get_their_own_reply(redis_client: redis.Redis, namespace: str) -> None:
     key = f"{namespace}:batch-counter"
-    batcher = ScriptBatcher(redis_client, ECHO_INCR, max_batch=32)
+    batcher = ScriptBatcher(redis_client, ECHO_INCR)
 
     replies = await asyncio.gather(*(batcher(keys=[key], args=[f"t{i}"]) for i in range(200)))
 
@@ -78,3 +83,58 @@ async def test_a_failing_run_fails_alone_and_arguments_arrive_intact(
             assert reply == [str(i), repr(i + 0.25), f"tëxt\r\n{i}", 2]
     # The connection was left clean: a later batch reads its own replies.
     assert await batcher(keys=keys, args=[2, 0.5, "again"]) == ["2", "0.5", "again", 2]
+
+
+async def test_a_silent_server_times_out_every_waiting_call_then_the_pipe_recovers(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    pipe = CommandPipe(redis_client, timeout=0.2)
+    key = f"{namespace}:paused-counter"
+    incr = pack_evalsha(hashlib.sha1(INCR.encode()).hexdigest(), [key], [])
+    await redis_client.script_load(INCR)
+    assert await pipe.call(incr) == 1
+
+    # Redis stops answering writes (scripts included) for 1.5 s: a hung server, for real.
+    await redis_client.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(*(pipe.call(incr) for _ in range(10)), return_exceptions=True)
+        waited = time.monotonic() - started
+    finally:
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+
+    assert all(isinstance(r, TimeoutError) for r in results), results
+    assert waited < 1.0  # the pipe's bound, not the pause, ended the wait
+    assert int(await pipe.call(incr)) >= 2  # a fresh connection after the unanswered one
+
+
+async def test_a_lost_connection_fails_the_waiting_calls_and_the_next_call_reconnects(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    pipe = CommandPipe(redis_client)
+    key = f"{namespace}:killed-counter"
+    incr = pack_evalsha(hashlib.sha1(INCR.encode()).hexdigest(), [key], [])
+    await redis_client.script_load(INCR)
+    assert await pipe.call(incr) == 1
+    host, port = pipe_socket_address(pipe)
+
+    await redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")  # so calls are waiting
+    waiting = [asyncio.ensure_future(pipe.call(incr)) for _ in range(5)]
+    await asyncio.sleep(0)  # let them queue on the pipe
+    await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    await redis_client.execute_command("CLIENT", "UNPAUSE")
+
+    assert all(isinstance(r, RedisConnectionError) for r in results), results
+    assert int(await pipe.call(incr)) >= 2
+    assert pipe_socket_address(pipe) != (host, port)
+
+
+def pipe_socket_address(pipe: CommandPipe) -> tuple[str, int]:
+    writer = pipe._writer  # the pipe's own socket, to kill just that client
+    assert writer is not None
+    host, port = writer.get_extra_info("sockname")[:2]
+    return str(host), int(port)
+
+
+INCR = "return redis.call('INCR', KEYS[1])"

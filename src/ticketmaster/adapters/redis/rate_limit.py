@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from importlib import resources
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
-from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S, REDIS_DOWN
+from ticketmaster.adapters.redis.client import REDIS_DOWN
 from ticketmaster.adapters.redis.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -46,10 +45,9 @@ class RedisRateLimiter:
 
     async def take(self, user_id: str, cost: int = 1) -> RateDecision:
         try:
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                allowed, retry_ms = await self._take(
-                    keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
-                )
+            allowed, retry_ms = await self._take(
+                keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
+            )
         except _DOWN as exc:
             log.warning("rate limiter unavailable, letting the request through: %r", exc)
             return RateDecision(True)

@@ -106,8 +106,7 @@ class RedisSeatGate:
             *seat_ids,
         ]
         for _ in range(3):
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                reply = await self._hold(keys=keys, args=args)
+            reply = await self._hold(keys=keys, args=args)  # the pipe bounds the wait
             kind = reply[0]
             if kind == "NOT_LOADED":
                 await self.ensure_loaded(event_id)
@@ -146,9 +145,7 @@ class RedisSeatGate:
             k.hold(event_id, hold_id),
             k.seat_changes(event_id),
         ]
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            changed = await self._release(keys=keys, args=[hold_id, idem, *seat_ids])
-        return int(changed)
+        return int(await self._release(keys=keys, args=[hold_id, idem, *seat_ids]))
 
     async def _note_holds(self, event_id: str, *, force: bool = False) -> None:
         """Put the event on the Redis sweeper's list (at most once a second per process:
@@ -222,8 +219,7 @@ class RedisSeatGate:
             self._keys.expiries(event_id),
             self._keys.seat_changes(event_id),
         ]
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            return int(await self._expire(keys=keys, args=[hold_id, *seat_ids]))
+        return int(await self._expire(keys=keys, args=[hold_id, *seat_ids]))
 
     async def expire_due(self, event_id: str, limit: int) -> DueHolds:
         """Free the seats of every lapsed hold of the event in one call (see expire_due.lua)."""
