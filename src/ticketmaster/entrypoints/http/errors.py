@@ -55,6 +55,11 @@ def error_response(
 
 async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.DomainError)
+    return domain_error_response(request, exc)
+
+
+def domain_error_response(request: Request, exc: errors.DomainError) -> Response:
+    """The HTTP answer to a domain error (hot routes return it instead of raising)."""
     status = STATUS.get(type(exc)) or next((c for t, c in STATUS.items() if isinstance(exc, t)), 422)
     headers = {}
     extra = dict(exc.extra)

@@ -20,6 +20,7 @@ from ticketmaster.entrypoints.http.deps import (
     container,
     rate_limited_user,
 )
+from ticketmaster.entrypoints.http.errors import domain_error_response
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import HOLD_ATTEMPTS, HOLD_LATENCY
 from ticketmaster.services.holds import HoldSeats
@@ -50,6 +51,7 @@ _OUTCOME = {
     errors.HoldLimitExceeded: "limit",
     errors.Unavailable: "unavailable",
 }
+_ATTEMPTS = {o: HOLD_ATTEMPTS.labels(o) for o in ("created", "conflict", "limit", "unavailable", "invalid")}
 
 
 def _seat_ids(raw: bytes) -> list[str]:
@@ -83,13 +85,15 @@ async def post_hold(request: Request) -> Response:
             )
         )
     except errors.DomainError as exc:
+        # Answered here rather than raised through the framework: at an on-sale refusals
+        # (409) are as common as holds.
         outcome = _OUTCOME.get(type(exc), "invalid")
-        raise
+        return domain_error_response(request, exc)
     except Exception:
         outcome = "unavailable"
         raise
     finally:
-        HOLD_ATTEMPTS.labels(outcome).inc()
+        _ATTEMPTS[outcome].inc()
         HOLD_LATENCY.observe(time.perf_counter() - started)
     return json_response(hold_json(hold, HoldStatus.ACTIVE), 201)
 
