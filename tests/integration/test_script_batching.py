@@ -131,9 +131,9 @@ async def test_a_lost_connection_fails_the_waiting_calls_and_the_next_call_recon
 
 
 def pipe_socket_address(pipe: CommandPipe) -> tuple[str, int]:
-    writer = pipe._writer  # the pipe's own socket, to kill just that client
-    assert writer is not None
-    host, port = writer.get_extra_info("sockname")[:2]
+    transport = pipe._transport  # the pipe's own socket, to kill just that client
+    assert transport is not None
+    host, port = transport.get_extra_info("sockname")[:2]
     return str(host), int(port)
 
 

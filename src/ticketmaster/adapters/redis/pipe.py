@@ -5,12 +5,14 @@ Contract:
   UTF-8, like the shared client), or raises the command's error reply (``NoScriptError``
   for NOSCRIPT, ``ResponseError`` otherwise) to that caller alone.
 - Every command queued in one turn of the event loop leaves in one write; Redis answers
-  commands of a connection in order, so replies are handed out first in, first out. No
-  task, pool checkout or await per command: that per-command cost is what limited a
-  Python process on the hold path long before Redis was busy.
+  commands of a connection in order, so replies are handed out first in, first out, in
+  the callback that received them. No task, pool checkout or await per command: that
+  per-command cost is what limited a Python process on the hold path long before Redis
+  was busy.
 - The connection is borrowed from the client's pool for the pipe's life, so the pool
   authenticates and selects the database as for any command, and closing the client
-  closes it too. It is (re)borrowed on the first call after a failure.
+  closes it too; its transport's bytes go to this module's protocol instead of redis-py's
+  reader. It is (re)borrowed on the first call after a failure.
 - Failure is all-or-nothing per connection: when it breaks, or its oldest command has
   waited ``timeout`` seconds, every waiting caller gets ``ConnectionError`` or
   ``TimeoutError`` and the connection is dropped (its later replies could not be matched).
@@ -44,22 +46,49 @@ def _error(reply: hiredis.ReplyError) -> ResponseError:
     return ResponseError(message)
 
 
+class _Replies(asyncio.Protocol):
+    """Takes the borrowed connection's bytes in place of redis-py's stream reader, so each
+    reply resolves its caller in the callback that received it (no reader task to wake)."""
+
+    def __init__(self, pipe: CommandPipe, conn: AbstractConnection, stream: asyncio.BaseProtocol) -> None:
+        self._pipe = pipe
+        self._conn = conn
+        self._stream = stream  # redis-py's protocol: told when the connection ends, as before
+        self._parser = hiredis.Reader(encoding="utf-8", errors="replace")
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        parser.feed(data)
+        reply = parser.gets()
+        while reply is not False:
+            self._pipe._deliver(reply)
+            reply = parser.gets()
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stream.connection_lost(exc)  # lets redis-py's disconnect() finish waiting
+        self._pipe._lost(self._conn)
+
+
 class CommandPipe:
     def __init__(self, client: redis.Redis, *, timeout: float = OPERATION_TIMEOUT_S) -> None:
         self._pool = client.connection_pool
         self._timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: AbstractConnection | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.WriteTransport | None = None
         self._opening: asyncio.Future[None] | None = None
         self._out: list[bytes] = []
         self._waiting: deque[_Waiter] = deque()
         self._flush_due = False
-        self._reading: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._failure: Exception | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     async def call(self, packed: bytes) -> Any:
-        if self._writer is None or self._loop is not asyncio.get_running_loop():
+        if self._transport is None or self._loop is not asyncio.get_running_loop():
             await self._open()
         loop = self._loop
         assert loop is not None
@@ -77,20 +106,19 @@ class CommandPipe:
         """Borrow a connection (one caller does it; the others wait for it)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or the client moved to another event loop
-            self._loop, self._conn, self._writer, self._opening = loop, None, None, None
+            self._loop, self._conn, self._transport, self._opening = loop, None, None, None
             self._out.clear()
             self._waiting.clear()
-            self._flush_due, self._reading, self._watchdog = False, None, None
+            self._flush_due, self._watchdog = False, None
         if self._opening is None:
             self._opening = loop.create_future()
             try:
                 conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
                 # The pool's connection, read and written directly: redis-py's per-command
                 # path is what this module exists to avoid.
-                reader: asyncio.StreamReader = conn._reader
-                self._writer = conn._writer
-                self._conn = conn
-                self._reading = loop.create_task(self._read(conn, reader))
+                transport = conn._writer.transport
+                transport.set_protocol(_Replies(self, conn, transport.get_protocol()))
+                self._conn, self._transport, self._failure = conn, transport, None
                 self._opening.set_result(None)
             except BaseException as exc:
                 self._opening.set_exception(exc)
@@ -103,56 +131,46 @@ class CommandPipe:
 
     def _flush(self) -> None:
         self._flush_due = False
-        if self._out and self._writer is not None:
+        if self._out and self._transport is not None:
             data = b"".join(self._out)
             self._out.clear()
-            self._writer.write(data)
+            self._transport.write(data)
 
-    async def _read(self, conn: AbstractConnection, stream: asyncio.StreamReader) -> None:
-        parser = hiredis.Reader(encoding="utf-8", errors="replace")
-        waiting = self._waiting
-        failure: Exception = RedisConnectionError("Redis closed the connection")
-        try:
-            while True:
-                data = await stream.read(65536)
-                if not data:
-                    break
-                parser.feed(data)
-                reply = parser.gets()
-                while reply is not False:
-                    future, _ = waiting.popleft()
-                    if not future.done():
-                        if isinstance(reply, hiredis.ReplyError):
-                            future.set_exception(_error(reply))
-                        else:
-                            future.set_result(reply)
-                    reply = parser.gets()
-        except asyncio.CancelledError:
-            failure = TimeoutError("Redis did not answer in time")
-        except Exception as exc:
-            failure = RedisConnectionError(f"Redis connection failed: {exc!r}")
-        self._drop(conn, failure)
+    def _deliver(self, reply: Any) -> None:
+        future, _ = self._waiting.popleft()
+        if future.done():  # its caller gave up (cancelled)
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            future.set_exception(_error(reply))
+        else:
+            future.set_result(reply)
+
+    def _lost(self, conn: AbstractConnection) -> None:
+        """Fail every waiting caller; the next call borrows a fresh connection."""
+        failure = self._failure or RedisConnectionError("Redis closed the connection")
+        if self._conn is conn:
+            self._conn = self._transport = None
+            self._out.clear()
+            while self._waiting:
+                future, _ = self._waiting.popleft()
+                if not future.done():
+                    future.set_exception(failure)
+        task = asyncio.get_running_loop().create_task(self._give_back(conn))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _give_back(self, conn: AbstractConnection) -> None:
         with contextlib.suppress(Exception):  # the client may be closing it at the same time
             await conn.disconnect()
             await self._pool.release(conn)
-
-    def _drop(self, conn: AbstractConnection, failure: Exception) -> None:
-        """Fail every waiting caller; the next call borrows a fresh connection."""
-        if self._conn is conn:
-            self._conn = self._writer = None
-            self._reading = None
-        self._out.clear()
-        while self._waiting:
-            future, _ = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(failure)
 
     def _check_deadline(self) -> None:
         self._watchdog = None
         if not self._waiting:
             return
-        if self._waiting[0][1] <= time.monotonic() and self._reading is not None:
-            self._reading.cancel()  # the reader fails everyone with TimeoutError, then drops it
+        if self._waiting[0][1] <= time.monotonic() and self._transport is not None:
+            self._failure = TimeoutError("Redis did not answer in time")
+            self._transport.abort()  # connection_lost fails everyone waiting, then drops it
             return
         assert self._loop is not None
         self._watchdog = self._loop.call_later(self._timeout / 4, self._check_deadline)
