@@ -5,8 +5,8 @@ and one read instead of N of each (see :mod:`.pipe`). Atomicity is unchanged: ea
 EVALSHA in the pipeline is still its own script run; a pipeline is not a transaction and
 does not need to be.
 
-Commands are encoded here (RESP is a few lines): redis-py's generic packer spent more CPU
-on the arguments than the scripts cost Redis to run.
+Commands are encoded by hiredis's C packer: redis-py's generic packer spent more CPU on the
+arguments than the scripts cost Redis to run, and a Python one still showed on the profile.
 """
 
 from __future__ import annotations
@@ -16,28 +16,19 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
 from ticketmaster.adapters.redis.pipe import pipe_for
 
 
-def _bulk(value: str | int | float) -> bytes:
-    """One RESP bulk string; numbers as redis-py would send them."""
-    raw = (
-        value.encode()
-        if isinstance(value, str)
-        else (repr(value) if isinstance(value, float) else str(value)).encode()
-    )
-    return b"$%d\r\n%b\r\n" % (len(raw), raw)
-
-
 def pack_evalsha(sha: str, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes:
-    """``EVALSHA sha numkeys key... arg...`` as RESP."""
-    parts = [b"*%d\r\n$7\r\nEVALSHA\r\n" % (3 + len(keys) + len(args)), _bulk(sha), _bulk(len(keys))]
-    parts += [_bulk(k) for k in keys]
-    parts += [_bulk(a) for a in args]
-    return b"".join(parts)
+    """``EVALSHA sha numkeys key... arg...`` as RESP (hiredis's C packer; numbers are sent
+    as redis-py sends them, floats by repr)."""
+    command = ("EVALSHA", sha, len(keys), *keys, *args)
+    packed: bytes = hiredis.pack_command(command)  # type: ignore[arg-type]  # the stub says a 1-tuple
+    return packed
 
 
 class ScriptBatcher:
