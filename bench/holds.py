@@ -255,6 +255,11 @@ def main() -> int:
                     f"{name:<22} {med[0]:>8.0f} {med[1]:>8.0f} {med[2]:>8.1f} {med[3]:>8.1f} {med[4]:>7.0f}"
                     f" {med[5]:>10.0f} {med[6]:>6.2f}"
                 )
+        for name, values in rows.items():
+            if name.startswith("holds @"):
+                print(f"{name:<22} ratio per round: " + ", ".join(f"{v[6]:.2f}" for v in values))
+            elif name.startswith("seat map"):
+                print(f"{name:<22} p99 ms per round: " + ", ".join(f"{v[3]:.1f}" for v in values))
         print(
             "medians over rounds; latency percentiles are of 201 responses (seat map: of 200s);"
             " ratio = (201+409)/s divided by GET /healthz req/s at the same concurrency, same round"
