@@ -21,6 +21,7 @@ from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
 from ticketmaster.adapters.tokens import TokenSigner
 from ticketmaster.config import Settings
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT
+from ticketmaster.entrypoints.http.seat_stream import SeatStreams
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
 from ticketmaster.observability import record_queue_view
 from ticketmaster.services.holds import HoldService
@@ -45,6 +46,7 @@ class Container:
     gate: RedisSeatGate
     holds: HoldService
     seat_maps: SeatMapRenderer
+    seat_streams: SeatStreams
     purchase_repo: PostgresPurchaseRepository
     purchases: PurchaseService
     queues: RedisWaitingRoom
@@ -52,6 +54,7 @@ class Container:
     rate_limiter: RedisRateLimiter
 
     async def close(self) -> None:
+        await self.seat_streams.close()
         await self.queues.close()
         await self.hold_writer.stop()
         await self.redis.aclose()
@@ -94,6 +97,7 @@ async def build(settings: Settings) -> Container:
             catalog, gate, hold_repo, writer, settings.hold_ttl_seconds, admission=AdmissionVerifier(signer)
         ),
         seat_maps=SeatMapRenderer(gate, catalog),
+        seat_streams=SeatStreams(gate),
         purchase_repo=purchase_repo,
         purchases=PurchaseService(purchase_repo, gate),
         queues=queues,

@@ -20,6 +20,7 @@ SEAT_MAP_LATENCY = Histogram(
     "ticketmaster_seat_map_duration_seconds", "Time to answer a seat-map request", buckets=LATENCY_BUCKETS
 )
 SEAT_MAP_RENDERS = Counter("ticketmaster_seat_map_renders_total", "Seat-map bodies rendered")
+SEAT_STREAMS = Gauge("ticketmaster_seat_streams", "Open live seat-update streams (SSE) in this process")
 HOLD_WRITE_BATCH = Histogram(
     "ticketmaster_hold_write_batch_size",
     "Holds committed per PostgreSQL transaction (group commit)",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Header, Request
+from starlette.responses import Response, StreamingResponse
 
-from ticketmaster.entrypoints.http.deps import PlainRoute, container
+from ticketmaster.domain.errors import InvalidRequest, NotFound
+from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, container
 from ticketmaster.entrypoints.http.responses import etag_matches
 from ticketmaster.observability import SEAT_MAP_LATENCY
 
@@ -40,3 +41,29 @@ seat_map_route = PlainRoute("/events/{event_id}/seats", get_seat_map, methods=["
 """The seat map, mounted ahead of the FastAPI routes (app.py): every buyer of an on-sale
 reloads it, and its work is a cached render; FastAPI's router walk and dependency
 resolution would cost more. The FastAPI route above documents it in the OpenAPI schema."""
+
+
+@router.get(
+    "/events/{event_id}/seats/stream",
+    summary="Live seat updates (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "one event per batch of changes"}},
+)
+async def seat_stream(
+    event_id: str,
+    c: ContainerDep,
+    last_event_id: str | None = Header(
+        default=None, alias="Last-Event-ID", description="resume after this version (sent by EventSource)"
+    ),
+) -> StreamingResponse:
+    """``{"version", "changes": [{"seatId", "status"}]}`` per batch; see seat_stream.py."""
+    if last_event_id is not None and not last_event_id.isdigit():
+        raise InvalidRequest("Last-Event-ID must be a seat-map version", field="Last-Event-ID")
+    if await c.catalog.event_info(event_id) is None:
+        raise NotFound(f"event {event_id!r} does not exist")
+    body = await c.seat_streams.open(event_id, int(last_event_id) if last_event_id else None)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
