@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ import httpx
 from tests import factories
 from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyer
+from tests.fleet import eventually
 from ticketmaster.processes import end_process
 
 T = TypeVar("T")
@@ -38,18 +38,6 @@ PAYMENT_TIMEOUT = "TICKETMASTER_PAYMENT_TIMEOUT_SECONDS"
 HOLD_TTL = "TICKETMASTER_HOLD_TTL_SECONDS"
 SANDBOX_URL = "TICKETMASTER_SANDBOX_URL"
 PRICE_CENTS = 9900
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float, what: str) -> T:
-    """Poll ``probe`` until it returns something other than None, or fail after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
