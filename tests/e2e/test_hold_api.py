@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -224,6 +226,22 @@ async def test_a_malformed_body_is_a_422_and_holds_nothing(
     body = assert_error(response, 422, "invalid_request")
     assert body["field"] in {"body", "seatIds"}
     assert await hold_rows(pool, event_id) == []
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(http: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    event_id, seats = await one_event(pool)
+    buyer = await new_buyer(http)
+    raw = json.dumps({"seatIds": [seats[0], seats[1]]}).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:  # chunked transfer encoding, 7 bytes a chunk
+        for start in range(0, len(raw), 7):
+            yield raw[start : start + 7]
+
+    headers = {**buyer.auth, "Idempotency-Key": "k-pieces", "Content-Type": "application/json"}
+    response = await http.post(f"/events/{event_id}/holds", content=pieces(), headers=headers)
+
+    assert response.status_code == 201, response.text
+    assert sorted(response.json()["seatIds"]) == sorted(seats[:2])
 
 
 async def test_an_unauthenticated_hold_is_a_401_before_its_body_is_read(

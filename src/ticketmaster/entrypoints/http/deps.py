@@ -22,18 +22,26 @@ async def container(request: Request) -> Container:
 
 
 async def current_user(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    signer = request.app.state.container.signer
-    return authenticate(signer, token.strip())
+    return bearer_user(request.app.state.container, request.headers.get("authorization", ""))
 
 
 async def rate_limited_user(request: Request) -> str:
     """The caller of a write endpoint, once their per-user token bucket allowed it (I8)."""
-    user = await current_user(request)
-    decision = await (await container(request)).rate_limiter.take(user)
+    c: Container = request.app.state.container
+    return await allow_write(c, bearer_user(c, request.headers.get("authorization", "")))
+
+
+def bearer_user(c: Container, authorization: str) -> str:
+    """The user of an ``Authorization: Bearer <access token>`` header (Unauthorized if none)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    return authenticate(c.signer, token.strip())
+
+
+async def allow_write(c: Container, user: str) -> str:
+    """``user`` once their per-user token bucket allowed a write (RateLimited if not)."""
+    decision = await c.rate_limiter.take(user)
     if not decision.allowed:
         SHED_REQUESTS.labels("rate_limited").inc()
         raise RateLimited(

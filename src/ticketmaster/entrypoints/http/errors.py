@@ -55,10 +55,10 @@ def error_response(
 
 async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.DomainError)
-    return domain_error_response(request, exc)
+    return domain_error_response(exc, request.method, request.url.path)
 
 
-def domain_error_response(request: Request, exc: errors.DomainError) -> Response:
+def domain_error_response(exc: errors.DomainError, method: str, path: str) -> Response:
     """The HTTP answer to a domain error (hot routes return it instead of raising)."""
     status = STATUS.get(type(exc)) or next((c for t, c in STATUS.items() if isinstance(exc, t)), 422)
     headers = {}
@@ -67,7 +67,7 @@ def domain_error_response(request: Request, exc: errors.DomainError) -> Response
     if retry is not None:
         headers["Retry-After"] = str(retry)
     if isinstance(exc, errors.Unavailable):
-        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("dependency unavailable on %s %s: %s", method, path, exc)
     return error_response(status, exc.code, exc.message, headers, **extra)
 
 
