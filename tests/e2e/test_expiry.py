@@ -12,7 +12,7 @@ real worker process:
 
 1. by the worker itself: ``ticketmaster_expiry_lag_seconds``, observed right after the
    release script returns (``time.time() - expiresAt``). The worker runs the stock jobs and
-   settings, plus a Prometheus endpoint so the test can read it (tests/e2e/metrics_worker.py).
+   settings, with its Prometheus endpoint on (``--metrics-port``) so the test can read it.
    The assertions use this histogram: it is the product's own metric, one observation per
    hold (checked), and it is not inflated by the observer being descheduled;
 2. from outside, as a cross-check: a watcher process with its own Redis connection reads
@@ -115,12 +115,19 @@ class Buckets:
 
 
 class MetricsWorker:
-    """tests/e2e/metrics_worker.py: the stock worker jobs, plus a /metrics endpoint."""
+    """``ticketmaster worker --metrics-port``: the worker's jobs and its /metrics."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.metrics_worker", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "ticketmaster.entrypoints.cli.main",
+                "worker",
+                "--metrics-port",
+                str(self.port),
+            ],
             env={**os.environ, **env},
             cwd=REPO,
         )

@@ -168,9 +168,14 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     import uvloop
+    from prometheus_client import start_http_server
 
     from ticketmaster.entrypoints.worker.runner import worker_main
 
+    if args.metrics_port is not None:
+        # A thread of prometheus_client's own: the metrics stay readable while the jobs are busy.
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+        print(f"worker metrics on http://{args.metrics_host}:{args.metrics_port}/metrics", flush=True)
     with engines(settings) as s:
         uvloop.run(worker_main(s))
     return 0

@@ -40,12 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
         "database is empty, the payment sandbox, the worker and the API (Ctrl-C stops it all).",
     )
     add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
-    add(
+    worker = add(
         "worker",
         commands.worker,
         "Run every background job: purchase processing, hold expiry (listener and sweepers), "
         "periodic reconcile and the waiting-room admission ticker; safe to run several at once.",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this worker's Prometheus metrics (expiry lag, purchases, admissions) on "
+        "http://HOST:PORT/metrics (off by default; under `run` the jobs share the API's /metrics)",
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)")
     add(
         "reconcile",
         commands.reconcile,
