@@ -70,6 +70,14 @@ def test_an_expired_token_is_refused() -> None:
         signer.verify(token, "access")
 
 
+def test_a_token_signed_until_a_moment_ends_there_to_the_millisecond() -> None:
+    ahead, behind = time.time() + 0.5, time.time() - 0.25  # within one second of now, both
+
+    assert signer.verify(signer.sign_until("admission", "usr_1", ahead), "admission")["exp"] == ahead
+    with pytest.raises(Unauthorized, match="expired"):
+        signer.verify(signer.sign_until("admission", "usr_1", behind), "admission")
+
+
 def test_a_token_of_another_kind_is_refused() -> None:
     token, _ = signer.sign("queue", "usr_1", 300)
 

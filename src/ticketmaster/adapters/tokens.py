@@ -86,10 +86,15 @@ class TokenSigner:
 
     def sign(self, typ: str, subject: str, ttl_seconds: int, **claims: Any) -> tuple[str, int]:
         """Return the token and its expiry (Unix seconds)."""
+        exp = int(time.time()) + ttl_seconds
+        return self.sign_until(typ, subject, exp, **claims), exp
+
+    def sign_until(self, typ: str, subject: str, expires_at: float, **claims: Any) -> str:
+        """A token valid until ``expires_at`` (Unix seconds; a fraction keeps milliseconds:
+        JWT NumericDate allows it), for tokens whose end is set by something else."""
         now = int(time.time())
-        exp = now + ttl_seconds
-        payload = {"iss": ISSUER, "typ": typ, "sub": subject, "iat": now, "exp": exp, **claims}
-        return jwt.encode(payload, self.secret, algorithm=ALGORITHM), exp
+        payload = {"iss": ISSUER, "typ": typ, "sub": subject, "iat": now, "exp": expires_at, **claims}
+        return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str, typ: str) -> dict[str, Any]:
         """Claims of a valid, unexpired token of kind ``typ``; Unauthorized otherwise."""

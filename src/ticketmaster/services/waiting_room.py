@@ -86,7 +86,7 @@ class QueueStatus:
     estimated_wait_seconds: int | None = None
     admission_token: str | None = None
     admitted_at_ms: int | None = None
-    expires_at: int | None = None
+    expires_at_ms: int | None = None
     lapsed: bool = False
     on_sale_at_ms: int | None = None
     eta_error_seconds: float | None = None
@@ -200,13 +200,11 @@ class WaitingRoomService:
         eta_error = None  # a returner's wait was its own absence, not an error of the prediction
         if not admission.readmitted:
             eta_error = self._eta_error(event_id, position, claims.get("pred"), admitted_at)
-        token, expires = self.signer.sign(
-            ADMISSION,
-            user_id,
-            max(1, (admitted_at + window_ms - now) // 1000),
-            evt=event_id,
-            pos=position,
-            adm=admitted_at,
+        # Valid exactly until the admission lapses: whole seconds would end it up to a second
+        # early (a token already expired when handed out) or late (beyond the cap's window).
+        expires_ms = admitted_at + window_ms
+        token = self.signer.sign_until(
+            ADMISSION, user_id, expires_ms / 1000, evt=event_id, pos=position, adm=admitted_at
         )
         return QueueStatus(
             position,
@@ -214,7 +212,7 @@ class WaitingRoomService:
             0,
             admission_token=token,
             admitted_at_ms=admitted_at,
-            expires_at=expires,
+            expires_at_ms=expires_ms,
             eta_error_seconds=eta_error,
         )
 

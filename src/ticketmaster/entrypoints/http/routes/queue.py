@@ -46,14 +46,14 @@ async def poll_status(request: Request) -> Response:
     body: dict[str, object]
     if s.admitted:
         assert s.admitted_at_ms is not None
-        assert s.expires_at is not None
+        assert s.expires_at_ms is not None
         if s.eta_error_seconds is not None:
             QUEUE_ETA_ERROR.observe(s.eta_error_seconds)
         body = {
             "position": s.position,
             "admitted": True,
             "admissionToken": s.admission_token,
-            "expiresAt": _iso_ms(s.expires_at * 1000),
+            "expiresAt": _iso_ms(s.expires_at_ms),
             "admittedAt": _iso_ms(s.admitted_at_ms),
         }
     elif s.lapsed:
