@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -45,6 +45,9 @@ bench-purchases: $(STAMP)
 
 bench-queue: $(STAMP)
 	$(BIN)/python -m bench.waiting_room
+
+bench-streams: $(STAMP)
+	$(BIN)/python -m bench.streams
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
