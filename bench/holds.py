@@ -29,6 +29,8 @@ import random
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import machine
 from bench.http1 import build_get
 from bench.loadgen import LoadResult, run_event_loop, run_load
-from bench.sut import ServerUnderTest, _with_database, add_target_arguments
+from bench.sut import ServerUnderTest, Target, _with_database, add_target_arguments
 from ticketmaster.adapters.tokens import TokenSigner
 
 EVENT_ID = "evt_bench_stadium"
@@ -124,6 +126,26 @@ async def _make_buyers(database_url: str, secret: str, count: int) -> list[str]:
     return [signer.sign("access", user, 3600)[0] for user in ids]
 
 
+@contextmanager
+def stadium_deployment(
+    args: argparse.Namespace, extra_env: dict[str, str], buyers: int
+) -> Iterator[tuple[Target, list[str]]]:
+    """A fresh deployment with its worker, the bench stadium event imported, and ``buyers``
+    access tokens of distinct users; everything is dropped on exit."""
+    if args.url:
+        raise SystemExit("--url is not supported: the benchmark needs its own deployment and buyers")
+    for line in machine.describe():
+        print(line)
+    sut = ServerUnderTest(args.database_url, args.redis_url, extra_env=extra_env, with_worker=True)
+    with sut as target, tempfile.TemporaryDirectory() as tmp:
+        env = sut._env(Path(tmp))
+        catalog = Path(tmp) / "bench.json"
+        catalog.write_text(json.dumps(_catalog()))
+        sut._cli(env, "import", str(catalog))
+        database = _with_database(args.database_url, sut.database_name)
+        yield target, asyncio.run(_make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
+
+
 def _rates(result: LoadResult) -> tuple[float, float, int]:
     created = result.statuses.get(201, 0) / result.duration_s
     conflicts = sum(v for k, v in result.statuses.items() if k == 409) / result.duration_s
@@ -150,27 +172,13 @@ def main() -> int:
         help="holds/s the map test's writers offer, paced (250; 0 = as fast as they can)",
     )
     args = parser.parse_args()
-    if args.url:
-        parser.error("--url is not supported: the benchmark needs its own deployment and buyers")
-    for line in machine.describe():
-        print(line)
     levels = [int(n) for n in args.clients.split(",")]
     extra = {
         "TICKETMASTER_HOLD_TTL_SECONDS": str(args.hold_ttl),
         "TICKETMASTER_MAX_IN_FLIGHT": "4096",
         "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000",
     }
-    sut = ServerUnderTest(args.database_url, args.redis_url, extra_env=extra, with_worker=True)
-    with sut as target, tempfile.TemporaryDirectory() as tmp:
-        env = sut._env(Path(tmp))
-        catalog = Path(tmp) / "bench.json"
-        catalog.write_text(json.dumps(_catalog()))
-        sut._cli(env, "import", str(catalog))
-        secret = env["TICKETMASTER_SECRET_KEY"]
-        per_run = int(max(levels) * 40 * args.duration)
-        tokens = asyncio.run(
-            _make_buyers(_with_database(args.database_url, sut.database_name), secret, per_run)
-        )
+    with stadium_deployment(args, extra, int(max(levels) * 40 * args.duration)) as (target, tokens):
         print(f"server: {target.description}; hold TTL {args.hold_ttl}s; {len(tokens)} buyers")
         prebuilt = min(len(tokens), int(8000 * (args.duration + args.warmup + 1)))
         healthz = build_get(target.host, target.port, "/healthz")

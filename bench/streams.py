@@ -18,17 +18,16 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine
-from bench.holds import EVENT_ID, ROWS, SEATS_PER_ROW, SECTIONS, _catalog, _make_buyers
+from bench.holds import EVENT_ID, ROWS, SEATS_PER_ROW, SECTIONS, stadium_deployment
 from bench.http1 import READ_LIMIT, build_get, close_quietly, read_response
 from bench.loadgen import percentile, run_event_loop
-from bench.sut import ServerUnderTest, _with_database, add_target_arguments
+from bench.sut import add_target_arguments
 
 
 class Subscriber:
@@ -128,24 +127,10 @@ def main() -> int:
     parser.add_argument("--hold-rate", type=float, default=100.0, help="holds/s, paced (100)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of holds per level (5)")
     args = parser.parse_args()
-    if args.url:
-        parser.error("--url is not supported: the benchmark needs its own deployment and buyers")
-    for line in machine.describe():
-        print(line)
+    levels = [int(n) for n in args.subscribers.split(",")]
+    needed = int(args.hold_rate * args.duration) * len(levels)
     extra = {"TICKETMASTER_HOLD_TTL_SECONDS": "600", "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000"}
-    sut = ServerUnderTest(args.database_url, args.redis_url, extra_env=extra, with_worker=True)
-    with sut as target, tempfile.TemporaryDirectory() as tmp:
-        env = sut._env(Path(tmp))
-        catalog = Path(tmp) / "bench.json"
-        catalog.write_text(json.dumps(_catalog()))
-        sut._cli(env, "import", str(catalog))
-        levels = [int(n) for n in args.subscribers.split(",")]
-        needed = int(args.hold_rate * args.duration) * len(levels)
-        tokens = asyncio.run(
-            _make_buyers(
-                _with_database(args.database_url, sut.database_name), env["TICKETMASTER_SECRET_KEY"], needed
-            )
-        )
+    with stadium_deployment(args, extra, needed) as (target, tokens):
         runs = _seat_runs()
         if needed > len(runs):
             parser.error(f"{needed} holds need more seats than the stadium has; lower --hold-rate/--duration")
