@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -48,6 +48,9 @@ bench-queue: $(STAMP)
 
 bench-streams: $(STAMP)
 	$(BIN)/python -m bench.streams
+
+bench-hold-cost: $(STAMP)
+	$(BIN)/python -m bench.hold_cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
