@@ -57,11 +57,14 @@ async def seat_stream(
     ),
 ) -> StreamingResponse:
     """``{"version", "changes": [{"seatId", "status"}]}`` per batch; see seat_stream.py."""
-    if last_event_id is not None and not last_event_id.isdigit():
-        raise InvalidRequest("Last-Event-ID must be a seat-map version", field="Last-Event-ID")
+    resume = None
+    if last_event_id is not None:
+        if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18):
+            raise InvalidRequest("Last-Event-ID must be a seat-map version", field="Last-Event-ID")
+        resume = int(last_event_id)
     if await c.catalog.event_info(event_id) is None:
         raise NotFound(f"event {event_id!r} does not exist")
-    body = await c.seat_streams.open(event_id, int(last_event_id) if last_event_id else None)
+    body = await c.seat_streams.open(event_id, resume)
     return StreamingResponse(
         body,
         media_type="text/event-stream",
