@@ -78,6 +78,7 @@ class HoldEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         outcome = "created"
+        refusal: Response | None = None
         try:
             c: Container = scope["app"].state.container
             authorization = idempotency_key = admission_token = None
@@ -97,15 +98,16 @@ class HoldEndpoint:
             # Answered here rather than raised through the framework: at an on-sale refusals
             # (409) are as common as holds.
             outcome = _OUTCOME.get(type(exc), "invalid")
-            response = domain_error_response(exc, "POST", scope["path"])
-            await response(scope, receive, send)
-            return
+            refusal = domain_error_response(exc, "POST", scope["path"])
         except Exception:
             outcome = "unavailable"
             raise
         finally:
             _ATTEMPTS[outcome].inc()
             HOLD_LATENCY.observe(time.perf_counter() - started)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         body = orjson.dumps(hold_json(hold, HoldStatus.ACTIVE))
         headers = [*_JSON_HEADERS, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 201, "headers": headers})
