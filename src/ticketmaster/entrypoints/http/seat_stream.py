@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -108,7 +109,11 @@ class SeatStreams:
         except BaseException:
             watch.subscribers.discard(queue)
             raise
-        return self._stream(watch, queue, position, first)
+        stream = self._stream(watch, queue, position, first)
+        # If the response never starts (the client left first), the generator's own cleanup
+        # never runs; this one does, once the generator is gone.
+        weakref.finalize(stream, watch.subscribers.discard, queue)
+        return stream
 
     async def _stream(
         self, watch: _Watch, queue: asyncio.Queue[_Batch | None], position: int, first: bytes
