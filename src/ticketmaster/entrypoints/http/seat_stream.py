@@ -34,6 +34,7 @@ import orjson
 
 from ticketmaster.adapters.redis.gate_replies import SeatChanges
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.domain.seats import SeatStatus
 from ticketmaster.observability import SEAT_STREAMS
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,11 @@ class _Batch:
     frame: bytes  # the SSE event, encoded once for every subscriber
 
 
-def _status(raw: str) -> str:
+def _status(raw: str) -> SeatStatus:
+    """The status a logged raw state stands for (a logged hold was live when logged)."""
     if not raw:
-        return "AVAILABLE"
-    return "SOLD" if raw == "SOLD" else "HELD"
+        return SeatStatus.AVAILABLE
+    return SeatStatus.SOLD if raw == SeatStatus.SOLD else SeatStatus.HELD
 
 
 def _frame(version: int, merged: dict[str, str], *, reset: bool = False) -> bytes:
