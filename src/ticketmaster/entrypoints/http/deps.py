@@ -27,8 +27,7 @@ async def current_user(request: Request) -> str:
 
 async def rate_limited_user(request: Request) -> str:
     """The caller of a write endpoint, once their per-user token bucket allowed it (I8)."""
-    c: Container = request.app.state.container
-    return await allow_write(c, bearer_user(c, request.headers.get("authorization", "")))
+    return await allow_write(request.app.state.container, await current_user(request))
 
 
 def bearer_user(c: Container, authorization: str) -> str:
