@@ -85,12 +85,12 @@ if not __package__:  # run as a script (``python bench/gates.py``): make ``bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine
-from ticketmaster.adapters.postgres.holds import LiveHold
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.redis.client import create_client
-from ticketmaster.adapters.redis.gate_replies import Outcome
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.domain.gate import Outcome
+from ticketmaster.domain.holds import BlockingHold
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -159,7 +159,7 @@ class UnexpectedAnswer(Exception):
 class FreshEvents:
     """LiveStateSource for the gate's first load: a bench event has nothing sold or held."""
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
         return [], []
 
     async def has_hold_history(self, event_id: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
 from ticketmaster.domain.catalog import parse_catalog
 from ticketmaster.services.catalog_import import import_catalog
 
@@ -73,4 +74,4 @@ def event(
 
 async def load(pool: asyncpg.Pool, data: dict[str, Any]) -> None:
     """Import a catalog dict through the real import use case."""
-    await import_catalog(pool, parse_catalog(data))
+    await import_catalog(PostgresCatalogStore(pool), parse_catalog(data))

@@ -51,10 +51,11 @@ from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyers, seat_statuses
 from tests.fleet import CLIENT_LIMITS, LEAN_POOL, Sandbox, api, eventually, worker
 from ticketmaster import bootstrap
-from ticketmaster.adapters.postgres.holds import ExpiryCandidate, PostgresExpiryRepository
+from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import Settings
+from ticketmaster.domain.holds import BlockingHold
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, RedisSweeper
 from ticketmaster.processes import end_process
 from ticketmaster.services.expiry import ExpireHolds
@@ -564,7 +565,7 @@ class CountingRepository(PostgresExpiryRepository):
         super().__init__(pool)
         self.settled: collections.Counter[str] = collections.Counter()
 
-    async def settle(self, hold_id: str) -> ExpiryCandidate | None:
+    async def settle(self, hold_id: str) -> BlockingHold | None:
         self.settled[hold_id] += 1
         return await super().settle(hold_id)
 

@@ -13,9 +13,9 @@ import redis.asyncio as redis
 from tests import factories
 from ticketmaster.adapters.postgres.holds import PostgresHoldRepository
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
-from ticketmaster.adapters.redis.gate_replies import GateResult
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.domain.gate import GateResult
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, Hold, HoldStatus, fingerprint
 from ticketmaster.domain.ids import new_id
 

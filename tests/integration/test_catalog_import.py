@@ -13,8 +13,8 @@ import pytest
 
 from tests import factories
 from tests.snapshots import dump_tables
-from ticketmaster.adapters.postgres.catalog import ImportReport
-from ticketmaster.domain.catalog import Catalog, CatalogError, Event, Venue, parse_catalog
+from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
+from ticketmaster.domain.catalog import Catalog, CatalogError, Event, ImportReport, Venue, parse_catalog
 from ticketmaster.domain.seats import seat_id
 from ticketmaster.services.catalog_import import import_catalog
 from ticketmaster.services.demo import demo_catalog
@@ -23,7 +23,7 @@ Doc = dict[str, Any]
 
 
 async def run_import(pool: asyncpg.Pool, data: Doc) -> ImportReport:
-    return await import_catalog(pool, parse_catalog(copy.deepcopy(data)))
+    return await import_catalog(PostgresCatalogStore(pool), parse_catalog(copy.deepcopy(data)))
 
 
 async def refused(pool: asyncpg.Pool, data: Doc) -> CatalogError:
@@ -400,7 +400,7 @@ def test_the_demo_catalog_passes_the_import_file_validation() -> None:
 async def test_the_demo_catalog_loads_and_reloads_without_writing(pool: asyncpg.Pool) -> None:
     demo = demo_catalog()
 
-    report = await import_catalog(pool, demo)
+    report = await import_catalog(PostgresCatalogStore(pool), demo)
 
     seats = sum(v.seat_count for v in demo.venues)
     assert report == ImportReport(
@@ -421,6 +421,6 @@ async def test_the_demo_catalog_loads_and_reloads_without_writing(pool: asyncpg.
     assert unpriced == 0
 
     before = await dump_tables(pool)
-    again = await import_catalog(pool, demo_catalog())
+    again = await import_catalog(PostgresCatalogStore(pool), demo_catalog())
     assert again == ImportReport(events_unchanged=len(demo.events))
     assert await dump_tables(pool) == before

@@ -122,8 +122,6 @@ class World:
 
     def reconciler(self) -> Reconciler:
         return Reconciler(
-            self.c.redis,
-            self.c.keys,
             self.c.gate,
             PostgresConsistencyReader(self.c.pool),
             ExpireHolds(PostgresExpiryRepository(self.c.pool), self.c.gate),
@@ -133,8 +131,6 @@ class World:
     async def audit(self) -> AuditReport:
         return await Auditor(
             PostgresConsistencyReader(self.c.pool),
-            self.c.redis,
-            self.c.keys,
             self.c.gate,
             self.ledger,
             grace_seconds=5.0,

@@ -17,8 +17,8 @@ from tests.integration.seat_world import World, a_hold, sell, users
 from ticketmaster.adapters.postgres.holds import NewHold
 from ticketmaster.adapters.redis import seat_gate
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.gate_replies import Outcome, RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.adapters.redis.seat_gate import load_script
+from ticketmaster.domain.gate import Outcome, RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import fingerprint
 from ticketmaster.domain.ids import new_id
 from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer

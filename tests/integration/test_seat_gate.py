@@ -12,17 +12,17 @@ import asyncpg
 import redis.asyncio as redis
 
 from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, ms, sell, users
-from ticketmaster.adapters.postgres.holds import (
-    HoldWriter,
-    LiveHold,
-    NewHold,
-    PostgresHoldRepository,
-    WriteOutcome,
-)
-from ticketmaster.adapters.redis.gate_replies import GateResult, Outcome
+from ticketmaster.adapters.postgres.holds import HoldWriter, NewHold, PostgresHoldRepository
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
-from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, HoldStatus, fingerprint
+from ticketmaster.domain.gate import GateResult, Outcome
+from ticketmaster.domain.holds import (
+    MAX_SEATS_PER_USER_PER_EVENT,
+    BlockingHold,
+    HoldStatus,
+    WriteOutcome,
+    fingerprint,
+)
 from ticketmaster.domain.ids import new_id
 
 # --- the hold and release scripts ------------------------------------------------------------
@@ -268,7 +268,7 @@ class CountingSource:
     repo: PostgresHoldRepository
     calls: int = 0
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
         self.calls += 1
         return await self.repo.live_state(event_id)
 

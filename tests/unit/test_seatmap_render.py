@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticketmaster.adapters.redis.gate_replies import SeatChanges
+from ticketmaster.domain.gate import SeatChanges
 from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
 from ticketmaster.entrypoints.http.crc32 import multmodp, shift
 from ticketmaster.entrypoints.http.seatmap import (

@@ -8,6 +8,7 @@ import can be refused before anything is written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -319,3 +320,15 @@ def check_tiers_against_venue(event: Event, venue: Venue, path: str) -> None:
         for t in event.price_tiers
     ]
     _parse_tiers(raw_tiers, f"{path}.priceTiers", frozenset(s.id for s in venue.sections))
+
+
+Progress = Callable[[int], None]
+"""Called with the number of seats written since the last call (progress bars)."""
+
+
+@dataclass
+class ImportReport:
+    venues_written: int = 0
+    seats_written: int = 0
+    events_written: int = 0
+    events_unchanged: int = 0

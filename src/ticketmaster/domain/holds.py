@@ -51,6 +51,28 @@ class Hold:
         return self.status
 
 
+class WriteOutcome(StrEnum):
+    """What committing a hold row did."""
+
+    INSERTED = "inserted"  # this call made the row durable
+    PRESENT = "present"  # the same hold id was already durable (an idempotent replay)
+    KEY_TAKEN = "key_taken"  # another hold already owns (user, Idempotency-Key)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingHold:
+    """A hold and how long its seats stay blocked: an ACTIVE hold until ``expires_at``, a
+    PURCHASING one until its payment deadline (the payment must not lose its seats). What
+    rebuild, reconcile, audit and expiry know of a hold."""
+
+    id: str
+    event_id: str
+    user_id: str
+    status: HoldStatus
+    blocks_until_ms: int
+    seat_ids: tuple[str, ...]
+
+
 def check_idempotency_key(key: str | None) -> str:
     if key is None:
         raise MalformedRequest("the Idempotency-Key header is required", field="Idempotency-Key")

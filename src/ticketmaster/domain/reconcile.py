@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from ticketmaster.domain.holds import BlockingHold
+from ticketmaster.domain.seats import SOLD, SeatState
 
 
-class LiveHold(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def seat_ids(self) -> tuple[str, ...]: ...
+@dataclass(frozen=True, slots=True)
+class EventTruth:
+    """What PostgreSQL says about one event's seats."""
+
+    event_id: str
+    sold: frozenset[str]
+    live_holds: dict[str, BlockingHold]
+    overdue_active: tuple[str, ...]  # ACTIVE holds already past expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +43,12 @@ class Plan:
 
 def holder(raw: str | None) -> str | None:
     """Hold id of a raw seat state, None for absent or SOLD."""
-    if not raw or raw == "SOLD":
-        return None
-    return raw.rpartition("|")[0]
+    return SeatState.parse(raw).hold_id
 
 
 def plan(
     sold: frozenset[str],
-    live_holds: Mapping[str, LiveHold],
+    live_holds: Mapping[str, BlockingHold],
     redis_states: Mapping[str, str],
     known_hold_ids: frozenset[str],
 ) -> Plan:
@@ -62,10 +65,12 @@ def plan(
     for seat in sorted(set(redis_states) | sold | set(wanted_hold)):
         raw = redis_states.get(seat, "")
         if seat in sold:
-            if raw != "SOLD":
-                result.seat_fixes.append(SeatFix("sold_missing", seat, raw, "SOLD", "booked in PostgreSQL"))
+            if not SeatState.parse(raw).sold:
+                result.seat_fixes.append(
+                    SeatFix("sold_missing", seat, raw, SOLD.format(), "booked in PostgreSQL")
+                )
             continue
-        if raw == "SOLD":
+        if SeatState.parse(raw).sold:
             result.seat_fixes.append(SeatFix("sold_unbacked", seat, raw, "", "no live booking"))
             raw = ""
         current = holder(raw)

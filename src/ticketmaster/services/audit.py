@@ -13,12 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as redis
-
-from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
-from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.reconcile import holder, plan
+from ticketmaster.domain.seats import SeatState
+from ticketmaster.services.ports import ConsistencyReader, GateInspector
 
 LedgerSource = Callable[[], Awaitable[list[dict[str, Any]]]]
 INVARIANTS = ("I1", "I2", "I3", "I4", "I5")
@@ -45,10 +42,8 @@ class AuditReport:
 
 @dataclass
 class Auditor:
-    reader: PostgresConsistencyReader
-    client: redis.Redis
-    keys: RedisKeys
-    gate: RedisSeatGate
+    reader: ConsistencyReader
+    gate: GateInspector
     ledger: LedgerSource | None
     grace_seconds: float = 5.0
     recheck_seconds: float = 1.0
@@ -112,7 +107,7 @@ class Auditor:
     async def _redis_findings(self) -> set[tuple[str, str]]:
         findings: set[tuple[str, str]] = set()
         for event_id in await self.reader.live_event_ids():
-            if not await self.client.exists(self.keys.loaded(event_id)):
+            if not await self.gate.is_loaded(event_id):
                 continue  # rebuilt from PostgreSQL on first touch
             # Same read order as the reconciler (Redis, known holds, truth): see services/reconcile.py.
             snapshot = await self.gate.snapshot(event_id)
@@ -129,8 +124,7 @@ class Auditor:
                     findings.add(("I1", f"{event_id}/{fix.seat_id} is SOLD in Redis without a live booking"))
                 else:
                     # Only a hold that still blocks the seat matters: a lapsed one is free already.
-                    exp = int(fix.expected.rpartition("|")[2] or 0)
-                    if exp > snapshot.taken_at_ms:
+                    if SeatState.parse(fix.expected).blocks_at(snapshot.taken_at_ms):
                         findings.add(("I4", f"{event_id}/{fix.seat_id} is blocked in Redis: {fix.detail}"))
             for hold_id in repairs.recreate:
                 findings.add(("I5", f"{event_id}: live hold {hold_id} is missing from Redis"))

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncpg
-
-from ticketmaster.adapters.postgres.catalog import (
+from ticketmaster.domain.catalog import (
+    Catalog,
+    CatalogError,
     ImportReport,
     Progress,
-    stored_event_venues,
-    stored_venues,
-    write_catalog,
+    Venue,
+    check_tiers_against_venue,
 )
-from ticketmaster.domain.catalog import Catalog, CatalogError, Venue, check_tiers_against_venue
-
-_IMPORT_LOCK = 0x696D706F  # "impo": one import at a time
+from ticketmaster.services.ports import CatalogStore
 
 
 def _shape(venue: Venue) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
@@ -21,7 +18,7 @@ def _shape(venue: Venue) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
 
 
 async def import_catalog(
-    pool: asyncpg.Pool, catalog: Catalog, progress: Progress | None = None
+    store: CatalogStore, catalog: Catalog, progress: Progress | None = None
 ) -> ImportReport:
     """Check the catalog against what is stored, then write it in one transaction.
 
@@ -29,10 +26,9 @@ async def import_catalog(
     an event names an unknown venue, or an event would move to another venue: seats that
     may already be held or sold never change identity under a buyer.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _IMPORT_LOCK)
+    async with store.importing() as tx:
         in_file = {v.id: v for v in catalog.venues}
-        stored = await stored_venues(conn, in_file.keys() | {e.venue_id for e in catalog.events})
+        stored = await tx.stored_venues(in_file.keys() | {e.venue_id for e in catalog.events})
         for i, venue in enumerate(catalog.venues):
             old = stored.get(venue.id)
             if old is not None and _shape(old) != _shape(venue):
@@ -48,7 +44,7 @@ async def import_catalog(
             if known is None:
                 raise CatalogError(f"events[{i}].venueId", f"unknown venue {event.venue_id!r}")
             check_tiers_against_venue(event, known, f"events[{i}]")
-        moved = await stored_event_venues(conn, [e.id for e in catalog.events])
+        moved = await tx.stored_event_venues([e.id for e in catalog.events])
         for i, event in enumerate(catalog.events):
             if moved.get(event.id, event.venue_id) != event.venue_id:
                 raise CatalogError(
@@ -56,8 +52,7 @@ async def import_catalog(
                     f"event {event.id!r} is already at venue {moved[event.id]!r} and cannot move",
                 )
         cities = {vid: v.city for vid, v in (stored | in_file).items()}
-        return await write_catalog(
-            conn,
+        return await tx.write(
             catalog,
             new_venue_ids=set(in_file) - set(stored),
             cities=cities,

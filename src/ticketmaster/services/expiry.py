@@ -18,8 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ticketmaster.adapters.postgres.holds import ExpiryCandidate
-from ticketmaster.adapters.redis.gate_replies import DueHolds
+from ticketmaster.domain.gate import DueHolds
+from ticketmaster.domain.holds import BlockingHold, HoldStatus
 from ticketmaster.observability import EXPIRY_LAG, HOLDS_EXPIRED
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ SETTLE_BATCH_S = 0.05  # released holds remembered, so a late notification for o
 
 
 class ExpiryRepository(Protocol):
-    async def peek(self, hold_id: str) -> ExpiryCandidate | None: ...
+    async def peek(self, hold_id: str) -> BlockingHold | None: ...
     async def settle_many(self, hold_ids: list[str]) -> set[str]: ...
-    async def settle(self, hold_id: str) -> ExpiryCandidate | None: ...
+    async def settle(self, hold_id: str) -> BlockingHold | None: ...
 
 
 class SeatReleaser(Protocol):
@@ -146,30 +146,30 @@ class ExpireHolds:
 
     async def _expire(self, hold_id: str, path: str) -> bool:
         hold = await self.repo.peek(hold_id)
-        if hold is None or hold.status in ("PURCHASING", "PURCHASED"):
+        if hold is None or hold.status in (HoldStatus.PURCHASING, HoldStatus.PURCHASED):
             return False
-        if hold.status == "CANCELLED":  # a cancel whose release did not happen (Redis was away)
-            changed = await self.gate.release(hold.event_id, hold.hold_id, hold.user_id, hold.seat_ids)
+        if hold.status is HoldStatus.CANCELLED:  # a cancel whose release did not happen (Redis was away)
+            changed = await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
         elif path in FAST_PATHS:
             # Redis decides by its own clock and the hold key; PostgreSQL follows.
-            changed = await self.gate.expire(hold.event_id, hold.hold_id, hold.user_id, hold.seat_ids)
+            changed = await self.gate.expire(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
             if changed < 0:
                 return False  # still live in Redis (not yet expired, or a purchase started)
             if changed:
-                EXPIRY_LAG.observe(max(0.0, time.time() - hold.expires_at_ms / 1000))
-            if hold.status == "ACTIVE":
+                EXPIRY_LAG.observe(max(0.0, time.time() - hold.blocks_until_ms / 1000))
+            if hold.status is HoldStatus.ACTIVE:
                 settled = await self.repo.settle(hold_id)
-                if settled is None or settled.status != "EXPIRED":
+                if settled is None or settled.status is not HoldStatus.EXPIRED:
                     return changed > 0  # PostgreSQL's clock not there yet: a sweeper retries
         else:
             # The safety nets trust PostgreSQL's expiry: settle there, then release whatever
             # still points at the hold (e.g. Redis kept it alive past a lost write).
             settled = await self.repo.settle(hold_id)
-            if settled is None or settled.status != "EXPIRED":
+            if settled is None or settled.status is not HoldStatus.EXPIRED:
                 return False
-            changed = await self.gate.release(hold.event_id, hold.hold_id, hold.user_id, hold.seat_ids)
+            changed = await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
             if changed:
-                EXPIRY_LAG.observe(max(0.0, time.time() - hold.expires_at_ms / 1000))
+                EXPIRY_LAG.observe(max(0.0, time.time() - hold.blocks_until_ms / 1000))
         self._remember(hold_id)
         if changed:
             HOLDS_EXPIRED.labels(path).inc()

@@ -26,7 +26,8 @@ from ticketmaster.domain.errors import (
     SeatsUnavailable,
     Unavailable,
 )
-from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.gate import GateResult, Outcome
+from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 
@@ -47,23 +48,6 @@ class Catalog(Protocol):
     async def venue_layout(self, venue_id: str) -> VenueLayout: ...
 
 
-class GateReply(Protocol):
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def hold_id(self) -> str: ...
-    @property
-    def expires_at_ms(self) -> int: ...
-    @property
-    def fingerprint(self) -> str: ...
-    @property
-    def unavailable(self) -> tuple[str, ...]: ...
-    @property
-    def already_held(self) -> int: ...
-    @property
-    def records_complete(self) -> bool: ...
-
-
 class SeatGate(Protocol):
     async def hold(
         self,
@@ -74,7 +58,7 @@ class SeatGate(Protocol):
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
-    ) -> GateReply: ...
+    ) -> GateResult: ...
     async def release(
         self,
         event_id: str,
@@ -100,8 +84,8 @@ class HoldRepository(Protocol):
 
 
 class DurableWriter(Protocol):
-    async def write_hold(self, hold: Hold, idempotency_key: str) -> str:
-        """Commit the hold; returns "inserted", "present" (same id) or "key_taken"."""
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        """Commit the hold (concurrent writes may share one commit)."""
         ...
 
 
@@ -168,7 +152,7 @@ class HoldService:
                 key,
             )
             raise
-        if reply.outcome == "OK":
+        if reply.outcome is Outcome.OK:
             hold = Hold(
                 id=hold_id,
                 event_id=cmd.event_id,
@@ -179,7 +163,7 @@ class HoldService:
                 fingerprint=fingerprint,
             )
             return await self._make_durable(hold, key)
-        if reply.outcome == "REPLAY":
+        if reply.outcome is Outcome.REPLAY:
             if reply.fingerprint != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request")
             return await self._await_durable(cmd, key, seats, reply)
@@ -188,7 +172,7 @@ class HoldService:
             earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
             if earlier is not None:
                 return earlier
-        if reply.outcome == "UNAVAILABLE":
+        if reply.outcome is Outcome.UNAVAILABLE:
             raise SeatsUnavailable("some of these seats are not available", seatIds=list(reply.unavailable))
         raise HoldLimitExceeded(
             f"a buyer may hold at most {rules.MAX_SEATS_PER_USER_PER_EVENT} seats of an event",
@@ -206,7 +190,7 @@ class HoldService:
                 if isinstance(exc, Unavailable):
                     raise
                 raise Unavailable("the hold could not be saved; nothing is held") from exc
-            if outcome == "key_taken":
+            if outcome is WriteOutcome.KEY_TAKEN:
                 # Redis forgot an older hold made with this key: answer with that one.
                 await self._undo(hold, key)
                 earlier = await self._earlier(hold.user_id, key, hold.event_id, hold.fingerprint)
@@ -241,7 +225,7 @@ class HoldService:
         return earlier
 
     async def _await_durable(
-        self, cmd: HoldSeats, key: str, seats: tuple[str, ...], reply: GateReply
+        self, cmd: HoldSeats, key: str, seats: tuple[str, ...], reply: GateResult
     ) -> Hold | None:
         """A duplicate of an earlier request: answer with its hold once that is durable.
 

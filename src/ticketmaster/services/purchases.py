@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
-from ticketmaster.adapters.postgres.purchases import PostgresPurchaseRepository
 from ticketmaster.domain import purchases as rules
 from ticketmaster.domain.errors import (
     HoldNotActive,
@@ -21,23 +19,11 @@ from ticketmaster.domain.errors import (
     InvalidRequest,
     NotFound,
 )
+from ticketmaster.domain.gate import RetimeResult
 from ticketmaster.domain.holds import Hold, HoldStatus, check_idempotency_key
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.purchases import Booking, Purchase, PurchaseStatus
-
-
-class PurchaseGate(Protocol):
-    async def retime(
-        self,
-        event_id: str,
-        hold_id: str,
-        user_id: str,
-        seat_ids: tuple[str, ...],
-        *,
-        status: str,
-        expires_at_ms: int,
-        require_live: bool,
-    ) -> int: ...
+from ticketmaster.services.ports import HoldRetimer, PurchaseRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +40,8 @@ def _ms(value: datetime) -> int:
 
 @dataclass
 class PurchaseService:
-    repo: PostgresPurchaseRepository
-    gate: PurchaseGate
+    repo: PurchaseRepository
+    gate: HoldRetimer
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def request(self, cmd: RequestPurchase) -> Purchase:
@@ -107,11 +93,11 @@ class PurchaseService:
                     hold.id,
                     hold.user_id,
                     hold.seat_ids,
-                    status="PURCHASING",
+                    status=HoldStatus.PURCHASING,
                     expires_at_ms=_ms(deadline),
                     require_live=True,
                 )
-                if moved != 1:
+                if moved is not RetimeResult.DONE:
                     raise HoldNotActive("hold has expired", status=HoldStatus.EXPIRED.value)
                 retimed = hold
                 await tx.start(purchase, key, deadline)
@@ -123,7 +109,7 @@ class PurchaseService:
                     retimed.id,
                     retimed.user_id,
                     retimed.seat_ids,
-                    status="ACTIVE",
+                    status=HoldStatus.ACTIVE,
                     expires_at_ms=_ms(retimed.expires_at),
                     require_live=False,
                 )

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import redis.asyncio as redis
-from redis.commands.core import AsyncScript
-
-from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
-from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate, load_script
-from ticketmaster.domain.reconcile import SeatFix, plan
+from ticketmaster.domain.gate import RetimeResult
+from ticketmaster.domain.holds import HoldStatus
+from ticketmaster.domain.reconcile import SeatFix, holder, plan
 from ticketmaster.observability import RECONCILE_FIXES
 from ticketmaster.services.expiry import ExpireHolds
+from ticketmaster.services.ports import ConsistencyReader, GateInspector
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +27,10 @@ SUSPECT_GRACE_SECONDS = 2.0
 
 @dataclass
 class Reconciler:
-    client: redis.Redis
-    keys: RedisKeys
-    gate: RedisSeatGate
-    reader: PostgresConsistencyReader
+    gate: GateInspector
+    reader: ConsistencyReader
     expire: ExpireHolds
     grace_seconds: float = SUSPECT_GRACE_SECONDS
-    _cas: AsyncScript = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._cas = self.client.register_script(load_script("reconcile.lua"))
 
     async def run_once(self) -> list[str]:
         """Reconcile every live event; returns one line per fix made."""
@@ -54,13 +45,13 @@ class Reconciler:
         for hold_id in truth.overdue_active:
             if await self.expire.expire(hold_id, "reconcile"):
                 changes.append(self._count(event_id, "expired_active", f"hold {hold_id} was past expiry"))
-        if not await self.client.exists(self.keys.loaded(event_id)):
+        if not await self.gate.is_loaded(event_id):
             return changes
         # Read order matters: Redis, then which of its holds PostgreSQL knows, then the truth.
         # A hold the snapshot shows and PostgreSQL knows was committed before the truth was
         # read, so the truth has its current status; any other hold is only a suspect.
         snapshot = await self.gate.snapshot(event_id)
-        referenced = sorted({raw.rpartition("|")[0] for raw in snapshot.states.values() if raw != "SOLD"})
+        referenced = sorted({holder(raw) or "" for raw in snapshot.states.values()} - {""})
         known = frozenset(await self.reader.existing_holds(referenced)) if referenced else frozenset()
         truth = await self.reader.event_truth(event_id)
         repairs = plan(truth.sold, truth.live_holds, snapshot.states, known)
@@ -79,12 +70,7 @@ class Reconciler:
                 for seat, raw in repairs.suspects[hold_id]
             ]
         if fixes:
-            args: list[str] = []
-            for fix in fixes:
-                args += [fix.seat_id, fix.expected, fix.new]
-            k = self.keys
-            keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id)]
-            applied = set(await self._cas(keys=keys, args=args))
+            applied = await self.gate.apply_seat_fixes(event_id, fixes)
             changes += [
                 self._count(event_id, f.kind, f"seat {f.seat_id}: {f.detail}")
                 for f in fixes
@@ -101,14 +87,14 @@ class Reconciler:
                 expires_at_ms=hold.blocks_until_ms,
                 require_live=False,
             )
-            if result == 1:
+            if result is RetimeResult.DONE:
                 changes.append(self._count(event_id, "hold_missing", f"hold {hold_id} restored in Redis"))
                 # Cancelled or sold while we worked? Then the restored copy must go again.
                 status = (await self.reader.existing_holds([hold_id])).get(hold_id)
-                if status not in ("ACTIVE", "PURCHASING"):
+                if status not in (HoldStatus.ACTIVE, HoldStatus.PURCHASING):
                     await self.gate.release(event_id, hold.id, hold.user_id, hold.seat_ids)
             else:
-                changes.append(f"{event_id}: CONFLICT hold {hold_id} could not be restored (code {result})")
+                changes.append(f"{event_id}: CONFLICT hold {hold_id} could not be restored ({result.name})")
         return changes
 
     @staticmethod

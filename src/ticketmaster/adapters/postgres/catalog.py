@@ -1,27 +1,19 @@
 """Writes a validated catalog in bulk (COPY into staging tables, then set-based upserts).
 
 Upserts only touch rows whose values differ, so importing the same file twice writes
-nothing. The caller owns the transaction: an import is all-or-nothing.
+nothing. An import is one transaction (``PostgresCatalogStore.importing``): all-or-nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import asyncpg
 
 from ticketmaster.adapters.postgres.pool import Conn
-from ticketmaster.domain.catalog import Catalog, Event, Row, Section, Venue
+from ticketmaster.domain.catalog import Catalog, Event, ImportReport, Progress, Row, Section, Venue
 from ticketmaster.domain.search import deletion_variants, terms
-
-Progress = Callable[[int], None]
-
-
-@dataclass
-class ImportReport:
-    venues_written: int = 0
-    seats_written: int = 0
-    events_written: int = 0
-    events_unchanged: int = 0
 
 
 async def stored_venues(conn: Conn, venue_ids: Iterable[str]) -> dict[str, Venue]:
@@ -239,3 +231,44 @@ async def write_catalog(
         await _write_search_terms(conn, chunk)
         tick(len(chunk))
     return report
+
+
+_IMPORT_LOCK = 0x696D706F  # "impo": one import at a time
+
+
+class CatalogImportTx:
+    """The one transaction of an import, holding the import lock (one import at a time)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def stored_venues(self, venue_ids: Iterable[str]) -> dict[str, Venue]:
+        return await stored_venues(self._conn, venue_ids)
+
+    async def stored_event_venues(self, event_ids: Iterable[str]) -> dict[str, str]:
+        return await stored_event_venues(self._conn, event_ids)
+
+    async def write(
+        self,
+        catalog: Catalog,
+        *,
+        new_venue_ids: set[str],
+        cities: dict[str, str],
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        return await write_catalog(
+            self._conn, catalog, new_venue_ids=new_venue_ids, cities=cities, progress=progress
+        )
+
+
+class PostgresCatalogStore:
+    """Where imports go: venues, seats, events and price tiers (all-or-nothing per import)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def importing(self) -> AsyncIterator[CatalogImportTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _IMPORT_LOCK)
+            yield CatalogImportTx(conn)

@@ -3,28 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
 
-
-@dataclass(frozen=True, slots=True)
-class LiveHoldRow:
-    id: str
-    user_id: str
-    status: str
-    blocks_until_ms: int  # expires_at when ACTIVE, payment_deadline when PURCHASING
-    seat_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EventTruth:
-    """What PostgreSQL says about one event's seats."""
-
-    event_id: str
-    sold: frozenset[str]
-    live_holds: dict[str, LiveHoldRow]
-    overdue_active: tuple[str, ...]  # ACTIVE holds already past expires_at
+from ticketmaster.adapters.postgres.holds import BLOCKS_UNTIL, blocking_hold
+from ticketmaster.domain.reconcile import EventTruth
 
 
 class PostgresConsistencyReader:
@@ -44,21 +26,16 @@ class PostgresConsistencyReader:
                 "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live", event_id
             )
             holds = await conn.fetch(
-                """
-                SELECT h.id, h.user_id, h.status, h.expires_at <= now() AS overdue,
-                       (extract(epoch FROM CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline
-                                                ELSE h.expires_at END) * 1000)::bigint AS until_ms,
+                f"""
+                SELECT h.id, h.event_id, h.user_id, h.status, h.expires_at <= now() AS overdue,
+                       (extract(epoch FROM {BLOCKS_UNTIL}) * 1000)::bigint AS until_ms,
                        array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
                 FROM holds h
                 WHERE h.event_id = $1 AND h.status IN ('ACTIVE', 'PURCHASING')
                 """,
                 event_id,
             )
-        live = {
-            r["id"]: LiveHoldRow(r["id"], r["user_id"], r["status"], int(r["until_ms"]), tuple(r["seat_ids"]))
-            for r in holds
-            if not (r["status"] == "ACTIVE" and r["overdue"])
-        }
+        live = {r["id"]: blocking_hold(r) for r in holds if not (r["status"] == "ACTIVE" and r["overdue"])}
         overdue = tuple(r["id"] for r in holds if r["status"] == "ACTIVE" and r["overdue"])
         return EventTruth(event_id, frozenset(r["seat_id"] for r in sold), live, overdue)
 

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 import asyncpg
 
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
-from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.holds import BlockingHold, Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.layout import EventInfo, SectionLayout, TierPrice, VenueLayout
 from ticketmaster.observability import HOLD_WRITE_BATCH
+
+# When a hold row ``h`` stops blocking its seats (domain.holds.BlockingHold): the one place
+# that says a PURCHASING hold keeps its seats until the payment deadline.
+BLOCKS_UNTIL = "CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END"
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +26,6 @@ log = logging.getLogger(__name__)
 class NewHold:
     hold: Hold
     idempotency_key: str
-
-
-class WriteOutcome:
-    INSERTED = "inserted"  # this call made the row durable
-    PRESENT = "present"  # the same hold id was already durable (an idempotent replay)
-    KEY_TAKEN = "key_taken"  # another hold already owns (user, Idempotency-Key)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveHold:
-    id: str
-    user_id: str
-    expires_at_ms: int
-    status: str
-    seat_ids: tuple[str, ...]
 
 
 def _hold(row: asyncpg.Record) -> Hold:
@@ -72,7 +61,7 @@ class PostgresHoldRepository:
         )
         return _hold(row) if row else None
 
-    async def insert_many(self, batch: list[NewHold]) -> dict[str, str]:
+    async def insert_many(self, batch: list[NewHold]) -> dict[str, WriteOutcome]:
         """Insert holds and their seats in ONE statement (so one implicit transaction and
         one round trip); outcome per hold id."""
         seats = [(n.hold.id, n.hold.event_id, s) for n in batch for s in n.hold.seat_ids]
@@ -199,30 +188,23 @@ class PostgresHoldRepository:
         )
         return bool(found)
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
         """Seats sold to live bookings, and holds that still block seats (one snapshot)."""
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             sold = await conn.fetch(
                 "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live", event_id
             )
             holds = await conn.fetch(
-                """
-                SELECT h.id, h.user_id, h.status,
-                       (extract(epoch FROM
-                          CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END
-                        ) * 1000)::bigint AS exp_ms,
+                f"""
+                SELECT h.id, h.event_id, h.user_id, h.status,
+                       (extract(epoch FROM {BLOCKS_UNTIL}) * 1000)::bigint AS until_ms,
                        array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
                 FROM holds h
-                WHERE h.event_id = $1 AND h.status IN ('ACTIVE', 'PURCHASING')
-                  AND CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END
-                      > now()
+                WHERE h.event_id = $1 AND h.status IN ('ACTIVE', 'PURCHASING') AND {BLOCKS_UNTIL} > now()
                 """,
                 event_id,
             )
-        return [r["seat_id"] for r in sold], [
-            LiveHold(r["id"], r["user_id"], int(r["exp_ms"]), r["status"], tuple(r["seat_ids"]))
-            for r in holds
-        ]
+        return [r["seat_id"] for r in sold], [blocking_hold(r) for r in holds]
 
 
 class HoldWriter:
@@ -237,7 +219,7 @@ class HoldWriter:
     # cost ~30 % more PostgreSQL and ~10 % more API CPU per hold, for no lower latency.
     def __init__(self, repo: PostgresHoldRepository, *, writers: int = 1, max_batch: int = 128) -> None:
         self._repo = repo
-        self._queue: asyncio.Queue[tuple[NewHold, asyncio.Future[str]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[NewHold, asyncio.Future[WriteOutcome]]] = asyncio.Queue()
         self._writers = writers
         self._max_batch = max_batch
         self._tasks: list[asyncio.Task[None]] = []
@@ -254,13 +236,13 @@ class HoldWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def write_hold(self, hold: Hold, idempotency_key: str) -> str:
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
         return await self.write(NewHold(hold, idempotency_key))
 
-    async def write(self, new: NewHold) -> str:
+    async def write(self, new: NewHold) -> WriteOutcome:
         if not self._tasks:
             return (await self._repo.insert_many([new]))[new.hold.id]
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[WriteOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put((new, future))
         return await future
 
@@ -297,19 +279,14 @@ class HoldWriter:
                     future.set_result(outcomes[item.hold.id])
 
 
-@dataclass(frozen=True, slots=True)
-class ExpiryCandidate:
-    hold_id: str
-    event_id: str
-    user_id: str
-    status: str
-    expires_at_ms: int
-    seat_ids: tuple[str, ...]
-
-
-def _candidate(row: asyncpg.Record) -> ExpiryCandidate:
-    return ExpiryCandidate(
-        row["id"], row["event_id"], row["user_id"], row["status"], int(row["exp_ms"]), tuple(row["seat_ids"])
+def blocking_hold(row: asyncpg.Record) -> BlockingHold:
+    return BlockingHold(
+        row["id"],
+        row["event_id"],
+        row["user_id"],
+        HoldStatus(row["status"]),
+        int(row["until_ms"]),
+        tuple(row["seat_ids"]),
     )
 
 
@@ -319,11 +296,11 @@ class PostgresExpiryRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def settle(self, hold_id: str) -> ExpiryCandidate | None:
+    async def settle(self, hold_id: str) -> BlockingHold | None:
         """Mark the hold EXPIRED if it is ACTIVE and past expiry; return it as it now
         stands (whatever its status), or None when there is no such hold."""
         row = await self._pool.fetchrow(
-            """
+            f"""
             WITH expired AS (
                 UPDATE holds SET status = 'EXPIRED', updated_at = now()
                 WHERE id = $1 AND status = 'ACTIVE' AND expires_at <= now()
@@ -331,13 +308,13 @@ class PostgresExpiryRepository:
             )
             SELECT h.id, h.event_id, h.user_id,
                    CASE WHEN EXISTS (SELECT 1 FROM expired) THEN 'EXPIRED' ELSE h.status END AS status,
-                   (extract(epoch FROM h.expires_at) * 1000)::bigint AS exp_ms,
+                   (extract(epoch FROM {BLOCKS_UNTIL}) * 1000)::bigint AS until_ms,
                    array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
             FROM holds h WHERE h.id = $1
             """,
             hold_id,
         )
-        return None if row is None else _candidate(row)
+        return None if row is None else blocking_hold(row)
 
     async def settle_many(self, hold_ids: list[str]) -> set[str]:
         """Mark the given ACTIVE holds past expiry EXPIRED in one commit; returns the ids
@@ -357,18 +334,18 @@ class PostgresExpiryRepository:
             )
         return {r["id"] for r in rows}
 
-    async def peek(self, hold_id: str) -> ExpiryCandidate | None:
+    async def peek(self, hold_id: str) -> BlockingHold | None:
         """The hold as it stands (a read: the release must not wait for a commit)."""
         row = await self._pool.fetchrow(
-            """
+            f"""
             SELECT h.id, h.event_id, h.user_id, h.status,
-                   (extract(epoch FROM h.expires_at) * 1000)::bigint AS exp_ms,
+                   (extract(epoch FROM {BLOCKS_UNTIL}) * 1000)::bigint AS until_ms,
                    array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = h.id) AS seat_ids
             FROM holds h WHERE h.id = $1
             """,
             hold_id,
         )
-        return None if row is None else _candidate(row)
+        return None if row is None else blocking_hold(row)
 
     async def overdue(self, limit: int = 500) -> list[tuple[str, str]]:
         """(hold id, event id) of ACTIVE holds already past expiry (the durable safety net)."""

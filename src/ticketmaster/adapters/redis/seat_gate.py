@@ -13,10 +13,10 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
-from ticketmaster.adapters.postgres.holds import LiveHold
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
-from ticketmaster.adapters.redis.gate_replies import (
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.domain.gate import (
     DueHolds,
     GateResult,
     Outcome,
@@ -24,7 +24,8 @@ from ticketmaster.adapters.redis.gate_replies import (
     SeatChanges,
     SeatSnapshot,
 )
-from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.domain.holds import BlockingHold, HoldStatus
+from ticketmaster.domain.reconcile import SeatFix
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 LOAD_LOCK_MS = 15_000
@@ -49,7 +50,7 @@ def load_script(name: str) -> str:
 
 
 class LiveStateSource(Protocol):
-    async def live_state(self, event_id: str) -> tuple[list[str], list[LiveHold]]: ...
+    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]: ...
     async def has_hold_history(self, event_id: str) -> bool: ...
 
 
@@ -68,6 +69,7 @@ class RedisSeatGate:
         self._load = client.register_script(load_script("load.lua"))
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
+        self._reconcile = client.register_script(load_script("reconcile.lua"))
         self._loading: dict[str, asyncio.Task[None]] = {}
         self._noted: dict[str, float] = {}
 
@@ -174,7 +176,7 @@ class RedisSeatGate:
         user_id: str,
         seat_ids: tuple[str, ...],
         *,
-        status: str,
+        status: HoldStatus,
         expires_at_ms: int,
         require_live: bool,
     ) -> RetimeResult:
@@ -267,6 +269,22 @@ class RedisSeatGate:
         return None if value is None else str(value)
 
     # --- reads -------------------------------------------------------------------------
+
+    async def is_loaded(self, event_id: str) -> bool:
+        """Whether the event's state is in Redis (else it is rebuilt on first touch)."""
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            return bool(await self._redis.exists(self._keys.loaded(event_id)))
+
+    async def apply_seat_fixes(self, event_id: str, fixes: list[SeatFix]) -> set[str]:
+        """Compare-and-set each seat's raw state (see reconcile.lua); the seats changed."""
+        k = self._keys
+        args: list[str] = []
+        for fix in fixes:
+            args += [fix.seat_id, fix.expected, fix.new]
+        keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id)]
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            applied = await self._reconcile(keys=keys, args=args)
+        return {str(seat) for seat in applied}
 
     async def snapshot(self, event_id: str) -> SeatSnapshot:
         """Version and raw seat states read atomically (MULTI), loading the event if needed."""
@@ -362,7 +380,7 @@ class RedisSeatGate:
             chunks.append([gap_ms, len(part), *part])
         hold_args: list[str | int] = []
         for h in holds:
-            hold_args += [h.id, h.user_id, h.expires_at_ms, h.status, len(h.seat_ids), *h.seat_ids]
+            hold_args += [h.id, h.user_id, h.blocks_until_ms, h.status, len(h.seat_ids), *h.seat_ids]
         last: list[str | int] = chunks.pop() if chunks else [gap_ms, 0]
         staging_loaded = k.loaded(event_id) + ":staging"
         staging_keys = [keys[0], keys[1], staging_loaded, *keys[3:]]

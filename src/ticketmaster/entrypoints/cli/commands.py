@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import asyncpg
 from tqdm import tqdm
 
-from ticketmaster.adapters.postgres.catalog import ImportReport
+from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
 from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_head
 from ticketmaster.config import Settings
-from ticketmaster.domain.catalog import Catalog, CatalogError, parse_catalog
+from ticketmaster.domain.catalog import Catalog, CatalogError, ImportReport, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
 from ticketmaster.services.catalog_import import import_catalog
@@ -78,7 +78,7 @@ def _load(settings: Settings, catalog: Catalog, label: str) -> ImportReport:
                 def advance(n: int) -> None:
                     bar.update(n)
 
-                return await import_catalog(pool, catalog, advance)
+                return await import_catalog(PostgresCatalogStore(pool), catalog, advance)
         finally:
             await pool.close()
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ticketmaster.adapters.redis.gate_replies import SeatChanges
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
-from ticketmaster.domain.seats import SeatStatus
+from ticketmaster.domain.gate import SeatChanges
+from ticketmaster.domain.seats import SeatState
 from ticketmaster.observability import SEAT_STREAMS
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,14 @@ class _Batch:
     frame: bytes  # the SSE event, encoded once for every subscriber
 
 
-def _status(raw: str) -> SeatStatus:
-    """The status a logged raw state stands for (a logged hold was live when logged)."""
-    if not raw:
-        return SeatStatus.AVAILABLE
-    return SeatStatus.SOLD if raw == SeatStatus.SOLD else SeatStatus.HELD
-
-
 def _frame(version: int, merged: dict[str, str], *, reset: bool = False) -> bytes:
     data = orjson.dumps(
-        {"version": version, "changes": [{"seatId": s, "status": _status(raw)} for s, raw in merged.items()]}
+        {
+            "version": version,
+            "changes": [
+                {"seatId": s, "status": SeatState.parse(raw).logged_status} for s, raw in merged.items()
+            ],
+        }
     )
     kind = b"event: reset\n" if reset else b""
     return kind + b"id: %d\ndata: %b\n\n" % (version, data)

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 import orjson
 
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.gate_replies import SeatChanges
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.errors import NotFound
+from ticketmaster.domain.gate import SeatChanges
 from ticketmaster.domain.layout import EventInfo, VenueLayout
+from ticketmaster.domain.seats import SeatState
 from ticketmaster.entrypoints.http.crc32 import ONE, multmodp, shift
 from ticketmaster.observability import SEAT_MAP_RENDERS
 
@@ -168,17 +169,6 @@ def _template(
     return _Template(pristine, seats, tuple(weights), sum(len(seg.raw) for seg in pristine), crc)
 
 
-def _parse(raw: str | None, now_ms: int) -> tuple[bool, int]:
-    """(sold, live hold expiry or 0) of a raw seat state; None is AVAILABLE."""
-    if raw is None:
-        return False, 0
-    if raw == "SOLD":
-        return True, 0
-    _, _, exp_text = raw.rpartition("|")
-    exp = int(exp_text) if exp_text.isdigit() else 0
-    return False, exp if exp > now_ms else 0
-
-
 class _SeatMarks:
     """Which seats are HELD or SOLD as of the last snapshot, per segment. An update finds
     the seats whose raw state changed since the previous snapshot (one comparison pass, or
@@ -247,7 +237,8 @@ class _SeatMarks:
             if where is None:
                 continue
             segment, offset = where
-            sold, exp = _parse(states.get(seat), now_ms)
+            state = SeatState.parse(states.get(seat))
+            sold, exp = state.sold, state.live_hold_expiry(now_ms)
             if exp:
                 if expiries.get(seat) != exp:
                     expiries[seat] = exp

@@ -239,7 +239,7 @@ class PurchaseProcessor:
                 p.hold_id,
                 p.user_id,
                 p.seat_ids,
-                status="ACTIVE",
+                status=HoldStatus.ACTIVE,
                 expires_at_ms=back,
                 require_live=False,
             )

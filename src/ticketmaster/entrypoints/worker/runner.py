@@ -56,8 +56,6 @@ def _expire(container: Container) -> ExpireHolds:
 
 def make_reconciler(container: Container) -> Reconciler:
     return Reconciler(
-        container.redis,
-        container.keys,
         container.gate,
         PostgresConsistencyReader(container.pool),
         _expire(container),
@@ -76,8 +74,6 @@ def make_auditor(container: Container, *, grace_seconds: float = 5.0) -> Auditor
         ledger = ledger_source
     return Auditor(
         PostgresConsistencyReader(container.pool),
-        container.redis,
-        container.keys,
         container.gate,
         ledger,
         grace_seconds=grace_seconds,
