@@ -163,12 +163,21 @@ def free_port() -> int:
 class ServerProcess:
     """A real ``ticketmaster <command>`` process on a free port."""
 
-    def __init__(self, env: dict[str, str], command: str = "serve") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        command: str = "serve",
+        args: tuple[str, ...] = (),
+        *,
+        session: bool = False,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, **env, "TICKETMASTER_PORT": str(self.port)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", command], env=full_env
+            [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", command, *args],
+            env=full_env,
+            start_new_session=session,  # a process group of its own, for a terminal's Ctrl-C
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -79,6 +79,14 @@ def _parse_rate(raw: str) -> float:
     return value
 
 
+def _parse_replica_urls(raw: str) -> tuple[str, ...]:
+    parse = _parse_url(("postgresql", "postgres"))
+    urls = tuple(parse(part.strip()) for part in raw.split(",") if part.strip())
+    if not urls:
+        raise ValueError("must list at least one postgresql:// URL, comma-separated")
+    return urls
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -126,6 +134,8 @@ class Settings:
     postgres_sweep_interval_seconds: float = 2.0
     reconcile_interval_seconds: float = 30.0
     browse_cache_seconds: float = 5.0
+    web_concurrency: int = 1
+    database_replica_urls: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -180,6 +190,8 @@ class Settings:
             ),
             reconcile_interval_seconds=_read(env, "RECONCILE_INTERVAL_SECONDS", _parse_seconds, 30.0),
             browse_cache_seconds=_read(env, "BROWSE_CACHE_SECONDS", _parse_non_negative, 5.0),
+            web_concurrency=_positive("WEB_CONCURRENCY", _read(env, "WEB_CONCURRENCY", _parse_int, 1)),
+            database_replica_urls=_read(env, "DATABASE_REPLICA_URLS", _parse_replica_urls, ()),
         )
 
 

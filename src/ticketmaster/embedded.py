@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import socket
 import subprocess
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticketmaster.processes import end_process
+from ticketmaster.processes import end_process, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +29,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ping(port: int) -> bool:
@@ -71,7 +60,7 @@ class EmbeddedValkey:
             info = json.loads(self._runtime_file().read_text())
         except (FileNotFoundError, ValueError):
             return False
-        if _pid_alive(int(info["pid"])) and _ping(int(info["port"])):
+        if pid_alive(int(info["pid"])) and _ping(int(info["port"])):
             self.port = int(info["port"])
             log.info("attached to running embedded valkey on port %s", self.port)
             return True

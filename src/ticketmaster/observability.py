@@ -1,4 +1,10 @@
-"""Prometheus metrics of the business paths (the HTTP layer has its own)."""
+"""Prometheus metrics of the business paths (the HTTP layer has its own).
+
+Every gauge names how several API processes combine (``multiprocess_mode``, used when
+``serve --workers N`` runs prometheus-client's multiprocess mode): per-process figures
+are summed over live processes, shared figures (a queue's state, read from Redis by each
+process) show the most recent value any process set.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,11 @@ SEAT_MAP_LATENCY = Histogram(
     "ticketmaster_seat_map_duration_seconds", "Time to answer a seat-map request", buckets=LATENCY_BUCKETS
 )
 SEAT_MAP_RENDERS = Counter("ticketmaster_seat_map_renders_total", "Seat-map bodies rendered")
-SEAT_STREAMS = Gauge("ticketmaster_seat_streams", "Open live seat-update streams (SSE) in this process")
+SEAT_STREAMS = Gauge(
+    "ticketmaster_seat_streams",
+    "Open live seat-update streams (SSE), summed over the live API processes",
+    multiprocess_mode="livesum",
+)
 HOLD_WRITE_BATCH = Histogram(
     "ticketmaster_hold_write_batch_size",
     "Holds committed per PostgreSQL transaction (group commit)",
@@ -66,21 +76,25 @@ QUEUE_LENGTH = Gauge(
     "ticketmaster_queue_length",
     "Waiters of an event's queue not yet passed by the admission counter (silent ones included)",
     ["event"],
+    multiprocess_mode="mostrecent",
 )
 QUEUE_ADMITTED_UP_TO = Gauge(
     "ticketmaster_queue_admitted_up_to",
     "The admission counter: every position at or below it is admitted",
     ["event"],
+    multiprocess_mode="mostrecent",
 )
 QUEUE_ADMITTED_ACTIVE = Gauge(
     "ticketmaster_queue_admitted_active",
     "Buyers admitted within the admission window (what the concurrently-admitted cap counts)",
     ["event"],
+    multiprocess_mode="mostrecent",
 )
 QUEUE_ADMISSION_RATE = Gauge(
     "ticketmaster_queue_admission_rate",
     "Measured speed of the admission counter, positions per second (EWMA kept by the ticker)",
     ["event"],
+    multiprocess_mode="mostrecent",
 )
 QUEUE_ADMISSIONS = Counter(
     "ticketmaster_queue_admissions_total",
@@ -100,7 +114,11 @@ QUEUE_ETA_ERROR = Histogram(
 SHED_REQUESTS = Counter(
     "ticketmaster_shed_requests_total", "Requests refused to protect the service, by reason", ["reason"]
 )
-IN_FLIGHT = Gauge("ticketmaster_http_in_flight", "HTTP requests being served by this process")
+IN_FLIGHT = Gauge(
+    "ticketmaster_http_in_flight",
+    "HTTP requests being served, summed over the live API processes",
+    multiprocess_mode="livesum",
+)
 
 
 def record_queue_view(event_id: str, view: QueueView) -> None:

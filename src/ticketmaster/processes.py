@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import Any
 
@@ -17,3 +18,14 @@ def end_process(process: subprocess.Popen[Any] | None, *, timeout: float = 15.0)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

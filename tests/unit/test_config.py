@@ -27,6 +27,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.token_ttl_seconds == 86400
     assert s.log_level == "INFO"
     assert s.redis_namespace == "tm"
+    assert s.web_concurrency == 1
+    assert s.database_replica_urls == ()
     assert len(s.secret_key) >= 32
 
 
@@ -57,6 +59,8 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
             "TICKETMASTER_TOKEN_TTL_SECONDS": "60",
             "TICKETMASTER_LOG_LEVEL": "debug",
             "TICKETMASTER_REDIS_NAMESPACE": "run-1_a",
+            "TICKETMASTER_WEB_CONCURRENCY": "4",
+            "TICKETMASTER_DATABASE_REPLICA_URLS": "postgresql://r1:5432/tm, postgres://r2/tm,",
             "UNRELATED": "ignored",
         }
     )
@@ -74,6 +78,8 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
     assert s.token_ttl_seconds == 60
     assert s.log_level == "DEBUG"
     assert s.redis_namespace == "run-1_a"
+    assert s.web_concurrency == 4
+    assert s.database_replica_urls == ("postgresql://r1:5432/tm", "postgres://r2/tm")
 
 
 def test_one_engine_url_alone_still_means_embedded(tmp_path: Path) -> None:
@@ -119,6 +125,10 @@ def test_an_empty_variable_means_the_default(tmp_path: Path) -> None:
         ("STRIPE_API_BASE", "api.stripe.com"),
         ("PAYMENT_TIMEOUT_SECONDS", "0"),
         ("PAYMENT_TIMEOUT_SECONDS", "soon"),
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "two"),
+        ("DATABASE_REPLICA_URLS", "postgresql://r1/tm,mysql://r2/tm"),
+        ("DATABASE_REPLICA_URLS", " , "),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, name: str, value: str) -> None:

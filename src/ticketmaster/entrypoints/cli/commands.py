@@ -24,6 +24,7 @@ from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_
 from ticketmaster.config import Settings
 from ticketmaster.domain.catalog import Catalog, CatalogError, ImportReport, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.entrypoints.cli.serving import serve_api
 from ticketmaster.processes import end_process
 from ticketmaster.services.catalog_import import import_catalog
 from ticketmaster.services.demo import demo_catalog
@@ -139,31 +140,9 @@ def _catalog_is_empty(database_url: str) -> bool:
     return asyncio.run(check())
 
 
-def _serve(settings: Settings, *, with_worker: bool = False) -> None:
-    import uvicorn
-
-    from ticketmaster.entrypoints.http.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings, with_worker=with_worker),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        # Nothing reads the client address (limits are per user), so X-Forwarded-For
-        # rewriting would be a per-request cost for nothing.
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
-    uvicorn.Server(config).run()
-
-
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     with engines(settings) as s:
-        _serve(s)
-    return 0
+        return serve_api(s, workers=args.workers or s.web_concurrency)
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -234,8 +213,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"payment sandbox at {s.sandbox_url}; Ctrl-C stops everything",
                 flush=True,
             )
-            _serve(s, with_worker=True)
-    return 0
+            return serve_api(s, workers=args.workers or s.web_concurrency, with_worker=True)
 
 
 async def _with_container(settings: Settings, use: Callable[[Container], Awaitable[int]]) -> int:

@@ -18,6 +18,16 @@ def _sigterm_as_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticketmaster",
@@ -33,13 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add(
+    run = add(
         "run",
         commands.run,
         "Start everything: engines, migrations, demo data when the "
         "database is empty, the payment sandbox, the worker and the API (Ctrl-C stops it all).",
     )
-    add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
+    serve = add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
+    for p in (run, serve):
+        p.add_argument(
+            "--workers",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="API processes sharing the port (default: $TICKETMASTER_WEB_CONCURRENCY, else 1); "
+            "a process that dies is replaced, SIGTERM/Ctrl-C stops them all, /metrics covers all"
+            + (" (each also runs the background jobs)" if p is run else ""),
+        )
     worker = add(
         "worker",
         commands.worker,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ticketmaster import bootstrap
+from ticketmaster import bootstrap, logs
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
@@ -56,3 +56,18 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     # The hottest requests of an on-sale, matched first (see each route's docstring).
     app.router.routes[:0] = [queue.status_route, holds.hold_route, seats.seat_map_route]
     return app
+
+
+def api_from_env() -> FastAPI:
+    """The app of one process of ``serve --workers N``: uvicorn imports it by name in each
+    process it spawns, so its settings come from the environment."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return create_app(settings)
+
+
+def api_with_worker_from_env() -> FastAPI:
+    """As :func:`api_from_env`, with the background jobs in-process (``run --workers N``)."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return create_app(settings, with_worker=True)

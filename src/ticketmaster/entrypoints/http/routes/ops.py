@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from ticketmaster.entrypoints.http.deps import ContainerDep
+from ticketmaster.entrypoints.http.metrics import exposition
 from ticketmaster.entrypoints.http.responses import json_response
 
 router = APIRouter(tags=["operations"])
@@ -17,7 +19,8 @@ READY_TIMEOUT_S = 1.0
 
 @router.get("/healthz", summary="The process is up")
 async def healthz() -> Response:
-    return json_response({"status": "ok"})
+    # Which API process answered: under `serve --workers N` they share one port.
+    return json_response({"status": "ok"}, headers={"X-Process-Id": str(os.getpid())})
 
 
 async def _check(probe: asyncio.Future[object] | object) -> str:
@@ -40,4 +43,4 @@ async def readyz(c: ContainerDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

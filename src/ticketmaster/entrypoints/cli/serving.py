@@ -1,0 +1,76 @@
+"""Serving the HTTP API: one process, or N processes on one port (``--workers N``).
+
+Contract of ``--workers N`` (N >= 2), built on uvicorn's own supervisor (``Multiprocess``):
+
+- the parent binds the port once and starts N API processes that accept on that socket
+  (the kernel spreads connections over them); it serves nothing itself;
+- a process that dies or stops answering the supervisor's health check is killed and
+  replaced, while the others keep serving the port;
+- SIGTERM or SIGINT (Ctrl-C) to the parent stops every process gracefully (each drains
+  its requests and closes its container), then the parent returns;
+- a process that cannot start (a broken configuration fails every one the same way)
+  stops the parent, which exits 1;
+- metrics: the processes write prometheus-client's multiprocess files into a directory
+  the parent creates empty and deletes at exit, and every ``/metrics`` answer covers all
+  processes (see ``entrypoints/http/metrics.py``).
+
+The processes are spawned (a fresh interpreter), so they read their settings from the
+environment; the parent exports the engine URLs it resolved (embedded engines included).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from ticketmaster.config import PREFIX, Settings
+from ticketmaster.entrypoints.http.metrics import MULTIPROC_DIR_ENV
+
+_FACTORIES = {
+    False: "ticketmaster.entrypoints.http.app:api_from_env",
+    True: "ticketmaster.entrypoints.http.app:api_with_worker_from_env",
+}
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+        # Nothing reads the client address (limits are per user), so X-Forwarded-For
+        # rewriting would be a per-request cost for nothing.
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) -> int:
+    """Serve until stopped; with ``with_worker`` each process also runs the background jobs
+    (every job is safe with several). Returns the command's exit status."""
+    import uvicorn
+
+    if workers == 1:
+        from ticketmaster.entrypoints.http.app import create_app
+
+        app = create_app(settings, with_worker=with_worker)
+        uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+        return 0
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    with tempfile.TemporaryDirectory(prefix="ticketmaster-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_DIR_ENV] = metrics_dir
+        os.environ[PREFIX + "DATABASE_URL"] = settings.database_url
+        os.environ[PREFIX + "REDIS_URL"] = settings.redis_url
+        config = uvicorn.Config(
+            _FACTORIES[with_worker], factory=True, workers=workers, **_uvicorn_options(settings)
+        )
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    return 1 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
