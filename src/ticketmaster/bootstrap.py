@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import redis.asyncio as redis
 
+from ticketmaster.adapters.payments.provider import PaymentProvider
+from ticketmaster.adapters.payments.sandbox import fetch_ledger
+from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.events import PostgresEventCatalog
-from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresHoldRepository
+from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresExpiryRepository, PostgresHoldRepository
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.postgres.purchases import PostgresPurchaseRepository
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
@@ -19,13 +23,16 @@ from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
 from ticketmaster.adapters.tokens import TokenSigner
-from ticketmaster.config import Settings
+from ticketmaster.config import ConfigError, Settings
 from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT
-from ticketmaster.entrypoints.http.seat_stream import SeatStreams
-from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
 from ticketmaster.observability import record_queue_view
+from ticketmaster.services.audit import Auditor
+from ticketmaster.services.expiry import ExpireHolds
 from ticketmaster.services.holds import HoldService
 from ticketmaster.services.purchases import PurchaseService
+from ticketmaster.services.reconcile import Reconciler
+from ticketmaster.services.seat_map import SeatMapRenderer
+from ticketmaster.services.seat_streams import SeatStreams
 from ticketmaster.services.waiting_room import AdmissionVerifier, WaitingRoomService
 
 
@@ -107,4 +114,53 @@ async def build(settings: Settings) -> Container:
         rate_limiter=RedisRateLimiter(
             client, keys, rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
         ),
+    )
+
+
+def make_provider(settings: Settings) -> PaymentProvider:
+    """The configured payment provider (the worker charges and refunds through it)."""
+    if settings.payment_provider == "stripe":
+        from ticketmaster.adapters.payments.stripe_provider import StripePaymentProvider
+
+        if not settings.stripe_api_key:
+            raise ConfigError(
+                "TICKETMASTER_STRIPE_API_KEY is required with TICKETMASTER_PAYMENT_PROVIDER=stripe"
+            )
+        return StripePaymentProvider(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            timeout=settings.payment_timeout_seconds,
+        )
+    from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
+
+    return SandboxPaymentProvider(settings.sandbox_url, timeout=settings.payment_timeout_seconds)
+
+
+def make_expiry(container: Container) -> ExpireHolds:
+    return ExpireHolds(PostgresExpiryRepository(container.pool), container.gate)
+
+
+def make_reconciler(container: Container) -> Reconciler:
+    return Reconciler(
+        container.gate,
+        PostgresConsistencyReader(container.pool),
+        make_expiry(container),
+    )
+
+
+def make_auditor(container: Container, *, grace_seconds: float = 5.0) -> Auditor:
+    settings = container.settings
+    ledger = None
+    if settings.payment_provider == "sandbox":
+        sandbox_url = settings.sandbox_url
+
+        async def ledger_source() -> list[dict[str, Any]]:
+            return await fetch_ledger(sandbox_url)
+
+        ledger = ledger_source
+    return Auditor(
+        PostgresConsistencyReader(container.pool),
+        container.gate,
+        ledger,
+        grace_seconds=grace_seconds,
     )

@@ -14,11 +14,10 @@ from tests import factories
 from ticketmaster import bootstrap
 from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.holds import NewHold
-from ticketmaster.bootstrap import Container
+from ticketmaster.bootstrap import Container, make_reconciler
 from ticketmaster.config import Settings
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.reconcile import EventTruth
-from ticketmaster.entrypoints.worker.runner import make_reconciler
 
 
 @pytest.fixture

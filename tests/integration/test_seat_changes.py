@@ -21,7 +21,7 @@ from ticketmaster.adapters.redis.seat_gate import load_script
 from ticketmaster.domain.gate import Outcome, RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import fingerprint
 from ticketmaster.domain.ids import new_id
-from ticketmaster.entrypoints.http.seatmap import SeatMapRenderer
+from ticketmaster.services.seat_map import SeatMapRenderer
 
 
 def replay(states: dict[str, str], changes: SeatChanges) -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 
 from tests.integration.seat_world import World
-from ticketmaster.entrypoints.http.seat_stream import SeatStreams
+from ticketmaster.services.seat_streams import SeatStreams
 
 
 async def test_subscribers_share_one_watcher_and_get_the_same_batch(world: World) -> None:

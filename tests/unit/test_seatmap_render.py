@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from ticketmaster.domain.gate import SeatChanges
 from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
-from ticketmaster.entrypoints.http.crc32 import multmodp, shift
-from ticketmaster.entrypoints.http.seatmap import (
+from ticketmaster.services.crc32 import multmodp, shift
+from ticketmaster.services.seat_map import (
     RenderedMap,
     _SegmentedBody,
     _template,

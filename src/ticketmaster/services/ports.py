@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ticketmaster.domain.catalog import Catalog, ImportReport, Progress, Venue
-from ticketmaster.domain.gate import RetimeResult, SeatSnapshot
+from ticketmaster.domain.gate import RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.domain.purchases import Booking, Purchase
 from ticketmaster.domain.reconcile import EventTruth, SeatFix
 
@@ -25,6 +26,25 @@ class Signer(Protocol):
     def sign(self, typ: str, subject: str, ttl_seconds: int, **claims: Any) -> tuple[str, int]: ...
     def sign_until(self, typ: str, subject: str, expires_at: float, **claims: Any) -> str: ...
     def verify(self, token: str, typ: str) -> dict[str, Any]: ...
+
+
+# --- the seat map and its live stream ---------------------------------------------------
+
+
+class LayoutCatalog(Protocol):
+    """Event facts and venue layouts as the hot path reads them (cached per process)."""
+
+    async def event_info(self, event_id: str) -> EventInfo | None: ...
+    async def venue_layout(self, venue_id: str) -> VenueLayout: ...
+
+
+class SeatStateReader(Protocol):
+    """The gate's seat states: whole snapshots, or the change log between versions."""
+
+    async def ensure_loaded(self, event_id: str) -> None: ...
+    async def version(self, event_id: str) -> int | None: ...
+    async def snapshot(self, event_id: str) -> SeatSnapshot: ...
+    async def changes_since(self, event_id: str, version: int, *, limit: int = ...) -> SeatChanges | None: ...
 
 
 # --- catalog import ----------------------------------------------------------------------

@@ -227,7 +227,7 @@ async def _with_container(settings: Settings, use: Callable[[Container], Awaitab
 
 
 def reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from ticketmaster.entrypoints.worker.runner import make_reconciler
+    from ticketmaster.bootstrap import make_reconciler
 
     async def go(container: Container) -> int:
         changes = await make_reconciler(container).run_once()
@@ -241,7 +241,7 @@ def reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def audit(args: argparse.Namespace, settings: Settings) -> int:
-    from ticketmaster.entrypoints.worker.runner import make_auditor
+    from ticketmaster.bootstrap import make_auditor
 
     async def go(container: Container) -> int:
         report = await make_auditor(container, grace_seconds=args.grace).run()

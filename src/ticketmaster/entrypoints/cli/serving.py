@@ -22,15 +22,26 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ticketmaster.config import PREFIX, Settings
 from ticketmaster.entrypoints.http.metrics import MULTIPROC_DIR_ENV
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 _FACTORIES = {
     False: "ticketmaster.entrypoints.http.app:api_from_env",
-    True: "ticketmaster.entrypoints.http.app:api_with_worker_from_env",
+    True: "ticketmaster.entrypoints.cli.serving:api_with_worker_from_env",
 }
+
+
+def api_with_worker_from_env() -> FastAPI:
+    """As ``api_from_env``, with the worker's jobs in each process (``run --workers N``)."""
+    from ticketmaster.entrypoints.http.app import api_from_env
+    from ticketmaster.entrypoints.worker.runner import run_jobs
+
+    return api_from_env(background=run_jobs)
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -55,8 +66,9 @@ def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) ->
 
     if workers == 1:
         from ticketmaster.entrypoints.http.app import create_app
+        from ticketmaster.entrypoints.worker.runner import run_jobs
 
-        app = create_app(settings, with_worker=with_worker)
+        app = create_app(settings, background=run_jobs if with_worker else None)
         uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
         return 0
     from uvicorn.config import STARTUP_FAILURE

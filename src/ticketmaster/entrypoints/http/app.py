@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -15,13 +16,15 @@ from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.shedding import LoadShedder
-from ticketmaster.entrypoints.worker.runner import run_jobs
 from ticketmaster.runtime import settle_heap
 
+BackgroundJobs = Callable[[bootstrap.Container, asyncio.Event], Coroutine[Any, Any, None]]
 
-def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
+
+def create_app(settings: Settings, *, background: BackgroundJobs | None = None) -> FastAPI:
     """An app that builds its container on start-up and releases it on shutdown; with
-    ``with_worker`` the background jobs run in this process too (``ticketmaster run``)."""
+    ``background`` (the worker's jobs, under ``ticketmaster run``) those run in this process
+    too, on the same container, until shutdown sets their stop event."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,7 +32,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         app.state.container = container
         settle_heap()
         stop = asyncio.Event()
-        jobs = asyncio.create_task(run_jobs(container, stop)) if with_worker else None
+        jobs = asyncio.create_task(background(container, stop)) if background is not None else None
         try:
             yield
         finally:
@@ -58,16 +61,9 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     return app
 
 
-def api_from_env() -> FastAPI:
+def api_from_env(background: BackgroundJobs | None = None) -> FastAPI:
     """The app of one process of ``serve --workers N``: uvicorn imports it by name in each
     process it spawns, so its settings come from the environment."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    return create_app(settings)
-
-
-def api_with_worker_from_env() -> FastAPI:
-    """As :func:`api_from_env`, with the background jobs in-process (``run --workers N``)."""
-    settings = Settings.from_env()
-    logs.configure(settings.log_level)
-    return create_app(settings, with_worker=True)
+    return create_app(settings, background=background)

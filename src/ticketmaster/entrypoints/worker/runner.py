@@ -12,72 +12,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ticketmaster import bootstrap
-from ticketmaster.adapters.payments.provider import PaymentProvider
-from ticketmaster.adapters.payments.sandbox import fetch_ledger
-from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
-from ticketmaster.bootstrap import Container
-from ticketmaster.config import ConfigError, Settings
+from ticketmaster.bootstrap import Container, make_expiry, make_provider, make_reconciler
+from ticketmaster.config import Settings
 from ticketmaster.entrypoints.worker.admission import AdmissionTicker
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
 from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
 from ticketmaster.runtime import settle_heap
-from ticketmaster.services.audit import Auditor
-from ticketmaster.services.expiry import ExpireHolds
-from ticketmaster.services.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
-
-
-def make_provider(settings: Settings) -> PaymentProvider:
-    if settings.payment_provider == "stripe":
-        from ticketmaster.adapters.payments.stripe_provider import StripePaymentProvider
-
-        if not settings.stripe_api_key:
-            raise ConfigError(
-                "TICKETMASTER_STRIPE_API_KEY is required with TICKETMASTER_PAYMENT_PROVIDER=stripe"
-            )
-        return StripePaymentProvider(
-            settings.stripe_api_key,
-            api_base=settings.stripe_api_base,
-            timeout=settings.payment_timeout_seconds,
-        )
-    from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
-
-    return SandboxPaymentProvider(settings.sandbox_url, timeout=settings.payment_timeout_seconds)
-
-
-def _expire(container: Container) -> ExpireHolds:
-    return ExpireHolds(PostgresExpiryRepository(container.pool), container.gate)
-
-
-def make_reconciler(container: Container) -> Reconciler:
-    return Reconciler(
-        container.gate,
-        PostgresConsistencyReader(container.pool),
-        _expire(container),
-    )
-
-
-def make_auditor(container: Container, *, grace_seconds: float = 5.0) -> Auditor:
-    settings = container.settings
-    ledger = None
-    if settings.payment_provider == "sandbox":
-        sandbox_url = settings.sandbox_url
-
-        async def ledger_source() -> list[dict[str, Any]]:
-            return await fetch_ledger(sandbox_url)
-
-        ledger = ledger_source
-    return Auditor(
-        PostgresConsistencyReader(container.pool),
-        container.gate,
-        ledger,
-        grace_seconds=grace_seconds,
-    )
 
 
 async def _reconcile_forever(container: Container, stop: asyncio.Event) -> None:
@@ -106,7 +51,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
         provider_name=settings.payment_provider,
         lease_seconds=settings.worker_lease_seconds,
     )
-    expire = _expire(container)
+    expire = make_expiry(container)
     sweeper = RedisSweeper(container.redis, container.keys, expire, settings.redis_sweep_interval_seconds)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "purchases": lambda: processor.run(stop, str(settings.database_url)),

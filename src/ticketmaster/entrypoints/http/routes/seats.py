@@ -56,7 +56,7 @@ async def seat_stream(
         default=None, alias="Last-Event-ID", description="resume after this version (sent by EventSource)"
     ),
 ) -> StreamingResponse:
-    """``{"version", "changes": [{"seatId", "status"}]}`` per batch; see seat_stream.py."""
+    """``{"version", "changes": [{"seatId", "status"}]}`` per batch; see services/seat_streams.py."""
     resume = None
     if last_event_id is not None:
         if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18):

@@ -23,7 +23,7 @@ The gzip body is a header, every segment's deflate data, an empty final block an
 trailer whose CRC-32 is combined from the segments' CRCs (zlib's crc32_combine algebra).
 
 Reading is incremental too: a render asks the event's seat change log (one entry per
-version, ``RedisSeatGate.changes_since``) what changed since the version it last saw and
+version, ``SeatStateReader.changes_since``) what changed since the version it last saw and
 applies that to its states; only a first render, a gap or a rebuild reads the whole seats
 hash (``snapshot()``: tens of ms on a busy stadium, against well under 1 ms).
 """
@@ -40,14 +40,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.gate import SeatChanges
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.domain.seats import SeatState
-from ticketmaster.entrypoints.http.crc32 import ONE, multmodp, shift
 from ticketmaster.observability import SEAT_MAP_RENDERS
+from ticketmaster.services.crc32 import ONE, multmodp, shift
+from ticketmaster.services.ports import LayoutCatalog, SeatStateReader
 
 _AVAILABLE = b'"AVAILABLE"'
 _HELD = b'"HELD"'.ljust(len(_AVAILABLE))
@@ -335,7 +334,7 @@ class _EventMaps:
 
 
 class SeatMapRenderer:
-    def __init__(self, gate: RedisSeatGate, catalog: CatalogCache) -> None:
+    def __init__(self, gate: SeatStateReader, catalog: LayoutCatalog) -> None:
         self._gate = gate
         self._catalog = catalog
         self._events: dict[str, _EventMaps] = {}

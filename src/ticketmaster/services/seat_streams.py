@@ -1,7 +1,7 @@
 """Live seat updates: ``GET /events/{id}/seats/stream`` as Server-Sent Events.
 
 Per process and event, one watcher polls the event's seat change log (the Redis stream
-every seat script appends to, read by ``RedisSeatGate.changes_since``) every ``poll_s``
+every seat script appends to, read by ``SeatStateReader.changes_since``) every ``poll_s``
 and fans each batch out to that event's subscribers, encoded once. No PostgreSQL, and
 Redis work per event, not per subscriber.
 
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.gate import SeatChanges
 from ticketmaster.domain.seats import SeatState
 from ticketmaster.observability import SEAT_STREAMS
+from ticketmaster.services.ports import SeatStateReader
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _Watch:
 class SeatStreams:
     def __init__(
         self,
-        gate: RedisSeatGate,
+        gate: SeatStateReader,
         *,
         poll_s: float = 0.2,
         keepalive_s: float = 15.0,
