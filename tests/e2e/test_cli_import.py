@@ -106,6 +106,14 @@ def _layout_change(data: dict[str, Any]) -> None:
     data["venues"][0]["sections"][0]["rows"][0]["seats"] = 11
 
 
+def _wild_rotation(data: dict[str, Any]) -> None:
+    data["venues"][0]["sections"][1]["geometry"] = {"x": 0, "y": 0, "rotation": 720}
+
+
+def _unknown_stage_field(data: dict[str, Any]) -> None:
+    data["venues"][0]["stage"] = {"x": 0, "y": 0, "width": 10, "height": 4, "depth": 2}
+
+
 @pytest.mark.parametrize(
     ("spoil", "path"),
     [
@@ -113,6 +121,8 @@ def _layout_change(data: dict[str, Any]) -> None:
         (_zero_seats, "venues[0].sections[1].rows[0].seats"),
         (_unknown_venue, "events[0].venueId"),  # found only against the database
         (_layout_change, "venues[0].sections"),  # found only against the database
+        (_wild_rotation, "venues[0].sections[1].geometry.rotation"),
+        (_unknown_stage_field, "venues[0].stage.depth"),
     ],
 )
 async def test_a_malformed_file_is_refused_whole_naming_the_field(
@@ -129,6 +139,25 @@ async def test_a_malformed_file_is_refused_whole_naming_the_field(
     assert result.returncode != 0
     assert path in result.stderr
     assert "nothing written" in result.stderr
+    assert await dump_tables(pool) == before
+
+
+async def test_a_geometry_of_nan_is_refused_in_plain_words(
+    cli: Any, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    data = await preloaded(pool)
+    data["venues"][0]["sections"][0]["geometry"] = {"x": 0, "y": 0, "rotation": 0}
+    # Python's json reads the non-standard NaN literal; the import must not take it.
+    text = json.dumps(data).replace('"rotation": 0', '"rotation": NaN')
+    before = await dump_tables(pool)
+
+    result = await cli("import", str(write(tmp_path, text)))
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "import failed, nothing written: venues[0].sections[0].geometry.rotation: "
+        "must be a finite number between -360 and 360"
+    )
     assert await dump_tables(pool) == before
 
 

@@ -12,7 +12,7 @@ from tests import factories
 from ticketmaster.adapters.postgres.holds import PostgresHoldRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.domain.layout import EventInfo, VenueLayout
+from ticketmaster.domain.layout import EventInfo, Geometry, Stage, VenueLayout
 
 
 @dataclass
@@ -36,12 +36,45 @@ async def test_concurrent_misses_load_a_layout_once(
     source = CountingSource(PostgresHoldRepository(pool))
     cache = CatalogCache(redis_client, RedisKeys(namespace), source)
 
-    layouts = await asyncio.gather(*(cache.venue_layout(venue["id"]) for _ in range(1000)))
+    layouts = await asyncio.gather(*(cache.venue_layout(venue["id"], 0) for _ in range(1000)))
 
     assert source.layouts == 1
     assert all(layout is layouts[0] for layout in layouts)
     assert len(layouts[0].seat_ids) == 3 * 4 * 25
     # A second process (a new cache) finds it in Redis, still without asking PostgreSQL.
     other = CatalogCache(redis_client, RedisKeys(namespace), source)
-    assert (await other.venue_layout(venue["id"])).seat_ids == layouts[0].seat_ids
+    assert (await other.venue_layout(venue["id"], 0)).seat_ids == layouts[0].seat_ids
     assert source.layouts == 1
+
+
+async def test_a_redrawn_venue_is_a_new_layout_revision_in_every_process(
+    pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str
+) -> None:
+    venue = factories.venue(sections=2, rows=1, seats=4)
+    event = factories.event(venue)
+    await factories.load(pool, {"venues": [venue], "events": [event]})
+    source = CountingSource(PostgresHoldRepository(pool))
+    cache = CatalogCache(redis_client, RedisKeys(namespace), source)
+    info = await cache.event_info(event["id"])
+    assert info is not None
+    first = await cache.venue_layout(venue["id"], info.layout_revision)
+    assert first.stage is None
+
+    venue["stage"] = {"x": 0, "y": -10, "width": 8, "height": 4}
+    venue["sections"][1]["geometry"] = {"x": 5, "y": 0, "rotation": 90}
+    await factories.load(pool, {"venues": [venue], "events": [event]})
+    fresh = await source.event_info(event["id"])
+    assert fresh is not None
+    assert fresh.layout_revision > info.layout_revision
+
+    redrawn = await cache.venue_layout(venue["id"], fresh.layout_revision)
+    assert redrawn.revision == fresh.layout_revision
+    assert redrawn.stage == Stage(0.0, -10.0, 8.0, 4.0)
+    assert [s.geometry for s in redrawn.sections] == [None, Geometry(5.0, 0.0, 90.0)]
+    assert redrawn.seat_ids == first.seat_ids
+    # Facts read before the re-import get the newer drawing, not a reload of the old one.
+    assert await cache.venue_layout(venue["id"], info.layout_revision) is redrawn
+    loads = source.layouts
+    other = CatalogCache(redis_client, RedisKeys(namespace), source)
+    assert await other.venue_layout(venue["id"], fresh.layout_revision) == redrawn
+    assert source.layouts == loads  # the other process found this revision in Redis

@@ -246,9 +246,9 @@ async def test_the_seat_map_after_a_hold_and_a_cancel_is_rendered_from_the_log(w
     assert gate.snapshots == 1
     assert set(statuses(first.body).values()) == {"AVAILABLE"}
     assert {seat for seat, status in statuses(after_hold.body).items() if status == "HELD"} == {s[3], s[4]}
-    assert after_hold.etag == f'"{after_hold.version}.2"'
+    assert after_hold.etag.startswith(f'"{after_hold.version}.2.')
     assert set(statuses(after_cancel.body).values()) == {"AVAILABLE"}
-    assert after_cancel.etag == f'"{after_cancel.version}.0"'
+    assert after_cancel.etag.startswith(f'"{after_cancel.version}.0.')
     assert first.version < after_hold.version < after_cancel.version
     fresh = await SeatMapRenderer(gate, catalog).seat_map(event)
     assert (fresh.body, fresh.etag) == (after_cancel.body, after_cancel.etag)

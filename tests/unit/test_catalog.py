@@ -317,17 +317,21 @@ BAD: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize(("mutate", "path"), BAD)
-def test_a_bad_field_is_refused_by_its_path(mutate: Mutation, path: str) -> None:
-    doc = base()
-    mutate(doc)
-
+def assert_refused_at(doc: Doc, path: str) -> None:
+    """parse_catalog refuses ``doc`` naming ``path``, with a message."""
     with pytest.raises(CatalogError) as caught:
         parse_catalog(doc)
 
     assert caught.value.path == path
     assert str(caught.value).startswith(f"{path}: ")
     assert caught.value.message
+
+
+@pytest.mark.parametrize(("mutate", "path"), BAD)
+def test_a_bad_field_is_refused_by_its_path(mutate: Mutation, path: str) -> None:
+    doc = base()
+    mutate(doc)
+    assert_refused_at(doc, path)
 
 
 @pytest.mark.parametrize("root", [[], "catalog", None, 3, [base()]])

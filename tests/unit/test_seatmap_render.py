@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import math
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticketmaster.domain.gate import SeatChanges
-from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
+from ticketmaster.domain.layout import EventInfo, Geometry, SectionLayout, Stage, VenueLayout
 from ticketmaster.services.crc32 import multmodp, shift
 from ticketmaster.services.seat_map import (
     RenderedMap,
@@ -27,11 +28,13 @@ from ticketmaster.services.seat_map import (
 LAYOUT = VenueLayout(
     "ven_1",
     (
-        SectionLayout("A", 'Floor "A"', (("1", 12), ("2", 7))),
-        SectionLayout("B", "Balcón", (("AA", 30),)),
-        SectionLayout("C", "Box", (("1", 1),)),
-        SectionLayout("D", "Unpriced", (("X", 25), ("Y", 25))),
+        SectionLayout("A", 'Floor "A"', (("1", 12), ("2", 7)), Geometry(-6.5, 20.0, 0.0)),
+        SectionLayout("B", "Balcón", (("AA", 30),), Geometry(40.25, -3.0, -37.5)),
+        SectionLayout("C", "Box", (("1", 1),)),  # no geometry: the app places it
+        SectionLayout("D", "Unpriced", (("X", 25), ("Y", 25)), Geometry(0.0, 0.0, 180.0)),
     ),
+    stage=Stage(-10.0, -2.5, 40.0, 12.0),
+    revision=3,
 )
 INFO = EventInfo(
     "evt_1", "ven_1", datetime(2030, 1, 1, tzinfo=UTC), False, {"A": "pt_1", "B": "pt_2", "C": "pt_1"}
@@ -73,6 +76,9 @@ def naive(states: dict[str, str], now_ms: int) -> tuple[dict[str, Any], int, flo
         {
             "id": s.id,
             "name": s.name,
+            "geometry": None
+            if s.geometry is None
+            else {"x": s.geometry.x, "y": s.geometry.y, "rotation": s.geometry.rotation},
             "seats": [
                 {
                     "id": f"{s.id}-{row}-{n}",
@@ -87,7 +93,19 @@ def naive(states: dict[str, str], now_ms: int) -> tuple[dict[str, Any], int, flo
         }
         for s in LAYOUT.sections
     ]
-    return {"eventId": "evt_1", "sections": sections, "version": 0}, held, earliest
+    stage = LAYOUT.stage
+    assert stage is not None
+    drawing = {"x": stage.x, "y": stage.y, "width": stage.width, "height": stage.height}
+    return {"eventId": "evt_1", "stage": drawing, "sections": sections, "version": 0}, held, earliest
+
+
+def template_tag(layout: VenueLayout, info: EventInfo) -> str:
+    """The ETag's last part: the CRC-32 of the all-AVAILABLE body without its version, so
+    every process gives every render of one template the same tag."""
+    body = _SegmentedBody(_template("evt_1", layout, info, 1 << 20)).render(0, {}, T0).body
+    tail = b',"version":0}'
+    assert body.endswith(tail)
+    return f"{zlib.crc32(body[: -len(tail)]):08x}"
 
 
 def check(rendered: RenderedMap, version: int, states: dict[str, str], now_ms: int) -> None:
@@ -95,7 +113,7 @@ def check(rendered: RenderedMap, version: int, states: dict[str, str], now_ms: i
     expected["version"] = version
     body = rendered.body
     assert orjson.loads(body) == expected
-    assert rendered.etag == f'"{version}.{held}"'
+    assert rendered.etag == f'"{version}.{held}.{template_tag(LAYOUT, INFO)}"'
     assert rendered.fresh_until_ms == earliest
     assert rendered.gzipped is not None
     assert gzip.decompress(rendered.gzipped) == body
@@ -203,7 +221,11 @@ def test_small_maps_are_not_gzipped() -> None:
     tiny = VenueLayout("ven_2", (SectionLayout("A", "A", (("1", 2),)),))
     rendered = _SegmentedBody(_template("evt_1", tiny, INFO)).render(3, {"A-1-2": "SOLD"}, T0)
     assert rendered.gzipped is None
-    assert [s["status"] for s in orjson.loads(rendered.body)["sections"][0]["seats"]] == ["AVAILABLE", "SOLD"]
+    body = orjson.loads(rendered.body)
+    assert [s["status"] for s in body["sections"][0]["seats"]] == ["AVAILABLE", "SOLD"]
+    # A venue without a drawing says so in both places rather than leaving the fields out.
+    assert body["stage"] is None
+    assert body["sections"][0]["geometry"] is None
 
 
 @given(first=st.binary(max_size=300), second=st.binary(max_size=300))
@@ -220,3 +242,31 @@ def test_a_render_abandoned_before_installing_its_segments_leaves_nothing_behind
     body.patch(body.changed())  # computed (in a thread) but cancelled: never installed
     states = {**abandoned, "B-AA-1": "SOLD"}
     check(body.render(2, states, T0 + 1), 2, states, T0 + 1)
+
+
+def test_the_etag_changes_with_the_drawing_the_names_and_the_pricing() -> None:
+    """A re-import may change them without any seat changing (same version, same holds):
+    a client's cached map must not be confirmed by a 304 then."""
+    moved = replace(
+        LAYOUT,
+        sections=(replace(LAYOUT.sections[0], geometry=Geometry(-6.5, 21.0, 0.0)), *LAYOUT.sections[1:]),
+    )
+    renamed = replace(LAYOUT, sections=(replace(LAYOUT.sections[0], name="Floor"), *LAYOUT.sections[1:]))
+    repriced = replace(INFO, section_tiers={**INFO.section_tiers, "C": "pt_2"})
+    tags = {
+        template_tag(LAYOUT, INFO),
+        template_tag(replace(LAYOUT, stage=None), INFO),
+        template_tag(replace(LAYOUT, stage=Stage(-10.0, -2.5, 40.0, 13.0)), INFO),
+        template_tag(moved, INFO),
+        template_tag(renamed, INFO),
+        template_tag(LAYOUT, repriced),
+    }
+    assert len(tags) == 6
+    # The same inputs give the same tag however the body is cut into segments.
+    assert {template_tag(LAYOUT, INFO)} == {
+        _SegmentedBody(_template("evt_1", LAYOUT, INFO, size))
+        .render(0, {}, T0)
+        .etag.split(".", 2)[2]
+        .strip('"')
+        for size in (1, 200, 1_000)
+    }

@@ -7,18 +7,24 @@ import can be refused before anything is written.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ticketmaster.domain.layout import Geometry, Stage
 from ticketmaster.domain.seats import seat_id
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 MAX_SEATS_PER_ROW = 1000
 MAX_TITLE = 200
+# The venue drawing, in venue units (one seat = 1): far more than the largest stadium needs.
+MAX_COORDINATE = 100_000
+_COORDINATE: tuple[float, float] = (-MAX_COORDINATE, MAX_COORDINATE)
+_LENGTH: tuple[float, float] = (1e-3, MAX_COORDINATE)  # a stage has an area
 # An event without onSaleAt is on sale from the start.
 ALWAYS_ON_SALE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,6 +49,7 @@ class Section:
     id: str
     name: str
     rows: tuple[Row, ...]
+    geometry: Geometry | None = None  # presentation: may change on re-import
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,7 @@ class Venue:
     name: str
     city: str
     sections: tuple[Section, ...]
+    stage: Stage | None = None  # presentation: may change on re-import
 
     def seat_rows(self) -> list[tuple[str, str, str, int]]:
         """(seat id, section id, row id, number) for every seat, in layout order."""
@@ -158,6 +166,51 @@ def _optional_int(obj: dict[str, Any], name: str, path: str) -> int | None:
     return _int(obj, name, path, minimum=1)
 
 
+def _number(obj: dict[str, Any], name: str, path: str, *, low: float, high: float) -> float:
+    value = _field(obj, name, path)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise CatalogError(f"{path}.{name}", "must be a number")
+    # Python's json module reads NaN and Infinity, which no drawing can place.
+    if not math.isfinite(value) or not low <= value <= high:
+        raise CatalogError(f"{path}.{name}", f"must be a finite number between {low:g} and {high:g}")
+    return float(value)
+
+
+def _drawing_fields(
+    obj: dict[str, Any],
+    name: str,
+    path: str,
+    ranges: dict[str, tuple[float, float]],
+    defaults: dict[str, float] | None = None,
+) -> dict[str, float] | None:
+    """The numbers of a drawing object (``geometry``, ``stage``): only the fields in
+    ``ranges``, each finite and within its range (those in ``defaults`` may be left out);
+    None when the object is absent."""
+    raw = obj.get(name)
+    if raw is None:
+        return None
+    o_path = f"{path}.{name}"
+    o_obj = _obj(raw, o_path)
+    unknown = sorted(set(o_obj) - set(ranges))
+    if unknown:
+        raise CatalogError(f"{o_path}.{unknown[0]}", f"is not a known field (known: {', '.join(ranges)})")
+    o_obj = {**(defaults or {}), **o_obj}
+    return {field: _number(o_obj, field, o_path, low=low, high=high) for field, (low, high) in ranges.items()}
+
+
+def _geometry(obj: dict[str, Any], path: str) -> Geometry | None:
+    """A section's place on the venue drawing; rotation in degrees, 0 when left out."""
+    ranges = {"x": _COORDINATE, "y": _COORDINATE, "rotation": (-360.0, 360.0)}
+    fields = _drawing_fields(obj, "geometry", path, ranges, {"rotation": 0.0})
+    return None if fields is None else Geometry(**fields)
+
+
+def _stage(obj: dict[str, Any], path: str) -> Stage | None:
+    ranges = {"x": _COORDINATE, "y": _COORDINATE, "width": _LENGTH, "height": _LENGTH}
+    fields = _drawing_fields(obj, "stage", path, ranges)
+    return None if fields is None else Stage(**fields)
+
+
 def _time(obj: dict[str, Any], name: str, path: str) -> datetime:
     value = _field(obj, name, path)
     try:
@@ -202,7 +255,12 @@ def _parse_venue(raw: Any, path: str) -> Venue:
             )
         _unique([r.id for r in rows], f"{s_path}.rows", "row")
         sections.append(
-            Section(id=_id(s_obj, "id", s_path), name=_str(s_obj, "name", s_path), rows=tuple(rows))
+            Section(
+                id=_id(s_obj, "id", s_path),
+                name=_str(s_obj, "name", s_path),
+                rows=tuple(rows),
+                geometry=_geometry(s_obj, s_path),
+            )
         )
     _unique([s.id for s in sections], f"{path}.sections", "section")
     venue = Venue(
@@ -210,6 +268,7 @@ def _parse_venue(raw: Any, path: str) -> Venue:
         name=_str(obj, "name", path),
         city=_str(obj, "city", path, max_len=100),
         sections=tuple(sections),
+        stage=_stage(obj, path),
     )
     seen: set[str] = set()
     for sid, *_ in venue.seat_rows():

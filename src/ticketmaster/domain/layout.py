@@ -1,4 +1,14 @@
-"""Venue layouts and the per-event facts the hot path needs (pure data)."""
+"""Venue layouts and the per-event facts the hot path needs (pure data).
+
+The venue drawing (``Geometry``, ``Stage``) is in venue units: one seat is a 1 x 1 cell,
+x grows to the right and y downwards (screen axes). A section's own frame has its origin
+at the front-left corner of its first row: seat ``n`` of its row ``r`` (0-based, in import
+order) fills the cell from ``((W - k) / 2 + n - 1, r)``, where ``k`` is that row's seat count
+and ``W`` the longest row's (rows are centred). ``Geometry`` puts that origin at ``(x, y)``
+and turns the section clockwise by ``rotation`` degrees about it, so a venue point is
+``(x + lx cos a - ly sin a, y + lx sin a + ly cos a)``; the canvas's
+``translate(x, y); rotate(a)``. The stage is an unrotated rectangle, ``(x, y)`` its top-left.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +21,58 @@ from ticketmaster.domain.seats import seat_id
 
 
 @dataclass(frozen=True, slots=True)
+class Geometry:
+    """Where a section sits on the venue drawing (see the module docstring)."""
+
+    x: float
+    y: float
+    rotation: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {"x": self.x, "y": self.y, "rotation": self.rotation}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Geometry | None:
+        return None if data is None else cls(float(data["x"]), float(data["y"]), float(data["rotation"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """The stage (or field) of the venue drawing: a rectangle, ``(x, y)`` its top-left."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Stage | None:
+        if data is None:
+            return None
+        return cls(float(data["x"]), float(data["y"]), float(data["width"]), float(data["height"]))
+
+
+@dataclass(frozen=True, slots=True)
 class SectionLayout:
     id: str
     name: str
     rows: tuple[tuple[str, int], ...]  # (row id, seat count) in order
+    geometry: Geometry | None = None
 
 
 @dataclass(frozen=True)
 class VenueLayout:
-    """Sections, rows and seats of a venue; immutable once imported."""
+    """Sections, rows and seats of a venue, and its drawing. The seats are immutable once
+    imported; names and the drawing may change with a re-import, which raises ``revision``
+    (so caches keyed by it never serve an old drawing)."""
 
     venue_id: str
     sections: tuple[SectionLayout, ...]
+    stage: Stage | None = None
+    revision: int = 0
 
     @cached_property
     def section_of(self) -> dict[str, str]:
@@ -45,8 +95,16 @@ class VenueLayout:
     def to_json(self) -> dict[str, Any]:
         return {
             "venueId": self.venue_id,
+            "revision": self.revision,
+            "stage": None if self.stage is None else self.stage.to_json(),
             "sections": [
-                {"id": s.id, "name": s.name, "rows": [[r, c] for r, c in s.rows]} for s in self.sections
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "rows": [[r, c] for r, c in s.rows],
+                    "geometry": None if s.geometry is None else s.geometry.to_json(),
+                }
+                for s in self.sections
             ],
         }
 
@@ -55,9 +113,16 @@ class VenueLayout:
         return cls(
             venue_id=data["venueId"],
             sections=tuple(
-                SectionLayout(id=s["id"], name=s["name"], rows=tuple((r, int(c)) for r, c in s["rows"]))
+                SectionLayout(
+                    id=s["id"],
+                    name=s["name"],
+                    rows=tuple((r, int(c)) for r, c in s["rows"]),
+                    geometry=Geometry.from_json(s["geometry"]),
+                )
                 for s in data["sections"]
             ),
+            stage=Stage.from_json(data["stage"]),
+            revision=int(data["revision"]),
         )
 
 
@@ -82,6 +147,7 @@ class EventInfo:
     admission_rate_per_minute: int | None = None
     max_admitted: int | None = None
     admission_window_seconds: int | None = None
+    layout_revision: int = 0  # of the venue's layout (VenueLayout.revision) when read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +159,7 @@ class EventInfo:
             "tiers": {k: [t.price_cents, t.currency] for k, t in self.tiers.items()},
             "seatCount": self.seat_count,
             "admission": [self.admission_rate_per_minute, self.max_admitted, self.admission_window_seconds],
+            "layoutRevision": self.layout_revision,
         }
 
     @classmethod
@@ -109,4 +176,6 @@ class EventInfo:
             admission_rate_per_minute=rate,
             max_admitted=cap,
             admission_window_seconds=window,
+            # Written before layouts had revisions: a cached copy expires within a minute.
+            layout_revision=int(data.get("layoutRevision", 0)),
         )

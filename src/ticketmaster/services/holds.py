@@ -45,7 +45,7 @@ class HoldSeats:
 
 class Catalog(Protocol):
     async def event_info(self, event_id: str) -> EventInfo | None: ...
-    async def venue_layout(self, venue_id: str) -> VenueLayout: ...
+    async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout: ...
 
 
 class SeatGate(Protocol):
@@ -118,7 +118,7 @@ class HoldService:
             if self.admission is None:
                 raise AdmissionRequired("this event has a waiting room and admissions are not configured")
             self.admission.verify(cmd.admission_token, cmd.user_id, cmd.event_id)
-        layout = await self.catalog.venue_layout(info.venue_id)
+        layout = await self.catalog.venue_layout(info.venue_id, info.layout_revision)
         seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
         fingerprint = rules.fingerprint(cmd.event_id, seats)
         for _ in range(3):

@@ -35,7 +35,9 @@ class LayoutCatalog(Protocol):
     """Event facts and venue layouts as the hot path reads them (cached per process)."""
 
     async def event_info(self, event_id: str) -> EventInfo | None: ...
-    async def venue_layout(self, venue_id: str) -> VenueLayout: ...
+    async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
+        """The layout at ``revision`` (an ``EventInfo.layout_revision``) or a later one."""
+        ...
 
 
 class SeatStateReader(Protocol):

@@ -11,9 +11,10 @@ time however many readers there are.
 Rendering is a byte patch: each (venue, pricing) has a pre-encoded all-AVAILABLE body in
 which every seat's status value sits at a known offset, padded to the same width
 (JSON allows whitespace after a value), so a render overwrites only the seats that are
-HELD or SOLD. The ETag is (version, held count): a version only stays put while no script
-ran, and then the only change possible is a hold lapsing by time, which lowers the held
-count.
+HELD or SOLD. The ETag is (version, held count, template CRC): a version only stays put
+while no script ran, and then the only change possible is a hold lapsing by time, which
+lowers the held count; a re-import that changes the drawing, a name or the pricing changes
+the template (every process builds the same bytes, so the same CRC).
 
 Rendering is incremental: the body is cut at seat boundaries into ~32 KB segments, each
 kept patched and raw-deflated on its own (sync-flushed, no references across segments).
@@ -122,11 +123,19 @@ def _template(
     event_id: str, layout: VenueLayout, info: EventInfo, segment_bytes: int = SEGMENT_BYTES
 ) -> _Template:
     segments: list[bytes] = []
-    parts: list[bytes] = [b'{"eventId":' + orjson.dumps(event_id) + b',"sections":[']
+    stage = None if layout.stage is None else layout.stage.to_json()
+    parts: list[bytes] = [
+        b'{"eventId":' + orjson.dumps(event_id) + b',"stage":' + orjson.dumps(stage) + b',"sections":['
+    ]
     size = len(parts[0])  # of the segment being built
     seats: dict[str, tuple[int, int]] = {}
     for index, s in enumerate(layout.sections):
-        head = (b"," if index else b"") + orjson.dumps({"id": s.id, "name": s.name})[:-1] + b',"seats":['
+        geometry = None if s.geometry is None else s.geometry.to_json()
+        head = (
+            (b"," if index else b"")
+            + orjson.dumps({"id": s.id, "name": s.name, "geometry": geometry})[:-1]
+            + b',"seats":['
+        )
         parts.append(head)
         size += len(head)
         tier = orjson.dumps(info.section_tiers.get(s.id))
@@ -314,8 +323,8 @@ class _SegmentedBody:
                     struct.pack("<II", crc, size & 0xFFFFFFFF),
                 )
             )
-        held = self.seats.held
-        return RenderedMap(version, f'"{version}.{held}"', gzipped, self.seats.earliest, parts)
+        etag = f'"{version}.{self.seats.held}.{self.template.crc:08x}"'
+        return RenderedMap(version, etag, gzipped, self.seats.earliest, parts)
 
     def render(self, version: int, states: dict[str, str], now_ms: int) -> RenderedMap:
         """A whole render on the calling thread."""
@@ -329,8 +338,15 @@ class _EventMaps:
     current: RenderedMap | None = None
     running: asyncio.Task[None] | None = None
     queued: asyncio.Future[RenderedMap] | None = None
-    template_key: tuple[str, str] | None = None
+    template_key: tuple[str, int, str] | None = None
+    info: EventInfo | None = None  # the facts the last render used
     body: _SegmentedBody | None = None
+
+
+def _template_key(info: EventInfo) -> tuple[str, int, str]:
+    """What a template is built from besides the event id: venue, drawing and pricing."""
+    tiers = orjson.dumps(info.section_tiers, option=orjson.OPT_SORT_KEYS).decode()
+    return info.venue_id, info.layout_revision, tiers
 
 
 class SeatMapRenderer:
@@ -346,6 +362,7 @@ class SeatMapRenderer:
             current is not None
             and time.time() * 1000 < current.fresh_until_ms
             and await self._gate.version(event_id) == current.version
+            and await self._same_template(event_id, st)
         ):
             return current
         if st.queued is None:
@@ -378,15 +395,28 @@ class SeatMapRenderer:
 
         st.running = asyncio.create_task(run())
 
+    async def _same_template(self, event_id: str, st: _EventMaps) -> bool:
+        """Whether the event's facts still give the template of the last render (a
+        re-import may have changed its drawing or pricing). The catalog cache hands out
+        the same object until it re-reads the facts, so this is mostly one comparison."""
+        info = await self._catalog.event_info(event_id)
+        if info is None or info is st.info:
+            return info is not None
+        if _template_key(info) != st.template_key:
+            return False
+        st.info = info
+        return True
+
     async def _build(self, event_id: str, st: _EventMaps) -> RenderedMap:
         info = await self._catalog.event_info(event_id)
         if info is None:
             raise NotFound(f"event {event_id!r} does not exist")
-        key = (info.venue_id, orjson.dumps(info.section_tiers, option=orjson.OPT_SORT_KEYS).decode())
+        key = _template_key(info)
         if st.body is None or st.template_key != key:
-            layout = await self._catalog.venue_layout(info.venue_id)
+            layout = await self._catalog.venue_layout(info.venue_id, info.layout_revision)
             st.body = _SegmentedBody(await asyncio.to_thread(_template, event_id, layout, info))
             st.template_key = key
+        st.info = info
         body = st.body
         seats = body.seats
         changes = None if seats.version is None else await self._gate.changes_since(event_id, seats.version)

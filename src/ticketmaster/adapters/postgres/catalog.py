@@ -55,33 +55,55 @@ async def stored_event_venues(conn: Conn, event_ids: Iterable[str]) -> dict[str,
 
 
 async def _write_venue(conn: Conn, venue: Venue, *, new: bool) -> tuple[bool, int]:
-    """Upsert one venue; returns (whether any row changed, how many seats were created)."""
+    """Upsert one venue; returns (whether any row changed, how many seats were created).
+
+    A change of a section's name or of the drawing raises the venue's layout revision, the
+    key of every cached copy of the layout (adapters/redis/catalog_cache.py)."""
+    stage = venue.stage
     renamed = await conn.fetch(
         """
-        INSERT INTO venues (id, name, city) VALUES ($1, $2, $3)
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, city = EXCLUDED.city
-        WHERE (venues.name, venues.city) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.city)
+        INSERT INTO venues AS v (id, name, city, stage_x, stage_y, stage_width, stage_height)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO UPDATE SET
+            name = EXCLUDED.name, city = EXCLUDED.city,
+            stage_x = EXCLUDED.stage_x, stage_y = EXCLUDED.stage_y,
+            stage_width = EXCLUDED.stage_width, stage_height = EXCLUDED.stage_height,
+            layout_revision = v.layout_revision
+                + ((v.stage_x, v.stage_y, v.stage_width, v.stage_height) IS DISTINCT FROM
+                   (EXCLUDED.stage_x, EXCLUDED.stage_y, EXCLUDED.stage_width, EXCLUDED.stage_height))::int
+        WHERE (v.name, v.city, v.stage_x, v.stage_y, v.stage_width, v.stage_height)
+              IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.city, EXCLUDED.stage_x, EXCLUDED.stage_y,
+                                EXCLUDED.stage_width, EXCLUDED.stage_height)
         RETURNING id
         """,
         venue.id,
         venue.name,
         venue.city,
+        *((stage.x, stage.y, stage.width, stage.height) if stage else (None, None, None, None)),
     )
     # Events carry a copy of their venue's city (see the schema); keep it in step.
     await conn.execute("UPDATE events SET city = $2 WHERE venue_id = $1 AND city <> $2", venue.id, venue.city)
+    geometry = [s.geometry for s in venue.sections]
     sections = await conn.fetch(
         """
-        INSERT INTO sections (venue_id, id, name, position)
-        SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[])
-        ON CONFLICT (venue_id, id) DO UPDATE SET name = EXCLUDED.name
-        WHERE sections.name IS DISTINCT FROM EXCLUDED.name
+        INSERT INTO sections AS s (venue_id, id, name, position, x, y, rotation)
+        SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[], $7::float8[])
+        ON CONFLICT (venue_id, id) DO UPDATE SET
+            name = EXCLUDED.name, x = EXCLUDED.x, y = EXCLUDED.y, rotation = EXCLUDED.rotation
+        WHERE (s.name, s.x, s.y, s.rotation) IS DISTINCT FROM
+              (EXCLUDED.name, EXCLUDED.x, EXCLUDED.y, EXCLUDED.rotation)
         RETURNING id
         """,
         venue.id,
         [s.id for s in venue.sections],
         [s.name for s in venue.sections],
         list(range(len(venue.sections))),
+        [g.x if g else None for g in geometry],
+        [g.y if g else None for g in geometry],
+        [g.rotation if g else None for g in geometry],
     )
+    if sections and not new:
+        await conn.execute("UPDATE venues SET layout_revision = layout_revision + 1 WHERE id = $1", venue.id)
     changed = bool(renamed or sections)
     if not new:
         return changed, 0  # the layout is identical (checked by the caller): rows and seats exist

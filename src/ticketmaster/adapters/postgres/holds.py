@@ -12,7 +12,7 @@ import asyncpg
 
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
 from ticketmaster.domain.holds import BlockingHold, Hold, HoldStatus, WriteOutcome
-from ticketmaster.domain.layout import EventInfo, SectionLayout, TierPrice, VenueLayout
+from ticketmaster.domain.layout import EventInfo, Geometry, SectionLayout, Stage, TierPrice, VenueLayout
 from ticketmaster.observability import HOLD_WRITE_BATCH
 
 # When a hold row ``h`` stops blocking its seats (domain.holds.BlockingHold): the one place
@@ -134,10 +134,10 @@ class PostgresHoldRepository:
             row = await conn.fetchrow(
                 """
                 SELECT e.venue_id, e.on_sale_at, e.waiting_room, e.admission_rate_per_minute,
-                       e.max_admitted, e.admission_window_seconds,
+                       e.max_admitted, e.admission_window_seconds, v.layout_revision,
                        (SELECT coalesce(sum(seat_count), 0) FROM seat_rows r
                          WHERE r.venue_id = e.venue_id) AS seat_count
-                FROM events e WHERE e.id = $1
+                FROM events e JOIN venues v ON v.id = e.venue_id WHERE e.id = $1
                 """,
                 event_id,
             )
@@ -160,25 +160,45 @@ class PostgresHoldRepository:
             admission_rate_per_minute=row["admission_rate_per_minute"],
             max_admitted=row["max_admitted"],
             admission_window_seconds=row["admission_window_seconds"],
+            layout_revision=row["layout_revision"],
         )
 
     async def venue_layout(self, venue_id: str) -> VenueLayout | None:
+        """The venue's sections, rows and drawing, at its current layout revision (one
+        statement, so they are of one revision)."""
         rows = await self._pool.fetch(
             """
-            SELECT s.id AS section_id, s.name, r.id AS row_id, r.seat_count
-            FROM sections s JOIN seat_rows r ON r.venue_id = s.venue_id AND r.section_id = s.id
-            WHERE s.venue_id = $1 ORDER BY s.position, r.position
+            SELECT s.id AS section_id, s.name, s.x, s.y, s.rotation, r.id AS row_id, r.seat_count,
+                   v.stage_x, v.stage_y, v.stage_width, v.stage_height, v.layout_revision
+            FROM venues v
+            JOIN sections s ON s.venue_id = v.id
+            JOIN seat_rows r ON r.venue_id = s.venue_id AND r.section_id = s.id
+            WHERE v.id = $1 ORDER BY s.position, r.position
             """,
             venue_id,
         )
         if not rows:
             return None
-        sections: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+        sections: dict[str, tuple[asyncpg.Record, list[tuple[str, int]]]] = {}
         for r in rows:
-            sections.setdefault(r["section_id"], (r["name"], []))[1].append((r["row_id"], r["seat_count"]))
+            sections.setdefault(r["section_id"], (r, []))[1].append((r["row_id"], r["seat_count"]))
+        first = rows[0]
+        stage = None
+        if first["stage_x"] is not None:
+            stage = Stage(first["stage_x"], first["stage_y"], first["stage_width"], first["stage_height"])
         return VenueLayout(
             venue_id=venue_id,
-            sections=tuple(SectionLayout(sid, name, tuple(rs)) for sid, (name, rs) in sections.items()),
+            sections=tuple(
+                SectionLayout(
+                    sid,
+                    s["name"],
+                    tuple(srows),
+                    None if s["x"] is None else Geometry(s["x"], s["y"], s["rotation"]),
+                )
+                for sid, (s, srows) in sections.items()
+            ),
+            stage=stage,
+            revision=first["layout_revision"],
         )
 
     async def has_hold_history(self, event_id: str) -> bool:

@@ -18,6 +18,8 @@ EVENT_INFO_REDIS_TTL_S = 60  # re-imports may change prices or the on-sale time
 EVENT_INFO_LOCAL_TTL_S = 5.0
 UNKNOWN_EVENT_TTL_S = 2.0
 MAX_LOCAL_LAYOUTS = 64
+# A layout revision never changes, but a re-import leaves the old one behind: let it go.
+LAYOUT_REDIS_TTL_S = 24 * 3600
 
 
 class CatalogSource(Protocol):
@@ -32,7 +34,7 @@ class CatalogCache:
         self._source = source
         self._events: dict[str, tuple[float, EventInfo | None]] = {}
         self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[VenueLayout]] = {}
+        self._loading: dict[tuple[str, int], asyncio.Future[VenueLayout]] = {}
 
     async def event_info(self, event_id: str) -> EventInfo | None:
         now = time.monotonic()
@@ -53,23 +55,26 @@ class CatalogCache:
         self._events[event_id] = (now + ttl, info)
         return info
 
-    async def venue_layout(self, venue_id: str) -> VenueLayout:
+    async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
+        """The venue's layout at ``revision`` (an ``EventInfo.layout_revision``) or a later
+        one: revisions only grow, and an event whose facts are a little older gets the newer
+        drawing rather than a reload (its seats are the same in every revision)."""
         layout = self._layouts.get(venue_id)
-        if layout is not None:
+        if layout is not None and layout.revision >= revision:
             self._layouts.move_to_end(venue_id)
             return layout
         # One load per venue however many requests miss at once (an on-sale's first second):
         # a stadium's layout and seat index cost tens of ms of CPU to build.
-        loading = self._loading.get(venue_id)
+        key = (venue_id, revision)
+        loading = self._loading.get(key)
         if loading is None:
-            loading = asyncio.ensure_future(self._load_layout(venue_id))
-            self._loading[venue_id] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(venue_id, None))
+            loading = asyncio.ensure_future(self._load_layout(venue_id, revision))
+            self._loading[key] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
         return await asyncio.shield(loading)
 
-    async def _load_layout(self, venue_id: str) -> VenueLayout:
-        key = self._keys.venue_layout(venue_id)
-        raw = await self._redis.get(key)
+    async def _load_layout(self, venue_id: str, revision: int) -> VenueLayout:
+        raw = await self._redis.get(self._keys.venue_layout(venue_id, revision))
         if raw is not None:
             layout = VenueLayout.from_json(orjson.loads(raw))
         else:
@@ -77,11 +82,16 @@ class CatalogCache:
             if source is None:
                 raise LookupError(f"venue {venue_id!r} has no layout")
             layout = source
-            # Layouts never change once imported, so the cached copy needs no expiry.
-            await self._redis.set(key, orjson.dumps(layout.to_json()))
+            await self._redis.set(
+                self._keys.venue_layout(venue_id, layout.revision),
+                orjson.dumps(layout.to_json()),
+                ex=LAYOUT_REDIS_TTL_S,
+            )
         # Build the seat index once, off the event loop, not in the requests that use it.
         await asyncio.to_thread(lambda: layout.seat_ids)
-        self._layouts[venue_id] = layout
+        current = self._layouts.get(venue_id)
+        if current is None or current.revision <= layout.revision:
+            self._layouts[venue_id] = layout
         if len(self._layouts) > MAX_LOCAL_LAYOUTS:
             self._layouts.popitem(last=False)
         return layout

@@ -17,9 +17,10 @@ class RedisKeys:
     def event_tag(self, event_id: str) -> str:
         return f"{self.namespace}:{{evt:{event_id}}}"
 
-    def venue_layout(self, venue_id: str) -> str:
-        """JSON layout of a venue (sections, rows, seat ids); immutable once imported."""
-        return f"{self.namespace}:{{ven:{venue_id}}}:layout"
+    def venue_layout(self, venue_id: str, revision: int) -> str:
+        """JSON layout of a venue (sections, rows, drawing) at one layout revision, which
+        never changes: a re-import that changes names or the drawing makes a new revision."""
+        return f"{self.namespace}:{{ven:{venue_id}}}:layout:{revision}"
 
     def event_pricing(self, event_id: str) -> str:
         """JSON map section id -> price tier id of an event."""
