@@ -14,7 +14,15 @@ import pytest
 from tests import factories
 from tests.snapshots import dump_tables
 from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
-from ticketmaster.domain.catalog import Catalog, CatalogError, Event, ImportReport, Venue, parse_catalog
+from ticketmaster.domain.catalog import (
+    Catalog,
+    CatalogError,
+    Event,
+    ImportReport,
+    Section,
+    Venue,
+    parse_catalog,
+)
 from ticketmaster.domain.seats import seat_id
 from ticketmaster.services.catalog_import import import_catalog
 from ticketmaster.services.demo import demo_catalog
@@ -342,16 +350,17 @@ async def dump_layout(pool: asyncpg.Pool) -> dict[str, list[tuple[str, str]]]:
 def to_import_file(catalog: Catalog) -> Doc:
     """The import-file form of a catalog (API.md, "Import file")."""
 
+    def section(s: Section) -> Doc:
+        doc: Doc = {"id": s.id, "name": s.name, "rows": [{"id": r.id, "seats": r.seats} for r in s.rows]}
+        if s.geometry is not None:
+            doc["geometry"] = {"x": s.geometry.x, "y": s.geometry.y, "rotation": s.geometry.rotation}
+        return doc
+
     def venue(v: Venue) -> Doc:
-        return {
-            "id": v.id,
-            "name": v.name,
-            "city": v.city,
-            "sections": [
-                {"id": s.id, "name": s.name, "rows": [{"id": r.id, "seats": r.seats} for r in s.rows]}
-                for s in v.sections
-            ],
-        }
+        doc: Doc = {"id": v.id, "name": v.name, "city": v.city, "sections": [section(s) for s in v.sections]}
+        if v.stage is not None:
+            doc["stage"] = {"x": v.stage.x, "y": v.stage.y, "width": v.stage.width, "height": v.stage.height}
+        return doc
 
     def event(e: Event) -> Doc:
         return {

@@ -1,5 +1,6 @@
 """A deterministic, realistic demo catalog: a stadium, arenas, theatres and clubs in a
-dozen cities, and a few hundred events over half a year with varied price tiers."""
+dozen cities, drawn to scale (services/demo_venues.py), and a few hundred events over
+half a year with varied price tiers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ticketmaster.domain.catalog import (
     Section,
     Venue,
 )
+from ticketmaster.services.demo_venues import DRAWINGS
 
 DEFAULT_START = date(2027, 1, 8)
 ON_SALE_SINCE = datetime(2026, 11, 1, 15, 0, tzinfo=UTC)
@@ -114,16 +116,17 @@ def _row_id(index: int) -> str:
 
 def _venue(venue_id: str, name: str, city: str, kind: str) -> Venue:
     n_sections, n_rows, n_seats = _SHAPES[kind]
-    names = {0: "Floor", 1: "Floor"} if kind in {"stadium", "arena"} else {0: "Orchestra"}
+    drawn, stage = DRAWINGS[kind](n_sections, n_rows, n_seats)
     sections = tuple(
         Section(
             id=f"s{i + 1:02d}",
-            name=names.get(i, f"Section {100 + i + 1}"),
+            name=section_name,
             rows=tuple(Row(id=_row_id(r), seats=n_seats) for r in range(n_rows)),
+            geometry=geometry,
         )
-        for i in range(n_sections)
+        for i, (section_name, geometry) in enumerate(drawn)
     )
-    return Venue(id=venue_id, name=name, city=city, sections=sections)
+    return Venue(id=venue_id, name=name, city=city, sections=sections, stage=stage)
 
 
 def _tiers(venue: Venue, kind: str, rng: random.Random) -> tuple[PriceTier, ...]:
