@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.seat_world import World, a_hold, sell, users
 from ticketmaster.adapters.postgres.holds import NewHold
-from ticketmaster.adapters.redis import seat_gate
+from ticketmaster.adapters.redis import seat_gate, seat_loader
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.seat_gate import load_script
 from ticketmaster.domain.gate import Outcome, RetimeResult, SeatChanges, SeatSnapshot
@@ -150,7 +150,7 @@ async def test_a_rebuild_resets_the_log_and_readers_of_older_versions_take_a_sna
     old = await world.gate.snapshot(world.event_id)
     assert (await world.hold([s[1]])).outcome is Outcome.OK
     # Five sold seats in chunks of two: two staging passes before the real one.
-    monkeypatch.setattr(seat_gate, "LOAD_CHUNK", 2)
+    monkeypatch.setattr(seat_loader, "LOAD_CHUNK", 2)
 
     await world.wipe()
     rebuilt = await world.gate.snapshot(world.event_id)

@@ -21,6 +21,8 @@ class GateResult:
     expires_at_ms: int = 0
     fingerprint: str = ""
     unavailable: tuple[str, ...] = ()
+    seat_ids: tuple[str, ...] = ()
+    """The hold's seats, as Redis records them (on a REPLAY; empty once the hold is gone)."""
     already_held: int = 0
     records_complete: bool = False
     """On a refusal: True when Redis has every idempotency record of the event, so the

@@ -22,10 +22,6 @@ class RedisKeys:
         never changes: a re-import that changes names or the drawing makes a new revision."""
         return f"{self.namespace}:{{ven:{venue_id}}}:layout:{revision}"
 
-    def event_pricing(self, event_id: str) -> str:
-        """JSON map section id -> price tier id of an event."""
-        return f"{self.event_tag(event_id)}:pricing"
-
     def event_meta(self, event_id: str) -> str:
         """Hash of event facts the hot path needs (venue, on-sale time, waiting room)."""
         return f"{self.event_tag(event_id)}:meta"
@@ -48,6 +44,10 @@ class RedisKeys:
         """Present once the event's seat state was rebuilt from PostgreSQL."""
         return f"{self.event_tag(event_id)}:loaded"
 
+    def loaded_staging(self, event_id: str) -> str:
+        """The marker the first calls of a chunked load set instead of ``loaded``."""
+        return f"{self.event_tag(event_id)}:loaded:staging"
+
     def loading_lock(self, event_id: str) -> str:
         return f"{self.event_tag(event_id)}:loading"
 
@@ -56,22 +56,18 @@ class RedisKeys:
         return f"{self.event_tag(event_id)}:expiries"
 
     def hold_seats(self, event_id: str) -> str:
-        """Hash hold id -> "<user>|<seat,seat..>" of holds with seats in the view; written by
-        the scripts (named from the expiries key), read when a hold key has expired."""
+        """Hash hold id -> "<user>|<seat,seat..>" of holds with seats in the view: what expiry
+        needs once the hold key is gone, and the gate's proof that a hold is live."""
         return f"{self.event_tag(event_id)}:holdseats"
 
-    def hold_prefix(self, event_id: str) -> str:
-        return f"{self.event_tag(event_id)}:hold:"
+    def holders(self, event_id: str) -> str:
+        """Hash user id -> "<holdId>:<n>:<expiresAtMs>,..." of the buyer's holds on the event
+        (the per-buyer limit; stale entries are dropped as the scripts meet them)."""
+        return f"{self.event_tag(event_id)}:holders"
 
     def hold(self, event_id: str, hold_id: str) -> str:
         """Hash of one live hold; it expires (PEXPIREAT) when the hold does."""
-        return self.hold_prefix(event_id) + hold_id
-
-    def user_holds_prefix(self, event_id: str) -> str:
-        return f"{self.event_tag(event_id)}:uholds:"
-
-    def user_holds(self, event_id: str, user_id: str) -> str:
-        return self.user_holds_prefix(event_id) + user_id
+        return f"{self.event_tag(event_id)}:hold:{hold_id}"
 
     def idempotency(self, event_id: str, user_id: str, key: str) -> str:
         """The hold created for (user, Idempotency-Key) on this event."""
@@ -115,9 +111,10 @@ class RedisKeys:
         """Sorted set "<upTo>:<atMs>:<admitted>" by upTo: when the counter passed each position."""
         return f"{self.event_tag(event_id)}:queue:log"
 
-    def queue_seen_prefix(self, event_id: str) -> str:
-        """Heartbeat bitmaps, one per time bucket: "<prefix><bucket>", bit = queue position."""
-        return f"{self.event_tag(event_id)}:queue:seen:"
+    def queue_seen(self, event_id: str, slots: int) -> list[str]:
+        """The ring of heartbeat bitmaps, bit = queue position: time bucket b lives in slot
+        b mod ``slots`` (scripts/heartbeats.lua)."""
+        return [f"{self.event_tag(event_id)}:queue:seen:{slot}" for slot in range(slots)]
 
     def queue_skipped(self, event_id: str) -> str:
         """Bitmap, bit = queue position: the ticker passed it over as silent (cleared when the

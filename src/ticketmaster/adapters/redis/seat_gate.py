@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from importlib import resources
-from typing import Protocol
 
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
+from ticketmaster.adapters.redis.seat_loader import IDEMPOTENCY_TTL_MS, EventStateLoader, LiveStateSource
 from ticketmaster.domain.gate import (
     DueHolds,
     GateResult,
@@ -24,34 +24,15 @@ from ticketmaster.domain.gate import (
     SeatChanges,
     SeatSnapshot,
 )
-from ticketmaster.domain.holds import BlockingHold, HoldStatus
+from ticketmaster.domain.holds import HoldStatus
 from ticketmaster.domain.reconcile import SeatFix
 
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-LOAD_LOCK_MS = 15_000
-LOAD_WAIT_S = 15.0
-LOAD_CHUNK = 5_000  # seats/holds per script call is bounded by the argument list size
 # Entries the seat change log keeps: every script appends with "XADD MAXLEN ~ 10000" (a
 # test keeps them in step). A reader further behind than CHANGES_LIMIT versions takes a
 # snapshot: 1,000 entries read in ~2 ms, a 30,000-seat HGETALL in 20-40 ms.
 CHANGE_LOG_MAXLEN = 10_000
 CHANGES_LIMIT = 1_000
-
-
-def load_script(name: str) -> str:
-    """The source of one of the Lua scripts shipped in ``scripts/``, with each of its
-    ``--#include <file>`` lines replaced by that file (Redis scripts cannot import)."""
-    scripts = resources.files("ticketmaster.adapters.redis").joinpath("scripts")
-    lines = scripts.joinpath(name).read_text().splitlines(keepends=True)
-    return "".join(
-        scripts.joinpath(line.split()[1]).read_text() if line.startswith("--#include ") else line
-        for line in lines
-    )
-
-
-class LiveStateSource(Protocol):
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]: ...
-    async def has_hold_history(self, event_id: str) -> bool: ...
+FIXES_PER_CALL = 1_000
 
 
 class RedisSeatGate:
@@ -66,11 +47,12 @@ class RedisSeatGate:
         self._release = ScriptBatcher(client, load_script("release.lua"))
         self._expire = ScriptBatcher(client, load_script("expire.lua"))
         self._expire_due = client.register_script(load_script("expire_due.lua"))
-        self._load = client.register_script(load_script("load.lua"))
+        self._loader = EventStateLoader(
+            client, keys, source, load_script("load.lua"), with_holds=self._note_new_holds
+        )
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
         self._reconcile = client.register_script(load_script("reconcile.lua"))
-        self._loading: dict[str, asyncio.Task[None]] = {}
         self._noted: dict[str, float] = {}
 
     # --- holds -------------------------------------------------------------------------
@@ -92,7 +74,8 @@ class RedisSeatGate:
             k.version(event_id),
             k.loaded(event_id),
             k.idempotency(event_id, user_id, idempotency_key),
-            k.user_holds(event_id, user_id),
+            k.hold_seats(event_id),
+            k.holders(event_id),
             k.expiries(event_id),
             k.hold(event_id, hold_id),
             k.seat_changes(event_id),
@@ -104,7 +87,6 @@ class RedisSeatGate:
             fingerprint,
             self._max_per_user,
             IDEMPOTENCY_TTL_MS,
-            k.hold_prefix(event_id),
             *seat_ids,
         ]
         for _ in range(3):
@@ -118,7 +100,11 @@ class RedisSeatGate:
                 return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]))
             if kind == "REPLAY":
                 return GateResult(
-                    Outcome.REPLAY, hold_id=reply[1], fingerprint=reply[2], expires_at_ms=int(reply[3])
+                    Outcome.REPLAY,
+                    hold_id=reply[1],
+                    fingerprint=reply[2],
+                    expires_at_ms=int(reply[3]),
+                    seat_ids=tuple(reply[4].split(",")) if reply[4] else (),
                 )
             if kind == "UNAVAILABLE":
                 return GateResult(
@@ -138,16 +124,18 @@ class RedisSeatGate:
     ) -> int:
         """Free the seats still held by this hold (see release.lua); returns how many."""
         k = self._keys
-        idem = k.idempotency(event_id, user_id, forget_idempotency_key) if forget_idempotency_key else ""
         keys = [
             k.seats(event_id),
             k.version(event_id),
-            k.user_holds(event_id, user_id),
+            k.hold_seats(event_id),
+            k.holders(event_id),
             k.expiries(event_id),
             k.hold(event_id, hold_id),
             k.seat_changes(event_id),
         ]
-        return int(await self._release(keys=keys, args=[hold_id, idem, *seat_ids]))
+        if forget_idempotency_key:
+            keys.append(k.idempotency(event_id, user_id, forget_idempotency_key))
+        return int(await self._release(keys=keys, args=[hold_id, user_id, *seat_ids]))
 
     async def _note_holds(self, event_id: str, *, force: bool = False) -> None:
         """Put the event on the Redis sweeper's list (at most once a second per process:
@@ -159,13 +147,15 @@ class RedisSeatGate:
         self._noted[event_id] = now + 1.0
         await self._redis.sadd(self._keys.events_with_holds(), event_id)
 
-    def _hold_keys(self, event_id: str, hold_id: str, user_id: str) -> list[str]:
+    def _hold_keys(self, event_id: str, hold_id: str) -> list[str]:
+        """The keys expire, sell and retime start with (see their headers)."""
         k = self._keys
         return [
             k.seats(event_id),
             k.version(event_id),
             k.hold(event_id, hold_id),
-            k.user_holds(event_id, user_id),
+            k.hold_seats(event_id),
+            k.holders(event_id),
             k.expiries(event_id),
         ]
 
@@ -182,7 +172,7 @@ class RedisSeatGate:
     ) -> RetimeResult:
         """Point the hold's seats at it with a new status/expiry (see retime.lua)."""
         k = self._keys
-        keys = [*self._hold_keys(event_id, hold_id, user_id), k.loaded(event_id), k.seat_changes(event_id)]
+        keys = [*self._hold_keys(event_id, hold_id), k.loaded(event_id), k.seat_changes(event_id)]
         args: list[str | int] = [
             hold_id,
             user_id,
@@ -203,25 +193,17 @@ class RedisSeatGate:
 
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Mark the booked seats SOLD (see sell.lua)."""
-        keys = [*self._hold_keys(event_id, hold_id, user_id), self._keys.seat_changes(event_id)]
-        return int(
-            await asyncio.wait_for(self._sell(keys=keys, args=[hold_id, *seat_ids]), OPERATION_TIMEOUT_S)
-        )
+        keys = [*self._hold_keys(event_id, hold_id), self._keys.seat_changes(event_id)]
+        args = [hold_id, user_id, *seat_ids]
+        return int(await asyncio.wait_for(self._sell(keys=keys, args=args), OPERATION_TIMEOUT_S))
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
 
     async def expire(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Free a lapsed hold's seats (see expire.lua): -1 if the hold is still live."""
-        keys = [
-            self._keys.seats(event_id),
-            self._keys.version(event_id),
-            self._keys.hold(event_id, hold_id),
-            self._keys.user_holds(event_id, user_id),
-            self._keys.expiries(event_id),
-            self._keys.seat_changes(event_id),
-        ]
-        return int(await self._expire(keys=keys, args=[hold_id, *seat_ids]))
+        keys = [*self._hold_keys(event_id, hold_id), self._keys.seat_changes(event_id)]
+        return int(await self._expire(keys=keys, args=[hold_id, user_id, *seat_ids]))
 
     async def expire_due(self, event_id: str, limit: int) -> DueHolds:
         """Free the seats of every lapsed hold of the event in one call (see expire_due.lua)."""
@@ -231,12 +213,11 @@ class RedisSeatGate:
             k.version(event_id),
             k.expiries(event_id),
             k.hold_seats(event_id),
+            k.holders(event_id),
             k.seat_changes(event_id),
         ]
         async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            released, unknown, ahead = await self._expire_due(
-                keys=keys, args=[k.hold_prefix(event_id), k.user_holds_prefix(event_id), limit]
-            )
+            released, unknown, ahead = await self._expire_due(keys=keys, args=[limit])
         return DueHolds(
             released=[
                 (str(released[i]), int(float(released[i + 1])), int(released[i + 2]))
@@ -278,13 +259,16 @@ class RedisSeatGate:
     async def apply_seat_fixes(self, event_id: str, fixes: list[SeatFix]) -> set[str]:
         """Compare-and-set each seat's raw state (see reconcile.lua); the seats changed."""
         k = self._keys
-        args: list[str] = []
-        for fix in fixes:
-            args += [fix.seat_id, fix.expected, fix.new]
         keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id)]
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            applied = await self._reconcile(keys=keys, args=args)
-        return {str(seat) for seat in applied}
+        applied: set[str] = set()
+        # Chunked: the script copies its arguments with unpack(), bounded by Lua's stack.
+        for start in range(0, len(fixes), FIXES_PER_CALL):
+            args: list[str] = []
+            for fix in fixes[start : start + FIXES_PER_CALL]:
+                args += [fix.seat_id, fix.expected, fix.new]
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                applied.update(str(seat) for seat in await self._reconcile(keys=keys, args=args))
+        return applied
 
     async def snapshot(self, event_id: str) -> SeatSnapshot:
         """Version and raw seat states read atomically (MULTI), loading the event if needed."""
@@ -333,63 +317,8 @@ class RedisSeatGate:
     # --- loading from PostgreSQL ---------------------------------------------------------
 
     async def ensure_loaded(self, event_id: str) -> None:
-        """Rebuild the event's state from PostgreSQL unless present. One loader per process
-        (shared task) and one across processes (a lock key); the others wait for it."""
-        task = self._loading.get(event_id)
-        if task is None:
-            task = asyncio.create_task(self._load_once(event_id))
-            self._loading[event_id] = task
-            task.add_done_callback(lambda _t: self._loading.pop(event_id, None))
-        await asyncio.shield(task)
+        """Rebuild the event's state from PostgreSQL unless present (see seat_loader.py)."""
+        await self._loader.ensure_loaded(event_id)
 
-    async def _load_once(self, event_id: str) -> None:
-        k = self._keys
-        deadline = time.monotonic() + LOAD_WAIT_S
-        while not await self._redis.exists(k.loaded(event_id)):
-            if await self._redis.set(k.loading_lock(event_id), "1", nx=True, px=LOAD_LOCK_MS):
-                try:
-                    # Another process may have finished loading just before we took the lock.
-                    if not await self._redis.exists(k.loaded(event_id)):
-                        await self._install(event_id)
-                finally:
-                    await self._redis.delete(k.loading_lock(event_id))
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"event {event_id} is being loaded by another process for too long")
-            # Another process holds the load lock: it finishes within the lock's lifetime.
-            await asyncio.sleep(0.02)
-
-    async def _install(self, event_id: str) -> None:
-        k = self._keys
-        sold, holds = await self._source.live_state(event_id)
-        # Holds made before this rebuild may have idempotency records Redis lost with its state.
-        gap_ms = IDEMPOTENCY_TTL_MS if await self._source.has_hold_history(event_id) else 0
-        keys = [
-            k.seats(event_id),
-            k.version(event_id),
-            k.loaded(event_id),
-            k.expiries(event_id),
-            k.seat_changes(event_id),
-        ]
-        prefixes = [k.hold_prefix(event_id), k.user_holds_prefix(event_id)]
-        # Everything but the final call goes to a staging pass that cannot mark the event
-        # loaded; big stadiums are written in chunks, the last chunk flips "loaded".
-        chunks: list[list[str | int]] = []
-        for start in range(0, len(sold), LOAD_CHUNK):
-            part = sold[start : start + LOAD_CHUNK]
-            chunks.append([gap_ms, len(part), *part])
-        hold_args: list[str | int] = []
-        for h in holds:
-            hold_args += [h.id, h.user_id, h.blocks_until_ms, h.status, len(h.seat_ids), *h.seat_ids]
-        last: list[str | int] = chunks.pop() if chunks else [gap_ms, 0]
-        staging_loaded = k.loaded(event_id) + ":staging"
-        staging_keys = [keys[0], keys[1], staging_loaded, *keys[3:]]
-        for chunk in chunks:
-            # Same script against a throw-away "loaded" key, so partial data never reads as
-            # loaded; each pass also leaves the change log reset (nothing replays across it).
-            await self._redis.delete(staging_loaded)
-            await self._load(keys=staging_keys, args=[*prefixes, *chunk])
-        await self._redis.delete(staging_loaded)
-        await self._load(keys=keys, args=[*prefixes, *last, *hold_args])
-        if holds:
-            await self._note_holds(event_id, force=True)
+    async def _note_new_holds(self, event_id: str) -> None:
+        await self._note_holds(event_id, force=True)

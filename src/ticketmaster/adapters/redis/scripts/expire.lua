@@ -1,8 +1,8 @@
 --[[ expire.lua: release the seats of a hold whose time is up.
 
-KEYS[1] seats hash   KEYS[2] version   KEYS[3] hold hash   KEYS[4] user_holds set
-KEYS[5] expiries zset   KEYS[6] changes stream (seat change log, see log_changes)
-ARGV[1] hold id   ARGV[2..] seat ids of the hold (from PostgreSQL)
+KEYS[1] seats hash   KEYS[2] version   KEYS[3] hold hash   KEYS[4] holdseats hash
+KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] changes stream (see changes.lua)
+ARGV[1] hold id   ARGV[2] user id   ARGV[3..] seat ids of the hold (from PostgreSQL or Redis)
 
 Returns -1 when the hold is still live in Redis (its key exists: not expired, or its
 expiry was pushed to a payment deadline when a purchase started); otherwise the number
@@ -11,28 +11,32 @@ that has passed on Redis's clock, so neither a purchase in flight (its seats car
 later deadline) nor a newer hold on the seat can be undone. Idempotent. The version is
 bumped, and the freed seats logged under it, only when a seat was freed.
 ]]
---#include changes.lua (log_changes: the seat change log; see that file)
---#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
+local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local holders_key, expiries_key, changes_key = KEYS[5], KEYS[6], KEYS[7]
+local hold_id, user = ARGV[1], ARGV[2]
+local seat_ids = {unpack(ARGV, 3)}
+--#include changes.lua
+--#include hold_record.lua
 
 -- PTTL 0 is the hold's last millisecond: lapsed for the gate already (exp > now is live).
-if redis.call('PTTL', KEYS[3]) > 0 then
+if redis.call('PTTL', hold_key) > 0 then
   return -1
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mine = ARGV[1] .. '|'
+local mine = hold_id .. '|'
 local changed, changes = 0, {}
-for i = 2, #ARGV do
-  local state = redis.call('HGET', KEYS[1], ARGV[i])
+for _, seat in ipairs(seat_ids) do
+  local state = redis.call('HGET', seats_key, seat)
   if state and string.sub(state, 1, #mine) == mine and tonumber(string.sub(state, #mine + 1)) <= now then
-    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', seats_key, seat)
     changed = changed + 1
-    changes[#changes + 1] = ARGV[i]
+    changes[#changes + 1] = seat
     changes[#changes + 1] = ''
   end
 end
-forget_hold(KEYS[4], KEYS[5], ARGV[1])
+forget_hold(hold_id, user, now)
 if changed > 0 then
-  log_changes(KEYS[6], redis.call('INCR', KEYS[2]), changes)
+  log_changes(changes_key, redis.call('INCR', version_key), changes)
 end
 return changed

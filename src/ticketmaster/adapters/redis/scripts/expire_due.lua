@@ -1,9 +1,8 @@
 --[[ expire_due.lua: release every hold of one event whose time is up, in one call.
 
 KEYS[1] seats hash   KEYS[2] version   KEYS[3] expiries zset   KEYS[4] holdseats hash
-KEYS[5] changes stream (seat change log, see changes.lua)
-ARGV[1] hold key prefix ("<tag>:hold:")   ARGV[2] user-holds key prefix ("<tag>:uholds:")
-ARGV[3] most holds released in one call
+KEYS[5] holders hash   KEYS[6] changes stream (seat change log, see changes.lua)
+ARGV[1] most holds released in one call
 
 Returns {released, unknown, next}:
   released  flat list holdId, expiresAtMs, seatsFreed for each due hold settled here
@@ -13,47 +12,49 @@ Returns {released, unknown, next}:
 
 The sweeper's fast path: what expire.lua does for one hold, for all due holds of the event
 at once, so a sweep costs one round trip however many holds lapse together. Due means
-scored at or before Redis's clock and its hold key gone (PTTL 0 is the hold's last
-millisecond: already lapsed for the gate); a hold whose key lives on (a purchase pushed it
-to the payment deadline) is left alone. A seat is freed only if it still points at the
-hold with an expiry that has passed, so neither a sale nor a newer hold is undone. One
-version bump and one change-log entry cover every seat freed. Idempotent.
+scored at or before Redis's clock: the expiries score is the hold key's expiry (put_hold
+writes both), so the key is gone or in its last millisecond (already lapsed for the
+gate); a hold whose purchase pushed it to the payment deadline was re-scored with it and
+is left alone. A seat is freed only if it still points at the hold with an expiry that
+has passed, so neither a sale nor a newer hold is undone. One version bump and one
+change-log entry cover every seat freed. Idempotent.
 ]]
---#include changes.lua (log_changes: the seat change log; see that file)
---#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
+local seats_key, version_key, expiries_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local holders_key, changes_key = KEYS[5], KEYS[6]
+local batch = tonumber(ARGV[1])
+--#include changes.lua
+--#include hold_record.lua
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local due = redis.call('ZRANGEBYSCORE', expiries_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch)
 local released, unknown, changes = {}, {}, {}
 for i = 1, #due, 2 do
   local hold_id, exp = due[i], due[i + 1]
-  if redis.call('PTTL', ARGV[1] .. hold_id) <= 0 then
-    local record = redis.call('HGET', KEYS[4], hold_id)
-    if record then
-      local user, seats = string.match(record, '^([^|]*)|(.*)$')
-      local mine = hold_id .. '|'
-      local freed = 0
-      for seat in string.gmatch(seats, '[^,]+') do
-        local state = redis.call('HGET', KEYS[1], seat)
-        if state and string.sub(state, 1, #mine) == mine and tonumber(string.sub(state, #mine + 1)) <= now then
-          redis.call('HDEL', KEYS[1], seat)
-          freed = freed + 1
-          changes[#changes + 1] = seat
-          changes[#changes + 1] = ''
-        end
+  local record = redis.call('HGET', holdseats_key, hold_id)
+  if record then
+    local user, seats = string.match(record, '^([^|]*)|(.*)$')
+    local mine = hold_id .. '|'
+    local freed = 0
+    for seat in string.gmatch(seats, '[^,]+') do
+      local state = redis.call('HGET', seats_key, seat)
+      if state and string.sub(state, 1, #mine) == mine and tonumber(string.sub(state, #mine + 1)) <= now then
+        redis.call('HDEL', seats_key, seat)
+        freed = freed + 1
+        changes[#changes + 1] = seat
+        changes[#changes + 1] = ''
       end
-      forget_hold(ARGV[2] .. user, KEYS[3], hold_id)
-      released[#released + 1] = hold_id
-      released[#released + 1] = exp
-      released[#released + 1] = freed
-    else
-      unknown[#unknown + 1] = hold_id
     end
+    forget_hold(hold_id, user, now)
+    released[#released + 1] = hold_id
+    released[#released + 1] = exp
+    released[#released + 1] = freed
+  else
+    unknown[#unknown + 1] = hold_id
   end
 end
 if #changes > 0 then
-  log_changes(KEYS[5], redis.call('INCR', KEYS[2]), changes)
+  log_changes(changes_key, redis.call('INCR', version_key), changes)
 end
-local ahead = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local ahead = redis.call('ZRANGEBYSCORE', expiries_key, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 return {released, unknown, ahead[2] or false}

@@ -7,17 +7,19 @@ A triple applies only if the seat's state is still the expected one, so a hold o
 that happened after the reconciler looked is never overwritten. Returns the seat ids
 that were changed; the version is bumped, and those seats logged under it, only if any was.
 ]]
---#include changes.lua (log_changes: the seat change log; see that file)
+local seats_key, version_key, changes_key = KEYS[1], KEYS[2], KEYS[3]
+local triples = {unpack(ARGV, 1)}
+--#include changes.lua
 
 local applied, changes = {}, {}
-for i = 1, #ARGV, 3 do
-  local seat, expected, new = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local current = redis.call('HGET', KEYS[1], seat) or ''
+for i = 1, #triples, 3 do
+  local seat, expected, new = triples[i], triples[i + 1], triples[i + 2]
+  local current = redis.call('HGET', seats_key, seat) or ''
   if current == expected then
     if new == '' then
-      redis.call('HDEL', KEYS[1], seat)
+      redis.call('HDEL', seats_key, seat)
     else
-      redis.call('HSET', KEYS[1], seat, new)
+      redis.call('HSET', seats_key, seat, new)
     end
     applied[#applied + 1] = seat
     changes[#changes + 1] = seat
@@ -25,6 +27,6 @@ for i = 1, #ARGV, 3 do
   end
 end
 if #applied > 0 then
-  log_changes(KEYS[3], redis.call('INCR', KEYS[2]), changes)
+  log_changes(changes_key, redis.call('INCR', version_key), changes)
 end
 return applied

@@ -1,7 +1,8 @@
 --[[ retime.lua: (re)point one hold's seats at it with a new status and expiry, all or none.
 
-KEYS[1] seats  hash   KEYS[2] version  KEYS[3] hold hash  KEYS[4] user_holds set
-KEYS[5] expiries zset   KEYS[6] loaded marker   KEYS[7] changes stream (seat change log)
+KEYS[1] seats  hash   KEYS[2] version  KEYS[3] hold hash  KEYS[4] holdseats hash
+KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] loaded marker
+KEYS[8] changes stream (seat change log, see changes.lua)
 ARGV[1] hold id   ARGV[2] user id   ARGV[3] status (ACTIVE | PURCHASING)
 ARGV[4] new expiry ms   ARGV[5] "1" = the hold must still be live in Redis (starting a
         purchase: an expired hold is never honoured), "0" = re-create it if its seats are free
@@ -15,64 +16,55 @@ hold's seats instead (returns 2).
 Used when a purchase starts (ACTIVE -> PURCHASING until the payment deadline) and when a
 declined payment hands the hold back to the buyer (PURCHASING -> ACTIVE until its own
 expiry). Atomic like every script: no hold, release or sale can interleave. Returns 1 and
-2 bump the version, always, and log the seats whose state changed under it (log_changes).
+2 bump the version, always, and log the seats whose state changed under it (changes.lua).
 ]]
---#include changes.lua (log_changes: the seat change log; see that file)
---#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
+local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local holders_key, expiries_key, loaded_key, changes_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local hold_id, user, status, exp = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local require_live = ARGV[5] == '1'
+local seat_ids = {unpack(ARGV, 6)}
+--#include changes.lua
+--#include hold_record.lua
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local hold_id, exp = ARGV[1], tonumber(ARGV[4])
 local mine = hold_id .. '|'
-local prefix = string.sub(KEYS[3], 1, #KEYS[3] - #hold_id)
 
-if redis.call('EXISTS', KEYS[6]) == 0 then
+if redis.call('EXISTS', loaded_key) == 0 then
   return -2
 end
-if ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then
+if require_live and redis.call('EXISTS', hold_key) == 0 then
   return 0
 end
-for i = 6, #ARGV do
-  local state = redis.call('HGET', KEYS[1], ARGV[i])
-  if state and string.sub(state, 1, #mine) ~= mine then
-    if state == 'SOLD' then
-      return -1
-    end
-    local other, other_exp = string.match(state, '^([^|]*)|(%d+)$')
-    if tonumber(other_exp) > now and redis.call('EXISTS', prefix .. other) == 1 then
-      return -1
-    end
+for _, seat in ipairs(seat_ids) do
+  local state = redis.call('HGET', seats_key, seat)
+  if state and string.sub(state, 1, #mine) ~= mine and seat_taken(state, now) then
+    return -1
   end
 end
 local changes = {}
 if exp <= now then
-  for i = 6, #ARGV do
-    local state = redis.call('HGET', KEYS[1], ARGV[i])
+  for _, seat in ipairs(seat_ids) do
+    local state = redis.call('HGET', seats_key, seat)
     if state and string.sub(state, 1, #mine) == mine then
-      redis.call('HDEL', KEYS[1], ARGV[i])
-      changes[#changes + 1] = ARGV[i]
+      redis.call('HDEL', seats_key, seat)
+      changes[#changes + 1] = seat
       changes[#changes + 1] = ''
     end
   end
-  redis.call('DEL', KEYS[3])
-  forget_hold(KEYS[4], KEYS[5], hold_id)
-  log_changes(KEYS[7], redis.call('INCR', KEYS[2]), changes)
+  redis.call('DEL', hold_key)
+  forget_hold(hold_id, user, now)
+  log_changes(changes_key, redis.call('INCR', version_key), changes)
   return 2
 end
-local seats, state = {}, hold_id .. '|' .. exp
-for i = 6, #ARGV do
-  seats[#seats + 1] = ARGV[i]
-  if redis.call('HGET', KEYS[1], ARGV[i]) ~= state then
-    redis.call('HSET', KEYS[1], ARGV[i], state)
-    changes[#changes + 1] = ARGV[i]
+local state = hold_id .. '|' .. exp
+for _, seat in ipairs(seat_ids) do
+  if redis.call('HGET', seats_key, seat) ~= state then
+    redis.call('HSET', seats_key, seat, state)
+    changes[#changes + 1] = seat
     changes[#changes + 1] = state
   end
 end
-redis.call('HSET', KEYS[3], 'user', ARGV[2], 'seats', table.concat(seats, ','), 'n', #seats,
-  'exp', exp, 'status', ARGV[3])
-redis.call('PEXPIREAT', KEYS[3], exp)
-redis.call('SADD', KEYS[4], hold_id)
-redis.call('ZADD', KEYS[5], exp, hold_id)
-redis.call('HSET', (string.gsub(KEYS[5], 'expiries$', 'holdseats')), hold_id, ARGV[2] .. '|' .. table.concat(seats, ','))
-log_changes(KEYS[7], redis.call('INCR', KEYS[2]), changes)
+put_hold(hold_key, hold_id, user, seat_ids, exp, status, now)
+log_changes(changes_key, redis.call('INCR', version_key), changes)
 return 1

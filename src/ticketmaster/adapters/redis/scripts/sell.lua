@@ -1,8 +1,8 @@
 --[[ sell.lua: mark a paid hold's seats SOLD (after the booking rows were committed).
 
-KEYS[1] seats hash  KEYS[2] version  KEYS[3] hold hash  KEYS[4] user_holds set
-KEYS[5] expiries zset   KEYS[6] changes stream (seat change log, see log_changes)
-ARGV[1] hold id   ARGV[2..] seat ids of the booking
+KEYS[1] seats hash  KEYS[2] version  KEYS[3] hold hash  KEYS[4] holdseats hash
+KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] changes stream (see changes.lua)
+ARGV[1] hold id   ARGV[2] user id   ARGV[3..] seat ids of the booking
 
 Returns the number of seats that changed. PostgreSQL has already accepted the booking
 under its unique (event, seat) constraint, so the sale is a fact: the seats become SOLD
@@ -10,21 +10,27 @@ whatever Redis believed (even a hold Redis granted to someone else after losing 
 that buyer's purchase will meet the constraint and be refunded). Idempotent. The version
 is bumped, and the newly SOLD seats logged under it, only when a seat changed.
 ]]
---#include changes.lua (log_changes: the seat change log; see that file)
---#include hold_index.lua (forget_hold: the event's indexes of live holds; see that file)
+local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local holders_key, expiries_key, changes_key = KEYS[5], KEYS[6], KEYS[7]
+local hold_id, user = ARGV[1], ARGV[2]
+local seat_ids = {unpack(ARGV, 3)}
+--#include changes.lua
+--#include hold_record.lua
 
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local changed, changes = 0, {}
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) ~= 'SOLD' then
-    redis.call('HSET', KEYS[1], ARGV[i], 'SOLD')
+for _, seat in ipairs(seat_ids) do
+  if redis.call('HGET', seats_key, seat) ~= 'SOLD' then
+    redis.call('HSET', seats_key, seat, 'SOLD')
     changed = changed + 1
-    changes[#changes + 1] = ARGV[i]
+    changes[#changes + 1] = seat
     changes[#changes + 1] = 'SOLD'
   end
 end
-redis.call('DEL', KEYS[3])
-forget_hold(KEYS[4], KEYS[5], ARGV[1])
+redis.call('DEL', hold_key)
+forget_hold(hold_id, user, now)
 if changed > 0 then
-  log_changes(KEYS[6], redis.call('INCR', KEYS[2]), changes)
+  log_changes(changes_key, redis.call('INCR', version_key), changes)
 end
 return changed
