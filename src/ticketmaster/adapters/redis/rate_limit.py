@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from importlib import resources
 
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import REDIS_DOWN
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
 
 log = logging.getLogger(__name__)
 _DOWN: tuple[type[Exception], ...] = (*REDIS_DOWN, TimeoutError)
@@ -37,11 +37,8 @@ class RedisRateLimiter:
         self._keys = keys
         self._rate = rate_per_second
         self._burst = burst
-        text = (
-            resources.files("ticketmaster.adapters.redis").joinpath("scripts", "rate_limit.lua").read_text()
-        )
         # Concurrent checks share pipelined round trips, like the hold script's calls.
-        self._take = ScriptBatcher(client, text)
+        self._take = ScriptBatcher(client, load_script("rate_limit.lua"))
 
     async def take(self, user_id: str, cost: int = 1) -> RateDecision:
         try:

@@ -19,11 +19,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.waiting_room import (
     HEARTBEAT_BUCKETS,
     AdmissionPolicy,
@@ -36,16 +36,15 @@ log = logging.getLogger(__name__)
 
 VIEW_TTL_S = 0.25
 HEARTBEAT_FLUSH_S = 0.25
+# Slots of the heartbeat ring (scripts/heartbeats.lua): more than the buckets a timeout
+# covers (HEARTBEAT_BUCKETS + 1), so a slot is reused only after no reader needs it.
+HEARTBEAT_SLOTS = HEARTBEAT_BUCKETS + 2
 QUEUE_KEYS_TTL_MS = 7 * 24 * 3600 * 1000  # outlives every queue token (24 h) by far
 REGISTER_EVERY_S = 30.0
 MAX_VIEWS = 1024
 MAX_SCAN_PER_STEP = 20_000
 RATE_TIME_CONSTANT_MS = 10_000
 MAX_STEP_CREDIT_MS = 1_000
-
-
-def _script(name: str) -> str:
-    return resources.files("ticketmaster.adapters.redis").joinpath("scripts", name).read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +94,10 @@ class RedisWaitingRoom:
         self._bucket_ms = heartbeat_bucket_ms(heartbeat_timeout_seconds)
         self._bucket_ttl_ms = (HEARTBEAT_BUCKETS + 2) * self._bucket_ms + self._timeout_ms
         self._on_view = on_view
-        self._join = client.register_script(_script("queue_join.lua"))
-        self._admit = client.register_script(_script("queue_admit.lua"))
-        self._beat = client.register_script(_script("queue_heartbeat.lua"))
-        self._return = client.register_script(_script("queue_return.lua"))
+        self._join = client.register_script(load_script("queue_join.lua"))
+        self._admit = client.register_script(load_script("queue_admit.lua"))
+        self._beat = client.register_script(load_script("queue_heartbeat.lua"))
+        self._return = client.register_script(load_script("queue_return.lua"))
         self._views: OrderedDict[str, _Cached] = OrderedDict()
         self._pending: dict[str, set[int]] = {}
         self._returns: dict[str, set[int]] = {}
@@ -113,12 +112,16 @@ class RedisWaitingRoom:
         """The buyer's number (see queue_join.lua); ``requeue_from`` moves a lapsed buyer back."""
         k = self._keys
         reply = await self._join(
-            keys=[k.queue_issued(event_id), k.queue_members(event_id), k.queue_state(event_id)],
+            keys=[
+                k.queue_issued(event_id),
+                k.queue_members(event_id),
+                k.queue_state(event_id),
+                *k.queue_seen(event_id, HEARTBEAT_SLOTS),
+            ],
             args=[
                 user_id,
                 on_sale_at_ms,
                 secrets.token_hex(16),
-                k.queue_seen_prefix(event_id),
                 self._bucket_ms,
                 self._bucket_ttl_ms,
                 QUEUE_KEYS_TTL_MS,
@@ -261,8 +264,8 @@ class RedisWaitingRoom:
         for event_id, positions in pending.items():
             try:
                 await self._beat(
-                    keys=[k.queue_state(event_id)],
-                    args=[k.queue_seen_prefix(event_id), self._bucket_ms, self._bucket_ttl_ms, *positions],
+                    keys=[k.queue_state(event_id), *k.queue_seen(event_id, HEARTBEAT_SLOTS)],
+                    args=[self._bucket_ms, self._bucket_ttl_ms, *positions],
                 )
             except Exception:  # best effort: a lost batch makes waiters look silent a bit longer
                 log.warning("could not record %d queue heartbeats of %s", len(positions), event_id)
@@ -274,9 +277,9 @@ class RedisWaitingRoom:
                         k.queue_skipped(event_id),
                         k.queue_returning(event_id),
                         k.queue_readmitted(event_id),
+                        *k.queue_seen(event_id, HEARTBEAT_SLOTS),
                     ],
                     args=[
-                        k.queue_seen_prefix(event_id),
                         self._bucket_ms,
                         self._bucket_ttl_ms,
                         QUEUE_KEYS_TTL_MS,
@@ -307,6 +310,7 @@ class RedisWaitingRoom:
                 k.queue_skipped(event_id),
                 k.queue_returning(event_id),
                 k.queue_readmitted(event_id),
+                *k.queue_seen(event_id, HEARTBEAT_SLOTS),
             ],
             args=[
                 on_sale_at_ms,
@@ -316,7 +320,6 @@ class RedisWaitingRoom:
                 policy.window_seconds * 1000,
                 self._timeout_ms,
                 self._bucket_ms,
-                k.queue_seen_prefix(event_id),
                 MAX_SCAN_PER_STEP,
                 RATE_TIME_CONSTANT_MS,
                 MAX_STEP_CREDIT_MS,

@@ -12,14 +12,15 @@ KEYS[4]  skipped     bitmap  bit = position: passed over as silent (see "Returne
 KEYS[5]  returning   zset    skipped positions that polled again, scored by position
                              (written by queue_return.lua)
 KEYS[6]  readmitted  zset    returners readmitted by this script, scored by readmission ms
+KEYS[7..] seen       bitmaps the heartbeat ring (heartbeats.lua; the state hash's hb<slot>
+                             fields say which bucket each holds)
 ARGV[1]  on-sale time, Unix ms       ARGV[2] seed to keep if this step freezes the pre-queue
 ARGV[3]  admission rate per minute   ARGV[4] max concurrently admitted buyers
 ARGV[5]  admission window ms         ARGV[6] heartbeat timeout ms
-ARGV[7]  heartbeat bucket ms         ARGV[8] heartbeat key prefix ("<tag>:queue:seen:")
-ARGV[9]  most positions examined in one step
-ARGV[10] time constant of the measured rate (EWMA), ms
-ARGV[11] most time credited to one step, ms   ARGV[12] ttl ms of the queue keys
-ARGV[13] heartbeat bucket ttl ms
+ARGV[7]  heartbeat bucket ms         ARGV[8] most positions examined in one step
+ARGV[9]  time constant of the measured rate (EWMA), ms
+ARGV[10] most time credited to one step, ms   ARGV[11] ttl ms of the queue keys
+ARGV[12] heartbeat bucket ttl ms
 
 Returns {"CLOSED"} before the on-sale time, else
   {a, admitted this step, skipped this step, active admissions, issued, rate (string),
@@ -58,25 +59,28 @@ Atomicity and several workers: the script runs alone on the event's slot and cre
 only the time since the previous step of *any* worker (Redis TIME), so any number of
 tickers together admit at the configured rate, never faster.
 ]]
+local issued_key, state_key, log_key = KEYS[1], KEYS[2], KEYS[3]
+local skipped_key, returning_key, readmitted_key = KEYS[4], KEYS[5], KEYS[6]
+local seen_keys = {unpack(KEYS, 7)}
+local on_sale_ms, seed = tonumber(ARGV[1]), ARGV[2]
+local rate_cfg, cap, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local timeout, bucket_ms, scan_max = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local rate_time_constant_ms, max_credit_ms = tonumber(ARGV[9]), tonumber(ARGV[10])
+local queue_ttl_ms, bucket_ttl_ms = tonumber(ARGV[11]), ARGV[12]
+--#include heartbeats.lua
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now < tonumber(ARGV[1]) then
+if now < on_sale_ms then
   return {'CLOSED'}
 end
-local rate_cfg = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local window = tonumber(ARGV[5])
-local timeout = tonumber(ARGV[6])
-local bucket_ms = tonumber(ARGV[7])
-local prefix = ARGV[8]
-local scan_max = tonumber(ARGV[9])
 
-local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
-local f = redis.call('HMGET', KEYS[2], 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate')
+local issued = tonumber(redis.call('GET', issued_key) or '0')
+local f = redis.call('HMGET', state_key, 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate')
 local m, opened = tonumber(f[1]), tonumber(f[2])
 if not m then
   m, opened = issued, now
-  redis.call('HSET', KEYS[2], 'm', m, 'seed', ARGV[2], 'opened', opened)
+  redis.call('HSET', state_key, 'm', m, 'seed', seed, 'opened', opened)
 end
 local a = tonumber(f[3]) or 0
 local cum = tonumber(f[4]) or 0
@@ -87,7 +91,7 @@ local rate = tonumber(f[9]) or rate_cfg / 60
 
 -- Admissions older than the window have lapsed: drop their log entries, remember the newest.
 while true do
-  local head = redis.call('ZRANGE', KEYS[3], 0, 63)
+  local head = redis.call('ZRANGE', log_key, 0, 63)
   local dropped = 0
   for _, entry in ipairs(head) do
     local upto, at, c = string.match(entry, '^(%d+):(%d+):(%d+)$')
@@ -97,7 +101,7 @@ while true do
     xu, xc, dropped = tonumber(upto), tonumber(c), dropped + 1
   end
   if dropped > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', xu)
+    redis.call('ZREMRANGEBYSCORE', log_key, '-inf', xu)
   end
   if dropped < 64 then
     break
@@ -106,41 +110,35 @@ end
 
 -- Readmissions older than the window have lapsed: the position reads as lapsed from now on.
 while true do
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - window, 'LIMIT', 0, 256)
+  local gone = redis.call('ZRANGEBYSCORE', readmitted_key, '-inf', now - window, 'LIMIT', 0, 256)
   for _, position in ipairs(gone) do
-    redis.call('SETBIT', KEYS[4], position, 0)
+    redis.call('SETBIT', skipped_key, position, 0)
   end
   if #gone > 0 then
-    redis.call('ZREM', KEYS[6], unpack(gone))
+    redis.call('ZREM', readmitted_key, unpack(gone))
   end
   if #gone < 256 then
     break
   end
 end
-local back = redis.call('ZCARD', KEYS[6])
+local back = redis.call('ZCARD', readmitted_key)
 
-local bucket = math.floor(now / bucket_ms)
-local oldest = math.floor((now - timeout) / bucket_ms)
+local heard = seen_in(math.floor((now - timeout) / bucket_ms), math.floor(now / bucket_ms))
 local function live(position)
   if position <= m and now < opened + timeout then
     return true
   end
-  for b = bucket, oldest, -1 do
-    if redis.call('GETBIT', prefix .. b, position) == 1 then
-      return true
-    end
-  end
-  return false
+  return heard(position)
 end
 
-local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[11]))
+local elapsed = math.min(math.max(now - last, 0), max_credit_ms)
 local budget = carry + rate_cfg * elapsed / 60000
 local allowance = math.min(math.floor(budget), cap - (cum - xc) - back)
 
 -- Returners first, in position order; every one examined leaves `returning`.
 local readmitted, examined = 0, 0
 while readmitted < allowance and examined < scan_max do
-  local batch = redis.call('ZRANGE', KEYS[5], 0, 63)
+  local batch = redis.call('ZRANGE', returning_key, 0, 63)
   if #batch == 0 then
     break
   end
@@ -149,9 +147,9 @@ while readmitted < allowance and examined < scan_max do
       break
     end
     examined = examined + 1
-    redis.call('ZREM', KEYS[5], position)
+    redis.call('ZREM', returning_key, position)
     if live(tonumber(position)) then
-      redis.call('ZADD', KEYS[6], now, position)
+      redis.call('ZADD', readmitted_key, now, position)
       readmitted = readmitted + 1
     end
   end
@@ -164,7 +162,7 @@ while admitted + readmitted < allowance and a < limit do
   if live(a) then
     admitted = admitted + 1
   else
-    redis.call('SETBIT', KEYS[4], a, 1)
+    redis.call('SETBIT', skipped_key, a, 1)
     skipped = skipped + 1
   end
 end
@@ -179,16 +177,19 @@ end
 -- The counter's speed is measured only while waiters remain behind it (a drained queue
 -- says nothing about how fast the line moves).
 if elapsed > 0 and a < issued then
-  local alpha = 1 - math.exp(-elapsed / tonumber(ARGV[10]))
+  local alpha = 1 - math.exp(-elapsed / rate_time_constant_ms)
   rate = rate + alpha * ((a - a0) * 1000 / elapsed - rate)
 end
 if a > a0 then
-  redis.call('ZADD', KEYS[3], a, a .. ':' .. now .. ':' .. cum)
+  redis.call('ZADD', log_key, a, a .. ':' .. now .. ':' .. cum)
 end
-redis.call('HSET', KEYS[2], 'a', a, 'cum', cum, 'xu', xu, 'xc', xc, 'last', now,
+redis.call('HSET', state_key, 'a', a, 'cum', cum, 'xu', xu, 'xc', xc, 'last', now,
   'carry', tostring(carry), 'rate', tostring(rate), 'rcfg', rate_cfg, 'win', window,
-  'hbms', bucket_ms, 'hbttl', ARGV[13], 'ra', back)
-for i = 1, 6 do
-  redis.call('PEXPIRE', KEYS[i], ARGV[12])
-end
+  'hbms', bucket_ms, 'hbttl', bucket_ttl_ms, 'ra', back)
+redis.call('PEXPIRE', issued_key, queue_ttl_ms)
+redis.call('PEXPIRE', state_key, queue_ttl_ms)
+redis.call('PEXPIRE', log_key, queue_ttl_ms)
+redis.call('PEXPIRE', skipped_key, queue_ttl_ms)
+redis.call('PEXPIRE', returning_key, queue_ttl_ms)
+redis.call('PEXPIRE', readmitted_key, queue_ttl_ms)
 return {a, admitted, skipped, cum - xc + back, issued, tostring(rate), readmitted}

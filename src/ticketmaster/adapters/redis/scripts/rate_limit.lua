@@ -10,13 +10,12 @@ Atomicity: refill, check and take happen in one script on the user's slot, so ev
 process shares one bucket per user and concurrent requests cannot overspend it. The key
 expires once a full bucket would have refilled, so idle users cost nothing.
 ]]
+local bucket_key = KEYS[1]
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local state = redis.call('HMGET', bucket_key, 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
@@ -29,6 +28,6 @@ if tokens >= cost then
 else
   retry = math.ceil((cost - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+redis.call('HSET', bucket_key, 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', bucket_key, math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, retry}
