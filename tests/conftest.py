@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,11 +60,9 @@ def engine_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         engines.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url(engine_urls: tuple[str, str]) -> Iterator[str]:
-    """A database created for this run, migrated to head, dropped at the end."""
-    server_url, _ = engine_urls
-    name = f"tm_test_{RUN_ID}"
+@contextmanager
+def own_database(server_url: str, name: str) -> Iterator[str]:
+    """A database ``name`` created on that server and migrated to head; dropped on exit."""
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(server_url)
@@ -74,11 +73,18 @@ def database_url(engine_urls: tuple[str, str]) -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = with_database(server_url, name)
-    upgrade_to_head(url)
     try:
+        upgrade_to_head(url)
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(engine_urls: tuple[str, str]) -> Iterator[str]:
+    """A database created for this run, migrated to head, dropped at the end."""
+    with own_database(engine_urls[0], f"tm_test_{RUN_ID}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 from ticketmaster import bootstrap, logs
 from ticketmaster.config import Settings
-from ticketmaster.entrypoints.http import errors
+from ticketmaster.entrypoints.http import errors, openapi
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
@@ -52,9 +52,11 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
         # Metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only look up
         # an unconfigured provider on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        generate_unique_id_function=openapi.operation_id,
         # No call to Swagger's online validator (offline); the token survives a reload.
         swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
+    openapi.install(app)
     errors.install(app)
     app.add_middleware(BrowseCacheMiddleware, cache=MicroCache(ttl=settings.browse_cache_seconds))
     app.add_middleware(MetricsMiddleware)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.services.identity import issue_guest
@@ -12,7 +13,12 @@ from ticketmaster.services.identity import issue_guest
 router = APIRouter(tags=["identity"])
 
 
-@router.post("/auth/guest", status_code=201, summary="Create a guest buyer and its bearer token")
+@router.post(
+    "/auth/guest",
+    status_code=201,
+    summary="Create a guest buyer and its bearer token",
+    responses=openapi.answers(201, bodies.Guest, openapi.RATE_LIMITED, *openapi.SERVED),
+)
 async def guest(c: ContainerDep) -> Response:
     token, user_id = await issue_guest(c.users, c.signer, c.settings.token_ttl_seconds)
     return json_response({"token": token, "userId": user_id}, 201)

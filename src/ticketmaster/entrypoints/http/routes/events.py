@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ticketmaster.domain.events import EventSummary
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep
 from ticketmaster.entrypoints.http.responses import cacheable_json
 from ticketmaster.services import browse
@@ -35,7 +36,27 @@ def summary_json(e: EventSummary) -> dict[str, object]:
     }
 
 
-@router.get("/events", summary="List events by city, date and title")
+_EVENT_LINKS = {
+    "GetSeatMap": openapi.link("seat_map", "the event's seat map", event_id="$response.body#/id"),
+    "JoinQueue": openapi.link("join_queue", "join the event's waiting room", event_id="$response.body#/id"),
+}
+
+
+@router.get(
+    "/events",
+    summary="List events by city, date and title",
+    responses=openapi.answers(
+        200,
+        bodies.EventPage,
+        openapi.INVALID,
+        *openapi.SERVED,
+        not_modified=True,
+        links={
+            "GetEvent": openapi.link("get_event", "the first event", event_id="$response.body#/events/0/id"),
+            "NextPage": openapi.link("list_events", "the next page", cursor="$response.body#/nextCursor"),
+        },
+    ),
+)
 async def list_events(
     request: Request,
     c: ContainerDep,
@@ -61,8 +82,14 @@ async def list_events(
     return cacheable_json(request, body, max_age=LIST_MAX_AGE)
 
 
-@router.get("/events/{event_id}", summary="One event with its price tiers and sale settings")
-async def get_event(request: Request, event_id: str, c: ContainerDep) -> Response:
+@router.get(
+    "/events/{event_id}",
+    summary="One event with its price tiers and sale settings",
+    responses=openapi.answers(
+        200, bodies.EventDetail, openapi.NO_EVENT, *openapi.SERVED, not_modified=True, links=_EVENT_LINKS
+    ),
+)
+async def get_event(request: Request, event_id: openapi.EventId, c: ContainerDep) -> Response:
     event = await browse.get_event(c.events, event_id)
     body = {
         **summary_json(event.summary),

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import orjson
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -15,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from ticketmaster.bootstrap import Container
 from ticketmaster.domain import errors
 from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import (
     ContainerDep,
     PlainRoute,
@@ -29,10 +29,6 @@ from ticketmaster.observability import HOLD_ATTEMPTS, HOLD_LATENCY
 from ticketmaster.services.holds import HoldSeats
 
 router = APIRouter(tags=["holds"])
-
-
-class HoldRequest(BaseModel):
-    seatIds: list[str] = Field(description="1 to 8 distinct seat ids of the event")
 
 
 def iso(value: datetime) -> str:
@@ -128,17 +124,44 @@ async def _body(receive: Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+_HOLD_LINKS = {
+    "GetHold": openapi.link("get_hold", "the hold", hold_id="$response.body#/holdId"),
+    "CancelHold": openapi.link("cancel_hold", "cancel the hold", hold_id="$response.body#/holdId"),
+    "PurchaseHold": openapi.link(
+        "purchase", "pay for the hold", hold_id="$response.body#/holdId", body={"paymentToken": "tok_visa"}
+    ),
+}
+
+
 @router.post(
     "/events/{event_id}/holds",
     status_code=201,
-    summary="Hold seats (all or none)",
-    responses={201: {"description": "The hold, durable in PostgreSQL"}},
+    summary="Hold seats (all or none): these seats, or the best available",
+    openapi_extra=openapi.BEARER,
+    responses=openapi.answers(
+        201,
+        bodies.Hold,
+        openapi.MALFORMED,
+        openapi.NOT_ON_SALE,
+        openapi.ADMISSION_REQUIRED,
+        openapi.NO_EVENT,
+        openapi.SEATS_UNAVAILABLE,
+        openapi.HOLD_LIMIT,
+        openapi.INVALID,
+        openapi.IDEMPOTENCY_CONFLICT,
+        *openapi.WRITE,
+        description="the hold, durable in PostgreSQL (the same again for a repeated Idempotency-Key)",
+        links=_HOLD_LINKS,
+    ),
 )
 async def create_hold(
-    event_id: str,
-    body: HoldRequest,
-    idempotency_key: str = Header(alias="Idempotency-Key", description="scoped to the buyer"),
-    authorization: str = Header(description="Bearer <token>"),
+    event_id: openapi.EventId,
+    body: bodies.HoldRequest,
+    idempotency_key: str = Header(
+        alias="Idempotency-Key",
+        description="required (400 without it); scoped to the buyer",
+        json_schema_extra=openapi.IDEMPOTENCY_KEY_SCHEMA,
+    ),
     admission_token: str | None = Header(
         default=None,
         alias="X-Admission-Token",
@@ -156,13 +179,31 @@ checks it needs (a JSON list of strings). The FastAPI route above only documents
 OpenAPI schema; it is never reached."""
 
 
-@router.get("/holds/{hold_id}", summary="A hold of the caller")
-async def get_hold(hold_id: str, user: UserDep, c: ContainerDep) -> Response:
+@router.get(
+    "/holds/{hold_id}",
+    summary="A hold of the caller",
+    openapi_extra=openapi.BEARER,
+    responses=openapi.answers(200, bodies.Hold, openapi.NO_HOLD, *openapi.AUTHED),
+)
+async def get_hold(hold_id: openapi.HoldId, user: UserDep, c: ContainerDep) -> Response:
     hold, status = await c.holds.get_hold(user, hold_id)
     return json_response(hold_json(hold, status))
 
 
-@router.delete("/holds/{hold_id}", status_code=204, summary="Cancel a hold; its seats are free at once")
-async def cancel_hold(hold_id: str, user: WriterDep, c: ContainerDep) -> Response:
+@router.delete(
+    "/holds/{hold_id}",
+    status_code=204,
+    summary="Cancel a hold; its seats are free at once",
+    openapi_extra=openapi.BEARER,
+    responses=openapi.answers(
+        204,
+        None,
+        openapi.NO_HOLD,
+        openapi.HOLD_NOT_ACTIVE,
+        *openapi.WRITE,
+        description="cancelled (also when it already was)",
+    ),
+)
+async def cancel_hold(hold_id: openapi.HoldId, user: WriterDep, c: ContainerDep) -> Response:
     await c.holds.cancel_hold(user, hold_id)
     return Response(status_code=204)

@@ -7,8 +7,9 @@ import os
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep
 from ticketmaster.entrypoints.http.metrics import exposition
 from ticketmaster.entrypoints.http.responses import json_response
@@ -17,7 +18,7 @@ router = APIRouter(tags=["operations"])
 READY_TIMEOUT_S = 1.0
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up", responses=openapi.answers(200, bodies.Health))
 async def healthz() -> Response:
     # Which API process answered: under `serve --workers N` they share one port.
     return json_response({"status": "ok"}, headers={"X-Process-Id": str(os.getpid())})
@@ -31,7 +32,12 @@ async def _check(probe: asyncio.Future[object] | object) -> str:
     return "ok"
 
 
-@router.get("/readyz", summary="PostgreSQL and Redis both answer")
+@router.get(
+    "/readyz",
+    summary="PostgreSQL and Redis both answer",
+    responses=openapi.answers(200, bodies.Readiness, description="both engines answer")
+    | {503: {"model": bodies.Readiness, "description": "an engine does not answer (Retry-After)"}},
+)
 async def readyz(c: ContainerDep) -> Response:
     postgres, redis = await asyncio.gather(_check(c.pool.fetchval("SELECT 1")), _check(c.redis.ping()))
     ok = postgres == "ok" and redis == "ok"
@@ -41,6 +47,11 @@ async def readyz(c: ContainerDep) -> Response:
     return json_response(body, 200 if ok else 503, None if ok else {"Retry-After": "2"})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
+)
 async def metrics() -> Response:
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

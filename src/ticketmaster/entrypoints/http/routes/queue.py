@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, WriterDep, container, current_user
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import QUEUE_ETA_ERROR
@@ -23,8 +24,24 @@ def _iso_ms(ms: int) -> str:
     "/events/{event_id}/queue",
     status_code=201,
     summary="Join the event's waiting room (joining again keeps the same place)",
+    openapi_extra=openapi.BEARER,
+    responses=openapi.answers(
+        201,
+        bodies.QueueJoined,
+        openapi.NO_EVENT,
+        openapi.NO_WAITING_ROOM,
+        *openapi.WRITE,
+        links={
+            "QueueStatus": openapi.link(
+                "queue_status",
+                "poll the place in the queue",
+                event_id="$request.path.event_id",
+                **{"header.X-Queue-Token": "$response.body#/queueToken"},
+            )
+        },
+    ),
 )
-async def join_queue(event_id: str, user: WriterDep, c: ContainerDep) -> Response:
+async def join_queue(event_id: openapi.EventId, user: WriterDep, c: ContainerDep) -> Response:
     joined = await c.waiting_room.join(user, event_id)
     body: dict[str, object] = {
         "queueToken": joined.queue_token,
@@ -80,14 +97,37 @@ async def poll_status(request: Request) -> Response:
 @router.get(
     "/events/{event_id}/queue/status",
     summary="Position and wait, or the admission token once admitted",
-    openapi_extra={
+    openapi_extra=openapi.BEARER
+    | {
         "parameters": [
-            {"name": "X-Queue-Token", "in": "header", "required": True, "schema": {"type": "string"}},
-            {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "X-Queue-Token",
+                "in": "header",
+                "required": True,
+                "description": "the queueToken of POST /events/{event_id}/queue (400 without it)",
+                "schema": {"type": "string"},
+            }
         ]
     },
+    responses=openapi.answers(
+        200,
+        bodies.QueueStatus,
+        openapi.MISSING_QUEUE_TOKEN,
+        openapi.QUEUE_TOKEN_REFUSED,
+        *openapi.AUTHED,
+        description="waiting (position, people ahead, wait) or admitted (the admission token)",
+        links={
+            "HoldAdmitted": openapi.link(
+                "create_hold",
+                "hold seats with the admission token",
+                event_id="$request.path.event_id",
+                body={"best": {"count": 1}},
+                **{"header.X-Admission-Token": "$response.body#/admissionToken"},
+            )
+        },
+    ),
 )
-async def queue_status(event_id: str, request: Request) -> Response:
+async def queue_status(event_id: openapi.EventId, request: Request) -> Response:
     return await poll_status(request)
 
 

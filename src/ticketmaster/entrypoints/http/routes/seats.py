@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 from starlette.responses import Response, StreamingResponse
 
 from ticketmaster.domain.errors import InvalidRequest, NotFound
+from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, container
 from ticketmaster.entrypoints.http.responses import etag_matches
 from ticketmaster.observability import SEAT_MAP_LATENCY
@@ -32,8 +33,27 @@ async def get_seat_map(request: Request) -> Response:
         SEAT_MAP_LATENCY.observe(time.perf_counter() - started)
 
 
-@router.get("/events/{event_id}/seats", summary="Every seat of an event with its status")
-async def seat_map(event_id: str, request: Request) -> Response:
+@router.get(
+    "/events/{event_id}/seats",
+    summary="Every seat of an event with its status",
+    responses=openapi.answers(
+        200,
+        bodies.SeatMap,
+        openapi.NO_EVENT,
+        *openapi.SERVED,
+        description="the seat map; the ETag reflects its version",
+        not_modified=True,
+        links={
+            "HoldFirstSeat": openapi.link(
+                "create_hold",
+                "hold the map's first seat",
+                event_id="$request.path.event_id",
+                body={"seatIds": ["$response.body#/sections/0/seats/0/id"]},
+            )
+        },
+    ),
+)
+async def seat_map(event_id: openapi.EventId, request: Request) -> Response:
     return await get_seat_map(request)
 
 
@@ -47,10 +67,11 @@ resolution would cost more. The FastAPI route above documents it in the OpenAPI 
     "/events/{event_id}/seats/stream",
     summary="Live seat updates (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "one event per batch of changes"}},
+    responses=openapi.answers(200, None, openapi.NO_EVENT, openapi.INVALID, *openapi.SERVED)
+    | {200: {"content": {"text/event-stream": {}}, "description": "one event per batch of changes"}},
 )
 async def seat_stream(
-    event_id: str,
+    event_id: openapi.EventId,
     c: ContainerDep,
     last_event_id: str | None = Header(
         default=None, alias="Last-Event-ID", description="resume after this version (sent by EventSource)"
