@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import hiredis
 import redis.asyncio as redis
 
 from ticketmaster.adapters.payments.provider import PaymentProvider
@@ -19,6 +20,7 @@ from ticketmaster.adapters.postgres.users import PostgresUserRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.pipe import pipe_for
 from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
@@ -34,6 +36,7 @@ from ticketmaster.services.reconcile import Reconciler
 from ticketmaster.services.seat_map import SeatMapRenderer
 from ticketmaster.services.seat_streams import SeatStreams
 from ticketmaster.services.waiting_room import AdmissionVerifier, WaitingRoomService
+from ticketmaster.services.warmup import OnSaleWarmup
 
 
 @dataclass
@@ -134,6 +137,23 @@ def make_provider(settings: Settings) -> PaymentProvider:
     from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
 
     return SandboxPaymentProvider(settings.sandbox_url, timeout=settings.payment_timeout_seconds)
+
+
+def make_warmup(container: Container, *, load_seats: bool) -> OnSaleWarmup:
+    """The on-sale warm-up of one process: seat state and caches (worker) or caches only (API)."""
+    client = container.redis
+
+    async def prime_pipe() -> None:
+        await pipe_for(client).call(hiredis.pack_command(("PING",)))
+
+    return OnSaleWarmup(
+        container.events,
+        container.catalog,
+        container.gate,
+        container.settings.warmup_seconds,
+        load_seats=load_seats,
+        primers=(container.hold_repo.prime, prime_pipe),
+    )
 
 
 def make_expiry(container: Container) -> ExpireHolds:

@@ -87,6 +87,13 @@ def _parse_replica_urls(raw: str) -> tuple[str, ...]:
     return urls
 
 
+def _parse_warmup(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 86_400:
+        raise ValueError("must be a number of seconds in [0, 86400] (0 = no warm-up)")
+    return value
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -136,6 +143,7 @@ class Settings:
     browse_cache_seconds: float = 5.0
     web_concurrency: int = 1
     database_replica_urls: tuple[str, ...] = ()
+    warmup_seconds: float = 60.0
 
     @property
     def embedded(self) -> bool:
@@ -192,6 +200,7 @@ class Settings:
             browse_cache_seconds=_read(env, "BROWSE_CACHE_SECONDS", _parse_non_negative, 5.0),
             web_concurrency=_positive("WEB_CONCURRENCY", _read(env, "WEB_CONCURRENCY", _parse_int, 1)),
             database_replica_urls=_read(env, "DATABASE_REPLICA_URLS", _parse_replica_urls, ()),
+            warmup_seconds=_read(env, "WARMUP_SECONDS", _parse_warmup, 60.0),
         )
 
 

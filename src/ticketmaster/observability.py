@@ -69,6 +69,9 @@ HOLDS_EXPIRED = Counter(
 RECONCILE_FIXES = Counter(
     "ticketmaster_reconcile_fixes_total", "Drift between Redis and PostgreSQL healed, by kind", ["kind"]
 )
+WARMUP_LOADS = Counter(
+    "ticketmaster_warmup_loads_total", "Events whose seat state the on-sale warm-up loaded into Redis"
+)
 
 # --- waiting room and load shedding ----------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""CatalogCache: a thousand requests missing the cache at once load a layout once."""
+"""CatalogCache: a thousand requests missing the cache at once load a layout, or an event's
+facts, once."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from ticketmaster.domain.layout import EventInfo, Geometry, Stage, VenueLayout
 class CountingSource:
     repo: PostgresHoldRepository
     layouts: int = 0
+    events: int = 0
 
     async def event_info(self, event_id: str) -> EventInfo | None:
+        self.events += 1
         return await self.repo.event_info(event_id)
 
     async def venue_layout(self, venue_id: str) -> VenueLayout | None:
@@ -78,3 +81,22 @@ async def test_a_redrawn_venue_is_a_new_layout_revision_in_every_process(
     other = CatalogCache(redis_client, RedisKeys(namespace), source)
     assert await other.venue_layout(venue["id"], fresh.layout_revision) == redrawn
     assert source.layouts == loads  # the other process found this revision in Redis
+
+
+async def test_concurrent_misses_read_an_event_once(
+    pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str
+) -> None:
+    venue = factories.venue(sections=1, rows=1, seats=5)
+    event = factories.event(venue)
+    await factories.load(pool, {"venues": [venue], "events": [event]})
+    source = CountingSource(PostgresHoldRepository(pool))
+    cache = CatalogCache(redis_client, RedisKeys(namespace), source)
+
+    infos = await asyncio.gather(*(cache.event_info(event["id"]) for _ in range(1000)))
+
+    assert source.events == 1
+    assert all(info is not None and info.venue_id == venue["id"] for info in infos)
+    # Another process finds the facts in Redis.
+    other = CatalogCache(redis_client, RedisKeys(namespace), source)
+    assert await other.event_info(event["id"]) == infos[0]
+    assert source.events == 1

@@ -29,6 +29,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.redis_namespace == "tm"
     assert s.web_concurrency == 1
     assert s.database_replica_urls == ()
+    assert s.warmup_seconds == 60
     assert len(s.secret_key) >= 32
 
 
@@ -61,6 +62,7 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
             "TICKETMASTER_REDIS_NAMESPACE": "run-1_a",
             "TICKETMASTER_WEB_CONCURRENCY": "4",
             "TICKETMASTER_DATABASE_REPLICA_URLS": "postgresql://r1:5432/tm, postgres://r2/tm,",
+            "TICKETMASTER_WARMUP_SECONDS": "0",
             "UNRELATED": "ignored",
         }
     )
@@ -78,6 +80,7 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
     assert s.token_ttl_seconds == 60
     assert s.log_level == "DEBUG"
     assert s.redis_namespace == "run-1_a"
+    assert s.warmup_seconds == 0
     assert s.web_concurrency == 4
     assert s.database_replica_urls == ("postgresql://r1:5432/tm", "postgres://r2/tm")
 
@@ -125,6 +128,8 @@ def test_an_empty_variable_means_the_default(tmp_path: Path) -> None:
         ("STRIPE_API_BASE", "api.stripe.com"),
         ("PAYMENT_TIMEOUT_SECONDS", "0"),
         ("PAYMENT_TIMEOUT_SECONDS", "soon"),
+        ("WARMUP_SECONDS", "-1"),
+        ("WARMUP_SECONDS", "a minute"),
         ("WEB_CONCURRENCY", "0"),
         ("WEB_CONCURRENCY", "two"),
         ("DATABASE_REPLICA_URLS", "postgresql://r1/tm,mysql://r2/tm"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 import orjson
 
@@ -93,3 +95,17 @@ class PostgresEventCatalog:
             on_sale_at=row["on_sale_at"],
             seat_count=int(row["seat_count"]),
         )
+
+    async def on_sale_soon(self, within_seconds: float) -> list[tuple[str, datetime]]:
+        """(event id, onSaleAt) of every event not yet over whose sale opens within
+        ``within_seconds`` or is open, those nearest their opening first (the on-sale warm-up's
+        list: a sale about to open or just opened matters most)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT id, on_sale_at FROM events
+            WHERE on_sale_at <= now() + make_interval(secs => $1) AND starts_at > now()
+            ORDER BY abs(extract(epoch FROM on_sale_at - now())), id
+            """,
+            within_seconds,
+        )
+        return [(r["id"], r["on_sale_at"]) for r in rows]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
+from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS, Conn
 from ticketmaster.domain.holds import BlockingHold, Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.layout import EventInfo, Geometry, SectionLayout, Stage, TierPrice, VenueLayout
 from ticketmaster.observability import HOLD_WRITE_BATCH
@@ -64,45 +64,59 @@ class PostgresHoldRepository:
     async def insert_many(self, batch: list[NewHold]) -> dict[str, WriteOutcome]:
         """Insert holds and their seats in ONE statement (so one implicit transaction and
         one round trip); outcome per hold id."""
-        seats = [(n.hold.id, n.hold.event_id, s) for n in batch for s in n.hold.seat_ids]
         async with self._pool.acquire() as conn:
-            # The seats CTE inserts only the seats of holds the first one inserted; the
-            # foreign key is checked at the end of the statement, when both are in.
-            inserted = await conn.fetch(
-                """
-                WITH new AS (
-                    INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
-                                       request_fingerprint)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                         $5::timestamptz[], $6::text[], $7::text[])
-                    ON CONFLICT DO NOTHING
-                    RETURNING id
-                ), new_seats AS (
-                    INSERT INTO hold_seats (hold_id, event_id, seat_id)
-                    SELECT s.hold_id, s.event_id, s.seat_id
-                    FROM unnest($8::text[], $9::text[], $10::text[]) AS s(hold_id, event_id, seat_id)
-                    WHERE s.hold_id IN (SELECT id FROM new)
-                )
-                SELECT id FROM new
-                """,
-                [n.hold.id for n in batch],
-                [n.hold.event_id for n in batch],
-                [n.hold.user_id for n in batch],
-                [n.hold.status.value for n in batch],
-                [n.hold.expires_at for n in batch],
-                [n.idempotency_key for n in batch],
-                [n.hold.fingerprint for n in batch],
-                [h for h, _, _ in seats],
-                [e for _, e, _ in seats],
-                [s for _, _, s in seats],
+            return await self._insert_on(conn, batch)
+
+    async def prime(self) -> None:
+        """Run the group commit's statement, inserting nothing, on each idle connection (the
+        on-sale warm-up): a connection's first run of it prepares the statement and
+        introspects its types, which took tens of ms at the first commit of a sale."""
+        async with contextlib.AsyncExitStack() as stack:
+            conns = [
+                await stack.enter_async_context(self._pool.acquire())
+                for _ in range(max(1, self._pool.get_idle_size()))
+            ]
+            await asyncio.gather(*(self._insert_on(conn, []) for conn in conns))
+
+    async def _insert_on(self, conn: Conn, batch: list[NewHold]) -> dict[str, WriteOutcome]:
+        seats = [(n.hold.id, n.hold.event_id, s) for n in batch for s in n.hold.seat_ids]
+        # The seats CTE inserts only the seats of holds the first one inserted; the
+        # foreign key is checked at the end of the statement, when both are in.
+        inserted = await conn.fetch(
+            """
+            WITH new AS (
+                INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
+                                   request_fingerprint)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                     $5::timestamptz[], $6::text[], $7::text[])
+                ON CONFLICT DO NOTHING
+                RETURNING id
+            ), new_seats AS (
+                INSERT INTO hold_seats (hold_id, event_id, seat_id)
+                SELECT s.hold_id, s.event_id, s.seat_id
+                FROM unnest($8::text[], $9::text[], $10::text[]) AS s(hold_id, event_id, seat_id)
+                WHERE s.hold_id IN (SELECT id FROM new)
             )
-            new_ids = {r["id"] for r in inserted}
-            missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
-            present: set[str] = set()
-            if missing:
-                # A statement of its own: it sees rows a concurrent writer committed meanwhile.
-                rows = await conn.fetch("SELECT id FROM holds WHERE id = ANY($1::text[])", missing)
-                present = {r["id"] for r in rows}
+            SELECT id FROM new
+            """,
+            [n.hold.id for n in batch],
+            [n.hold.event_id for n in batch],
+            [n.hold.user_id for n in batch],
+            [n.hold.status.value for n in batch],
+            [n.hold.expires_at for n in batch],
+            [n.idempotency_key for n in batch],
+            [n.hold.fingerprint for n in batch],
+            [h for h, _, _ in seats],
+            [e for _, e, _ in seats],
+            [s for _, _, s in seats],
+        )
+        new_ids = {r["id"] for r in inserted}
+        missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
+        present: set[str] = set()
+        if missing:
+            # A statement of its own: it sees rows a concurrent writer committed meanwhile.
+            rows = await conn.fetch("SELECT id FROM holds WHERE id = ANY($1::text[])", missing)
+            present = {r["id"] for r in rows}
         return {
             n.hold.id: WriteOutcome.INSERTED
             if n.hold.id in new_ids

@@ -35,24 +35,39 @@ class CatalogCache:
         self._events: dict[str, tuple[float, EventInfo | None]] = {}
         self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Future[VenueLayout]] = {}
+        self._event_loads: dict[str, asyncio.Future[EventInfo | None]] = {}
 
     async def event_info(self, event_id: str) -> EventInfo | None:
-        now = time.monotonic()
         cached = self._events.get(event_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        # One read per event however many requests miss at once (an on-sale's first second
+        # would otherwise send every one of them to Redis, and on a miss to PostgreSQL).
+        loading = self._event_loads.get(event_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_event(event_id))
+            self._event_loads[event_id] = loading
+            loading.add_done_callback(lambda _: self._event_loads.pop(event_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_event(self, event_id: str) -> EventInfo | None:
         raw = await self._redis.get(self._keys.event_meta(event_id))
-        info: EventInfo | None
-        if raw is not None:
-            info = EventInfo.from_json(orjson.loads(raw))
-        else:
-            info = await self._source.event_info(event_id)
-            if info is not None:
-                await self._redis.set(
-                    self._keys.event_meta(event_id), orjson.dumps(info.to_json()), ex=EVENT_INFO_REDIS_TTL_S
-                )
+        if raw is None:
+            return await self.refresh_event(event_id)
+        info = EventInfo.from_json(orjson.loads(raw))
+        self._events[event_id] = (time.monotonic() + EVENT_INFO_LOCAL_TTL_S, info)
+        return info
+
+    async def refresh_event(self, event_id: str) -> EventInfo | None:
+        """Read the event's facts from PostgreSQL into Redis and this process (the on-sale
+        warm-up calls it, so the Redis copy does not lapse in the sale's first second)."""
+        info = await self._source.event_info(event_id)
+        if info is not None:
+            await self._redis.set(
+                self._keys.event_meta(event_id), orjson.dumps(info.to_json()), ex=EVENT_INFO_REDIS_TTL_S
+            )
         ttl = EVENT_INFO_LOCAL_TTL_S if info is not None else UNKNOWN_EVENT_TTL_S
-        self._events[event_id] = (now + ttl, info)
+        self._events[event_id] = (time.monotonic() + ttl, info)
         return info
 
     async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:

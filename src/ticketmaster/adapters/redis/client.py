@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as redis
+import redis
+import redis.asyncio
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,21 +22,28 @@ REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutErr
 OPERATION_TIMEOUT_S = 2.0
 
 
-def create_client(url: str, *, max_connections: int = 256) -> redis.Redis:
+# Built once: by default every new connection builds its own, and looking up redis-py's version
+# in the installed packages' metadata took ~40 ms of CPU per connection (profile of an on-sale's
+# first second, when a burst opens connections).
+_DRIVER_INFO = DriverInfo(lib_version=redis.__version__)
+
+
+def create_client(url: str, *, max_connections: int = 256) -> redis.asyncio.Redis:
     """A client that fails fast on a dead Redis (connect timeout, refused connections).
 
     The pool blocks (up to the operation timeout) when all connections are busy rather
     than failing at once: a burst of requests queues briefly instead of getting 503s.
     """
-    pool = redis.BlockingConnectionPool.from_url(
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=1.0,
         health_check_interval=10,
         max_connections=max_connections,
         timeout=OPERATION_TIMEOUT_S,
+        driver_info=_DRIVER_INFO,
     )
-    return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 @asynccontextmanager

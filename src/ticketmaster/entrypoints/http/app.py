@@ -33,7 +33,13 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
         app.state.container = container
         settle_heap()
         stop = asyncio.Event()
-        jobs = asyncio.create_task(background(container, stop)) if background is not None else None
+        if background is not None:
+            jobs = asyncio.create_task(background(container, stop))
+        elif settings.warmup_seconds > 0:
+            # This process's caches only; the worker loads seat state.
+            jobs = asyncio.create_task(bootstrap.make_warmup(container, load_seats=False).run(stop))
+        else:
+            jobs = None
         try:
             yield
         finally:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from ticketmaster import bootstrap
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
-from ticketmaster.bootstrap import Container, make_expiry, make_provider, make_reconciler
+from ticketmaster.bootstrap import Container, make_expiry, make_provider, make_reconciler, make_warmup
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.worker.admission import AdmissionTicker
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
@@ -64,6 +64,8 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
     jobs["admission"] = lambda: AdmissionTicker(
         container.queues, container.catalog, settings.hold_ttl_seconds, settings.queue_tick_seconds
     ).run(stop)
+    if settings.warmup_seconds > 0:
+        jobs["warmup"] = lambda: make_warmup(container, load_seats=True).run(stop)
     if settings.expiry_notifications:
         jobs["expiry-listener"] = lambda: ExpiryListener(
             container.redis, container.keys, expire, sweeper=sweeper
