@@ -116,25 +116,25 @@ async def test_a_lost_connection_fails_the_waiting_calls_and_the_next_call_recon
     incr = pack_evalsha(hashlib.sha1(INCR.encode()).hexdigest(), [key], [])
     await redis_client.script_load(INCR)
     assert await pipe.call(incr) == 1
-    host, port = pipe_socket_address(pipe)
+    address = await pipe_client_address(redis_client, pipe)
 
     await redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")  # so calls are waiting
     waiting = [asyncio.ensure_future(pipe.call(incr)) for _ in range(5)]
     await asyncio.sleep(0)  # let them queue on the pipe
-    await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+    await redis_client.execute_command("CLIENT", "KILL", "ADDR", address)
     results = await asyncio.gather(*waiting, return_exceptions=True)
     await redis_client.execute_command("CLIENT", "UNPAUSE")
 
     assert all(isinstance(r, RedisConnectionError) for r in results), results
     assert int(await pipe.call(incr)) >= 2
-    assert pipe_socket_address(pipe) != (host, port)
+    assert await pipe_client_address(redis_client, pipe) != address
 
 
-def pipe_socket_address(pipe: CommandPipe) -> tuple[str, int]:
-    transport = pipe._transport  # the pipe's own socket, to kill just that client
-    assert transport is not None
-    host, port = transport.get_extra_info("sockname")[:2]
-    return str(host), int(port)
+async def pipe_client_address(client: redis.Redis, pipe: CommandPipe) -> str:
+    """The address of the pipe's connection as Redis sees it (found by its CLIENT SETNAME)."""
+    clients = [c for c in await client.client_list() if c["name"] == pipe.name]
+    assert len(clients) == 1, clients
+    return str(clients[0]["addr"])
 
 
 INCR = "return redis.call('INCR', KEYS[1])"

@@ -16,9 +16,9 @@ from ticketmaster.domain.errors import Unavailable
 REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-# Bound on one Redis operation of the hot path, applied by the callers with
-# asyncio.timeout: redis-py's own socket_timeout wraps every send in asyncio.wait_for,
-# which costs a Task per command on Python 3.11 and showed up as the gate's bottleneck.
+# The one bound on a Redis operation. Ordinary commands get it from redis-py itself
+# (socket_timeout: every read and write); the hot-path scripts, pipelined on one
+# connection by adapters/redis/pipe.py, from the pipe's watchdog over their replies.
 OPERATION_TIMEOUT_S = 2.0
 
 
@@ -38,6 +38,7 @@ def create_client(url: str, *, max_connections: int = 256) -> redis.asyncio.Redi
         url,
         decode_responses=True,
         socket_connect_timeout=1.0,
+        socket_timeout=OPERATION_TIMEOUT_S,
         health_check_interval=10,
         max_connections=max_connections,
         timeout=OPERATION_TIMEOUT_S,

@@ -1,18 +1,18 @@
 """CommandPipe: hot-path commands pipelined on one connection, replies matched in order.
 
 Contract:
-- ``call(packed)`` queues one RESP-encoded command and returns its reply (decoded as
-  UTF-8, like the shared client), or raises the command's error reply (``NoScriptError``
-  for NOSCRIPT, ``ResponseError`` otherwise) to that caller alone.
+- ``call(packed)`` queues one RESP-encoded command and returns its reply (decoded like the
+  client's), or raises the command's error reply (``NoScriptError`` for NOSCRIPT,
+  ``ResponseError`` otherwise) to that caller alone.
 - Every command queued in one turn of the event loop leaves in one write; Redis answers
-  commands of a connection in order, so replies are handed out first in, first out, in
-  the callback that received them. No task, pool checkout or await per command: that
-  per-command cost is what limited a Python process on the hold path long before Redis
-  was busy.
-- The connection is borrowed from the client's pool for the pipe's life, so the pool
-  authenticates and selects the database as for any command, and closing the client
-  closes it too; its transport's bytes go to this module's protocol instead of redis-py's
-  reader. It is (re)borrowed on the first call after a failure.
+  the commands of a connection in order, so replies are handed out first in, first out by
+  one reader. No pool checkout, pipeline object or task per command: that per-command
+  cost is what limited a Python process on the hold path long before Redis was busy.
+- Only redis-py's public connection API is used (``get_connection``,
+  ``send_packed_command``, ``read_response``): the connection is borrowed from the
+  client's pool for the pipe's life, so the pool authenticates and selects the database
+  as for any command, and it is (re)borrowed on the first call after a failure. It is
+  named ``name`` (CLIENT SETNAME) so operators and tests can find it.
 - Failure is all-or-nothing per connection: when it breaks, or its oldest command has
   waited ``timeout`` seconds, every waiting caller gets ``ConnectionError`` or
   ``TimeoutError`` and the connection is dropped (its later replies could not be matched).
@@ -23,72 +23,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
+import os
 import time
 import weakref
 from collections import deque
 from typing import Any
 
-import hiredis
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 
 _Waiter = tuple["asyncio.Future[Any]", float]
-
-
-def _error(reply: hiredis.ReplyError) -> ResponseError:
-    message = str(reply)
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message.partition(" ")[2])
-    return ResponseError(message)
-
-
-class _Replies(asyncio.Protocol):
-    """Takes the borrowed connection's bytes in place of redis-py's stream reader, so each
-    reply resolves its caller in the callback that received it (no reader task to wake)."""
-
-    def __init__(self, pipe: CommandPipe, conn: AbstractConnection, stream: asyncio.BaseProtocol) -> None:
-        self._pipe = pipe
-        self._conn = conn
-        self._stream = stream  # redis-py's protocol: told when the connection ends, as before
-        self._parser = hiredis.Reader(encoding="utf-8", errors="replace")
-
-    def data_received(self, data: bytes) -> None:
-        parser = self._parser
-        parser.feed(data)
-        reply = parser.gets()
-        while reply is not False:
-            self._pipe._deliver(reply)
-            reply = parser.gets()
-
-    def eof_received(self) -> bool:
-        return False  # close the transport: connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stream.connection_lost(exc)  # lets redis-py's disconnect() finish waiting
-        self._pipe._lost(self._conn)
+_names = itertools.count(1)
 
 
 class CommandPipe:
     def __init__(self, client: redis.Redis, *, timeout: float = OPERATION_TIMEOUT_S) -> None:
         self._pool = client.connection_pool
         self._timeout = timeout
+        self.name = f"tm-pipe-{os.getpid()}-{next(_names)}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: AbstractConnection | None = None
-        self._transport: asyncio.WriteTransport | None = None
         self._opening: asyncio.Future[None] | None = None
         self._out: list[bytes] = []
         self._waiting: deque[_Waiter] = deque()
         self._flush_due = False
+        self._reader: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
-        self._failure: Exception | None = None
-        self._cleanups: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def call(self, packed: bytes) -> Any:
-        if self._transport is None or self._loop is not asyncio.get_running_loop():
+        if self._conn is None or self._loop is not asyncio.get_running_loop():
             await self._open()
         loop = self._loop
         assert loop is not None
@@ -103,61 +73,97 @@ class CommandPipe:
         return await future
 
     async def _open(self) -> None:
-        """Borrow a connection (one caller does it; the others wait for it)."""
+        """Borrow and name a connection (one caller does it; the others wait for it)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or the client moved to another event loop
-            self._loop, self._conn, self._transport, self._opening = loop, None, None, None
+            self._loop, self._conn, self._opening, self._reader = loop, None, None, None
             self._out.clear()
             self._waiting.clear()
             self._flush_due, self._watchdog = False, None
-        if self._opening is None:
-            self._opening = loop.create_future()
-            try:
-                conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
-                # The pool's connection, read and written directly: redis-py's per-command
-                # path is what this module exists to avoid.
-                transport = conn._writer.transport
-                transport.set_protocol(_Replies(self, conn, transport.get_protocol()))
-                self._conn, self._transport, self._failure = conn, transport, None
-                self._opening.set_result(None)
-            except BaseException as exc:
-                self._opening.set_exception(exc)
-                self._opening.exception()  # retrieved: the callers waiting on it get it
-                raise
-            finally:
-                self._opening = None
-        else:
+        if self._opening is not None:
             await asyncio.shield(self._opening)
+            return
+        self._opening = loop.create_future()
+        try:
+            conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await conn.send_command("CLIENT", "SETNAME", self.name)
+                    await conn.read_response()
+            except BaseException:
+                await self._give_back(conn)
+                raise
+            self._conn = conn
+            self._reader = self._spawn(self._read(conn))
+            self._opening.set_result(None)
+        except BaseException as exc:
+            self._opening.set_exception(exc)
+            self._opening.exception()  # retrieved: the callers waiting on it get it
+            raise
+        finally:
+            self._opening = None
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _flush(self) -> None:
         self._flush_due = False
-        if self._out and self._transport is not None:
+        conn = self._conn
+        if self._out and conn is not None:
             data = b"".join(self._out)
             self._out.clear()
-            self._transport.write(data)
+            self._spawn(self._send(conn, data))
 
-    def _deliver(self, reply: Any) -> None:
+    async def _send(self, conn: AbstractConnection, data: bytes) -> None:
+        try:
+            await conn.send_packed_command(data, check_health=False)
+        except Exception as exc:
+            self._fail(conn, RedisConnectionError(f"writing to Redis failed: {exc}"))
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        """Hand each reply to the oldest waiting caller, until the connection fails."""
+        while True:
+            try:
+                reply = await conn.read_response(timeout=math.inf, disconnect_on_error=False)
+            except ResponseError as exc:  # an error reply: that caller's alone
+                self._deliver(exc, failed=True)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._fail(conn, RedisConnectionError(f"Redis closed the connection: {exc}"))
+                return
+            self._deliver(reply, failed=False)
+
+    def _deliver(self, reply: Any, *, failed: bool) -> None:
+        if not self._waiting:
+            return  # a reply to a call already failed with its connection
         future, _ = self._waiting.popleft()
         if future.done():  # its caller gave up (cancelled)
             return
-        if isinstance(reply, hiredis.ReplyError):
-            future.set_exception(_error(reply))
+        if failed:
+            future.set_exception(reply)
         else:
             future.set_result(reply)
 
-    def _lost(self, conn: AbstractConnection) -> None:
-        """Fail every waiting caller; the next call borrows a fresh connection."""
-        failure = self._failure or RedisConnectionError("Redis closed the connection")
-        if self._conn is conn:
-            self._conn = self._transport = None
-            self._out.clear()
-            while self._waiting:
-                future, _ = self._waiting.popleft()
-                if not future.done():
-                    future.set_exception(failure)
-        task = asyncio.get_running_loop().create_task(self._give_back(conn))
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+    def _fail(self, conn: AbstractConnection, failure: Exception) -> None:
+        """Fail every waiting caller and drop the connection; the next call borrows another."""
+        if self._conn is not conn:
+            return
+        self._conn = None
+        self._out.clear()
+        while self._waiting:
+            future, _ = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(failure)
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        self._spawn(self._give_back(conn))
 
     async def _give_back(self, conn: AbstractConnection) -> None:
         with contextlib.suppress(Exception):  # the client may be closing it at the same time
@@ -168,9 +174,8 @@ class CommandPipe:
         self._watchdog = None
         if not self._waiting:
             return
-        if self._waiting[0][1] <= time.monotonic() and self._transport is not None:
-            self._failure = TimeoutError("Redis did not answer in time")
-            self._transport.abort()  # connection_lost fails everyone waiting, then drops it
+        if self._waiting[0][1] <= time.monotonic() and self._conn is not None:
+            self._fail(self._conn, TimeoutError("Redis did not answer in time"))
             return
         assert self._loop is not None
         self._watchdog = self._loop.call_later(self._timeout / 4, self._check_deadline)
