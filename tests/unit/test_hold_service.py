@@ -1,0 +1,234 @@
+"""The hold use case against in-memory fakes of its ports: the branches where a request
+meets an earlier one with the same Idempotency-Key (replay, adoption of a hold whose first
+request died before its commit, a key Redis forgot but PostgreSQL remembers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ticketmaster.domain import holds as rules
+from ticketmaster.domain.errors import IdempotencyConflict, SeatsUnavailable
+from ticketmaster.domain.gate import GateResult, Outcome
+from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
+from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
+from ticketmaster.services import holds as hold_service
+from ticketmaster.services.holds import HoldSeats, HoldService
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+EVENT, USER, KEY = "evt_1", "usr_1", "key-1"
+SEATS = ["A-1-1", "A-1-2"]
+
+
+class FakeCatalog:
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        if event_id != EVENT:
+            return None
+        return EventInfo(EVENT, "ven_1", NOW - timedelta(days=1), waiting_room=False)
+
+    async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
+        return VenueLayout(venue_id, (SectionLayout("A", "Floor", (("1", 4),)),))
+
+
+@dataclass
+class FakeGate:
+    """Answers scripted replies in order; records releases and the idempotency records."""
+
+    replies: list[GateResult]
+    records: dict[str, str] = field(default_factory=dict)
+    released: list[tuple[str, str | None]] = field(default_factory=list)
+    holds_asked: list[str] = field(default_factory=list)
+
+    async def hold(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        ttl_ms: int,
+        fingerprint: str,
+        idempotency_key: str,
+    ) -> GateResult:
+        self.holds_asked.append(hold_id)
+        reply = self.replies.pop(0)
+        if reply.outcome is Outcome.OK:
+            self.records[idempotency_key] = hold_id
+            return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=reply.expires_at_ms)
+        return reply
+
+    async def release(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        *,
+        forget_idempotency_key: str | None = None,
+    ) -> int:
+        self.released.append((hold_id, forget_idempotency_key))
+        if forget_idempotency_key is not None:
+            self.records.pop(forget_idempotency_key, None)
+        return len(seat_ids)
+
+    async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None:
+        return self.records.get(key)
+
+
+@dataclass
+class FakeHolds:
+    rows: dict[str, Hold] = field(default_factory=dict)
+    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    async def get(self, hold_id: str) -> Hold | None:
+        return self.rows.get(hold_id)
+
+    async def by_idempotency_key(self, user_id: str, key: str) -> Hold | None:
+        hold_id = self.by_key.get((user_id, key))
+        return None if hold_id is None else self.rows[hold_id]
+
+    async def cancel(self, hold_id: str, user_id: str) -> Hold | None:
+        return self.rows.get(hold_id)
+
+
+@dataclass
+class FakeWriter:
+    """Commits into FakeHolds like the real writer: one row per (user, key)."""
+
+    holds: FakeHolds
+    written: list[str] = field(default_factory=list)
+
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        owner = self.holds.by_key.get((hold.user_id, idempotency_key))
+        if owner is not None and owner != hold.id:
+            return WriteOutcome.KEY_TAKEN
+        self.written.append(hold.id)
+        present = hold.id in self.holds.rows
+        self.holds.rows[hold.id] = hold
+        self.holds.by_key[(hold.user_id, idempotency_key)] = hold.id
+        return WriteOutcome.PRESENT if present else WriteOutcome.INSERTED
+
+
+def service(gate: FakeGate, holds: FakeHolds) -> HoldService:
+    return HoldService(FakeCatalog(), gate, holds, FakeWriter(holds), 600, clock=lambda: NOW)
+
+
+def request(seats: list[str] = SEATS) -> HoldSeats:
+    return HoldSeats(EVENT, USER, seats, KEY)
+
+
+FINGERPRINT = rules.fingerprint(EVENT, tuple(SEATS))
+
+
+def earlier_hold(hold_id: str = "hold_earlier", fingerprint: str = FINGERPRINT) -> Hold:
+    return Hold(
+        hold_id, EVENT, USER, tuple(SEATS), HoldStatus.ACTIVE, NOW + timedelta(minutes=5), fingerprint
+    )
+
+
+@pytest.fixture(autouse=True)
+def short_replay_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adoption branch waits for the first request's row; a short wait keeps this fast."""
+    monkeypatch.setattr(hold_service, "REPLAY_WAIT_S", 0.05)
+
+
+async def test_a_replay_whose_first_request_died_before_its_commit_adopts_the_hold() -> None:
+    # Redis holds the seats for hold_lost (its record is there), but no row ever appears.
+    gate = FakeGate([GateResult(Outcome.REPLAY, "hold_lost", NOW_MS + 300_000, FINGERPRINT)])
+    gate.records[KEY] = "hold_lost"
+    holds = FakeHolds()
+
+    hold = await service(gate, holds).hold_seats(request())
+
+    assert hold.id == "hold_lost"
+    assert holds.rows["hold_lost"].seat_ids == tuple(sorted(SEATS))
+    assert hold.expires_at == datetime.fromtimestamp((NOW_MS + 300_000) / 1000, UTC)
+    assert gate.released == []  # adopted, not undone
+
+
+async def test_a_replay_of_a_hold_that_lapsed_unwritten_is_undone_and_made_afresh() -> None:
+    gate = FakeGate(
+        [
+            GateResult(Outcome.REPLAY, "hold_lost", NOW_MS - 1, FINGERPRINT),
+            GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000),
+        ]
+    )
+    gate.records[KEY] = "hold_lost"
+    holds = FakeHolds()
+
+    hold = await service(gate, holds).hold_seats(request())
+
+    assert gate.released == [("hold_lost", KEY)]  # the lapsed one let go, key forgotten
+    assert hold.id != "hold_lost"
+    assert hold.id == gate.holds_asked[-1]
+    assert set(holds.rows) == {hold.id}
+
+
+async def test_a_replay_whose_first_request_was_undone_starts_afresh() -> None:
+    # The record is gone: the first request failed and undid itself.
+    gate = FakeGate(
+        [
+            GateResult(Outcome.REPLAY, "hold_undone", NOW_MS + 300_000, FINGERPRINT),
+            GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000),
+        ]
+    )
+    holds = FakeHolds()
+
+    hold = await service(gate, holds).hold_seats(request())
+
+    assert hold.id == gate.holds_asked[-1] != "hold_undone"
+    assert "hold_undone" not in holds.rows
+
+
+async def test_a_replay_with_another_body_is_an_idempotency_conflict() -> None:
+    gate = FakeGate([GateResult(Outcome.REPLAY, "hold_x", NOW_MS + 300_000, "another-fingerprint")])
+
+    with pytest.raises(IdempotencyConflict):
+        await service(gate, FakeHolds()).hold_seats(request())
+
+
+async def test_a_key_redis_forgot_but_postgres_owns_answers_the_earlier_hold() -> None:
+    # Redis lost its records (rebuilt state) and said OK; the commit finds the key taken.
+    holds = FakeHolds()
+    earlier = earlier_hold()
+    holds.rows[earlier.id], holds.by_key[(USER, KEY)] = earlier, earlier.id
+    gate = FakeGate([GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000)])
+
+    hold = await service(gate, holds).hold_seats(request())
+
+    assert hold == earlier
+    assert gate.released == [(gate.holds_asked[0], KEY)]  # the new Redis hold undone
+    assert set(holds.rows) == {earlier.id}
+
+
+async def test_a_taken_key_with_another_body_is_a_conflict_and_nothing_stays_held() -> None:
+    holds = FakeHolds()
+    other = earlier_hold(fingerprint="another-fingerprint")
+    holds.rows[other.id], holds.by_key[(USER, KEY)] = other, other.id
+    gate = FakeGate([GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000)])
+
+    with pytest.raises(IdempotencyConflict):
+        await service(gate, holds).hold_seats(request())
+    assert gate.released == [(gate.holds_asked[0], KEY)]
+
+
+async def test_a_refusal_with_incomplete_records_answers_the_earlier_hold_of_the_key() -> None:
+    holds = FakeHolds()
+    earlier = earlier_hold()
+    holds.rows[earlier.id], holds.by_key[(USER, KEY)] = earlier, earlier.id
+    gate = FakeGate([GateResult(Outcome.UNAVAILABLE, unavailable=("A-1-1",), records_complete=False)])
+
+    assert await service(gate, holds).hold_seats(request()) == earlier
+
+
+async def test_a_refusal_with_complete_records_is_final() -> None:
+    holds = FakeHolds()
+    earlier = earlier_hold()
+    holds.rows[earlier.id], holds.by_key[(USER, KEY)] = earlier, earlier.id  # must not be asked
+    gate = FakeGate([GateResult(Outcome.UNAVAILABLE, unavailable=("A-1-1",), records_complete=True)])
+
+    with pytest.raises(SeatsUnavailable) as refused:
+        await service(gate, holds).hold_seats(request())
+    assert refused.value.extra["seatIds"] == ["A-1-1"]
