@@ -154,16 +154,9 @@ class PostgresServer:
         return "pgserver" if os.geteuid() == 0 else None
 
     def _pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        import pgserver
 
-        subprocess.run(
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args],
-            check=True,
-            user=self._user,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
+        pgserver.pg_ctl(list(args), pgdata=self.pgdata, user=self._user, timeout=60)
 
     def start(self) -> None:
         self._engines.start()

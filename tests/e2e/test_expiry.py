@@ -162,7 +162,7 @@ class SeatWatcher:
         self.seen: set[str] = set()
         self.released: dict[str, float] = {}
         self.max_gap = 0.0
-        self._ready = asyncio.Event()
+        self.ready = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -180,10 +180,10 @@ class SeatWatcher:
         )
         watcher = cls(process)
         try:
-            await asyncio.wait_for(watcher._ready.wait(), 30)
+            await asyncio.wait_for(watcher.ready.wait(), 30)
             yield watcher
         finally:
-            await watcher._close()
+            await watcher.close()
 
     @property
     def alive(self) -> bool:
@@ -194,7 +194,7 @@ class SeatWatcher:
         async for raw in self._process.stdout:
             kind, *rest = raw.decode().split()
             if kind == "ready":
-                self._ready.set()
+                self.ready.set()
             elif kind == "held":
                 self.seen.add(rest[0])
             elif kind == "released":
@@ -202,7 +202,7 @@ class SeatWatcher:
             elif kind == "gap":
                 self.max_gap = float(rest[0])
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         assert self._process.stdin is not None
         self._process.stdin.close()
         try:

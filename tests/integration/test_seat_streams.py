@@ -15,7 +15,7 @@ async def test_subscribers_share_one_watcher_and_get_the_same_batch(world: World
     second = await streams.open(world.event_id, None)
     hello = [await anext(first), await anext(second)]
     assert hello[0] == hello[1]
-    assert len(streams._watches) == 1
+    assert streams.watched_events == 1
 
     assert (await world.hold(world.seats[:2])).outcome == "OK"
     frames = [await anext(first), await anext(second)]
@@ -31,14 +31,13 @@ async def test_a_stream_that_never_started_does_not_stay_subscribed(world: World
     streams = SeatStreams(world.gate, poll_s=0.01)
     started = await streams.open(world.event_id, None)
     await anext(started)
-    watch = streams._watches[world.event_id]
 
     never = await streams.open(world.event_id, None)  # its response was never sent
-    assert len(watch.subscribers) == 2
+    assert streams.subscribers(world.event_id) == 2
     del never
     gc.collect()
 
-    assert len(watch.subscribers) == 1
+    assert streams.subscribers(world.event_id) == 1
     await started.aclose()
-    assert not watch.subscribers
+    assert streams.subscribers(world.event_id) == 0
     await streams.close()

@@ -115,6 +115,16 @@ class SeatStreams:
         weakref.finalize(stream, watch.subscribers.discard, queue)
         return stream
 
+    @property
+    def watched_events(self) -> int:
+        """Events this process polls for (one watcher each, however many subscribers)."""
+        return len(self._watches)
+
+    def subscribers(self, event_id: str) -> int:
+        """How many open streams of this process follow the event."""
+        watch = self._watches.get(event_id)
+        return 0 if watch is None else len(watch.subscribers)
+
     async def _stream(
         self, watch: _Watch, queue: asyncio.Queue[_Batch | None], position: int, first: bytes
     ) -> AsyncIterator[bytes]:
