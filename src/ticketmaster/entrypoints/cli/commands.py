@@ -23,7 +23,7 @@ from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
 from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_head
 from ticketmaster.config import Settings
 from ticketmaster.domain.catalog import Catalog, CatalogError, ImportReport, parse_catalog
-from ticketmaster.embedded import EmbeddedEngines
+from ticketmaster.embedded import EmbeddedEngines, EnginesNotInstalled
 from ticketmaster.entrypoints.cli.serving import serve_api
 from ticketmaster.processes import end_process
 from ticketmaster.services.catalog_import import import_catalog
@@ -39,16 +39,22 @@ def engines(settings: Settings) -> Iterator[Settings]:
     if not settings.embedded:
         yield settings
         return
-    with EmbeddedEngines(
-        settings.data_dir,
-        want_postgres=settings.database_url is None,
-        want_redis=settings.redis_url is None,
-    ) as started:
+    try:
+        started = EmbeddedEngines(
+            settings.data_dir,
+            want_postgres=settings.database_url is None,
+            want_redis=settings.redis_url is None,
+        ).start()
+    except EnginesNotInstalled as exc:
+        raise SystemExit(f"ticketmaster: {exc}") from None
+    try:
         yield replace(
             settings,
             database_url=settings.database_url or started.database_url,
             redis_url=settings.redis_url or started.redis_url,
         )
+    finally:
+        started.stop()
 
 
 def _db(settings: Settings) -> str:

@@ -50,6 +50,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "loop": "uvloop",
         "http": "httptools",
+        "ws": "none",  # no WebSocket endpoint (live seats are Server-Sent Events)
         "log_config": None,
         "access_log": False,
         # Nothing reads the client address (limits are per user), so X-Forwarded-For
