@@ -190,10 +190,13 @@ class PostgresServer:
 class Sandbox:
     """``ticketmaster sandbox`` on a free port; its ledger lives in memory (a fresh account)."""
 
-    def __init__(self, data_dir: Path, latency: str = "5:20") -> None:
+    def __init__(
+        self, data_dir: Path, latency: str = "5:20", *, hang_seconds: float = 3.0, settle_seconds: float = 1.0
+    ) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         args = ["sandbox", "--host", "127.0.0.1", "--port", str(port), "--latency-ms", latency]
+        args += ["--hang-seconds", str(hang_seconds), "--settle-seconds", str(settle_seconds)]
         env = {**os.environ, "TICKETMASTER_DATA_DIR": str(data_dir), "TICKETMASTER_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen([*CLI, *args], env=env)
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.integration.sandbox_process import HANG_SECONDS, Sandbox
 from ticketmaster.adapters.payments import (
     CardDeclined,
     IdempotencyMismatch,
@@ -24,50 +20,11 @@ from ticketmaster.adapters.payments import (
     ProviderError,
 )
 from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider
-from ticketmaster.processes import end_process
-
-HANG_SECONDS = 3
 
 
 @pytest.fixture(autouse=True)
 def _clean() -> None:
     """The sandbox keeps nothing in PostgreSQL or Redis: override the package's cleaning fixture."""
-
-
-class Sandbox:
-    """``ticketmaster sandbox`` on a free port; ``stop`` then ``start`` again keeps the ledger file."""
-
-    def __init__(self, data_dir: Path, *, latency: str = "0:5", ledger: Path | None = None) -> None:
-        self.data_dir = data_dir
-        self.latency = latency
-        self.ledger = ledger
-        self.url = ""
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Sandbox:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        args = ["--port", str(port), "--latency-ms", self.latency, "--hang-seconds", str(HANG_SECONDS)]
-        if self.ledger is not None:
-            args += ["--ledger", str(self.ledger)]
-        env = {**os.environ, "TICKETMASTER_DATA_DIR": str(self.data_dir), "TICKETMASTER_LOG_LEVEL": "WARNING"}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", "sandbox", *args], env=env
-        )
-        deadline = time.monotonic() + 60  # generous: a loaded CI machine imports slowly
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"sandbox exited with {self._process.returncode}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("sandbox did not answer /healthz")
-
-    def stop(self) -> None:
-        end_process(self._process)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,15 @@ Routes (errors are ``{"error": {"type", "code", "message"}}``, like Stripe's):
 - ``POST /v1/payments/{id}/refund`` — header ``Idempotency-Key`` (optional). 200 refund;
   again → the same refund; 404 unknown payment; 400 ``payment_not_refundable``.
 - ``GET /v1/payments/{id}`` — 200 payment or 404.
-- ``GET /v1/ledger`` — every payment in execution order and per-currency totals.
+- ``GET /v1/ledger`` — every payment and PaymentIntent in creation order (an intent's
+  ``status`` is ``succeeded``, ``declined``, ``canceled`` or its Stripe status, with
+  ``intentStatus`` and ``statusHistory``) and per-currency totals.
 - ``GET /healthz`` — 200.
+
+The Stripe-compatible endpoints (``/v1/payment_intents…``, ``/v1/refunds``) that the Stripe
+adapter talks to are in :mod:`ticketmaster.sandbox.stripe_api`, with Stripe's own
+idempotency semantics (a stored 500 is replayed) — unlike ``/v1/payments`` above, whose
+test tokens keep the sandbox provider's contract (a fault happens once, a retry succeeds).
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticketmaster.sandbox.config import DEFAULT_HANG_SECONDS, DEFAULT_LATENCY_MS
-from ticketmaster.sandbox.ledger import ChargeRequest, Ledger, Payment
+from ticketmaster.sandbox.config import DEFAULT_HANG_SECONDS, DEFAULT_LATENCY_MS, DEFAULT_SETTLE_SECONDS
+from ticketmaster.sandbox.intents import StripeIntents
+from ticketmaster.sandbox.ledger import ChargeRequest, Intent, Ledger, Payment
 from ticketmaster.sandbox.processor import PaymentProcessor, SandboxError
+from ticketmaster.sandbox.stripe_api import add_stripe_routes
 
 _MAX_KEY_LENGTH = 255
 
@@ -63,23 +72,24 @@ def _require_key(key: str | None) -> str:
     return key
 
 
-def ledger_report(payments: list[Payment]) -> dict[str, Any]:
+def ledger_report(entries: list[Payment | Intent]) -> dict[str, Any]:
     """All payments plus per-currency totals an auditor can check: net = charged - refunded."""
+    payments = [entry.to_json() for entry in entries]
     totals: dict[str, dict[str, int]] = {}
     for p in payments:
         t = totals.setdefault(
-            p.request.currency,
+            p["currency"],
             {"succeeded": 0, "declined": 0, "refunded": 0, "chargedCents": 0, "refundedCents": 0},
         )
-        t[p.status] += 1
-        if p.status == "succeeded":
-            t["chargedCents"] += p.request.amount_cents
-        if p.refund is not None:
+        t[p["status"]] = t.get(p["status"], 0) + 1
+        if p["status"] == "succeeded":
+            t["chargedCents"] += p["amountCents"]
+        if p["refunded"]:
             t["refunded"] += 1
-            t["refundedCents"] += p.refund.amount_cents
+            t["refundedCents"] += p["amountCents"]
     for t in totals.values():
         t["netCents"] = t["chargedCents"] - t["refundedCents"]
-    return {"payments": [p.to_json() for p in payments], "totals": totals}
+    return {"payments": payments, "totals": totals}
 
 
 def create_sandbox_app(
@@ -87,11 +97,15 @@ def create_sandbox_app(
     latency_max_ms: int = DEFAULT_LATENCY_MS[1],
     hang_seconds: float = DEFAULT_HANG_SECONDS,
     ledger_path: Path | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
 ) -> FastAPI:
     """A sandbox app; with ``ledger_path`` its ledger is journaled there and reloaded from it."""
     ledger = Ledger(ledger_path)
     processor = PaymentProcessor(
         ledger, latency_ms=(latency_min_ms, latency_max_ms), hang_seconds=hang_seconds
+    )
+    intents = StripeIntents(
+        ledger, processor.latency, hang_seconds=hang_seconds, settle_seconds=settle_seconds
     )
 
     @asynccontextmanager
@@ -176,6 +190,8 @@ def create_sandbox_app(
 
     @app.get("/v1/ledger")
     async def get_ledger() -> Response:
-        return JSONResponse(ledger_report(list(ledger.payments())))
+        intents.settle_due()
+        return JSONResponse(ledger_report(list(ledger.entries())))
 
+    add_stripe_routes(app, intents)
     return app

@@ -1,4 +1,4 @@
-"""How a sandbox process is tuned: latency range, hang length, optional ledger journal."""
+"""How a sandbox process is tuned: latency range, hang length, settle time, optional ledger journal."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 LATENCY_ENV = "TICKETMASTER_SANDBOX_LATENCY_MS"
 DEFAULT_LATENCY_MS = (100, 1000)
 DEFAULT_HANG_SECONDS = 30.0
+DEFAULT_SETTLE_SECONDS = 1.0
 DEFAULT_PORT = 8099
 
 

@@ -1,5 +1,10 @@
 """The sandbox's ledger: every payment it answered, every refund, and the journal that keeps them.
 
+Two kinds of payment live here: :class:`Payment` (one ``POST /v1/payments``, final at once)
+and :class:`Intent` (a Stripe-style PaymentIntent, whose status moves; see
+:mod:`ticketmaster.sandbox.intents`), plus the answers stored for Stripe-style idempotency
+keys (:class:`StoredAnswer`).
+
 Contract: the ledger is the sandbox's whole memory, including its idempotency keys.
 Without a journal file it lives in process memory and is lost on exit, by design: a fresh
 sandbox is a fresh test account. With a journal file every change is appended as one JSON
@@ -22,6 +27,9 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 PaymentStatus = Literal["succeeded", "declined"]
+# What a ledger reader sees of an intent's status: Stripe's, with the two money-meaning ones
+# renamed as a Payment's (a declined intent is back to requires_payment_method with an error).
+_INTENT_LEDGER_STATUS = {"succeeded": "succeeded", "canceled": "canceled"}
 _REFUND_FIELDS = frozenset({"refunded", "refundId", "refundedAt"})
 
 
@@ -42,6 +50,26 @@ class ChargeRequest:
     currency: str
     payment_token: str
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "amountCents": self.amount_cents,
+            "currency": self.currency,
+            "paymentToken": self.payment_token,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ChargeRequest:
+        return cls(raw["amountCents"], raw["currency"], raw["paymentToken"], dict(raw["metadata"]))
+
+
+def _refund_fields(refund: Refund | None) -> dict[str, Any]:
+    return {
+        "refunded": refund is not None,
+        "refundId": refund.id if refund else None,
+        "refundedAt": refund.created_at if refund else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +127,11 @@ class Payment:
         return {
             "id": self.id,
             "status": self.status,
-            "amountCents": self.request.amount_cents,
-            "currency": self.request.currency,
-            "paymentToken": self.request.payment_token,
-            "metadata": self.request.metadata,
+            **self.request.to_json(),
             "idempotencyKey": self.idempotency_key,
             "declineCode": self.decline_code,
-            "refunded": self.refund is not None,
-            "refundId": self.refund.id if self.refund else None,
             "createdAt": self.created_at,
-            "refundedAt": self.refund.created_at if self.refund else None,
+            **_refund_fields(self.refund),
         }
 
     @classmethod
@@ -116,20 +139,84 @@ class Payment:
         return cls(
             id=raw["id"],
             idempotency_key=raw["idempotencyKey"],
-            request=ChargeRequest(
-                amount_cents=raw["amountCents"],
-                currency=raw["currency"],
-                payment_token=raw["paymentToken"],
-                metadata=dict(raw["metadata"]),
-            ),
+            request=ChargeRequest.from_json(raw),
             status=raw["status"],
             decline_code=raw["declineCode"],
             created_at=raw["createdAt"],
         )
 
 
+@dataclass(slots=True)
+class Intent:
+    """A Stripe-style PaymentIntent: ``status`` is Stripe's, ``history`` every status it had."""
+
+    id: str
+    idempotency_key: str | None  # of the request that created it
+    request: ChargeRequest
+    status: str
+    created_at: str
+    history: list[str] = field(default_factory=list)
+    last_error: dict[str, str] | None = None  # type, code, message (and decline_code)
+    settles_at: float | None = None  # epoch seconds when a processing intent succeeds
+    refund: Refund | None = None
+
+    @property
+    def ledger_status(self) -> str:
+        if self.status == "requires_payment_method" and self.last_error is not None:
+            return "declined"
+        return _INTENT_LEDGER_STATUS.get(self.status, self.status)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "payment_intent",
+            "status": self.ledger_status,
+            "intentStatus": self.status,
+            "statusHistory": list(self.history),
+            **self.request.to_json(),
+            "idempotencyKey": self.idempotency_key,
+            "declineCode": (self.last_error or {}).get("decline_code"),
+            "lastPaymentError": self.last_error,
+            "settlesAt": self.settles_at,
+            "createdAt": self.created_at,
+            **_refund_fields(self.refund),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Intent:
+        return cls(
+            id=raw["id"],
+            idempotency_key=raw["idempotencyKey"],
+            request=ChargeRequest.from_json(raw),
+            status=raw["intentStatus"],
+            created_at=raw["createdAt"],
+            history=list(raw["statusHistory"]),
+            last_error=raw["lastPaymentError"],
+            settles_at=raw["settlesAt"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The first answer to a Stripe-style idempotency key, replayed to every retry of it."""
+
+    fingerprint: str  # method, path and parameters of the request that was answered
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "body": self.body,
+            "headers": self.headers,
+        }
+
+
 class Ledger:
-    """Payments by id and by charge idempotency key, refund keys, and spent test faults.
+    """Payments and intents by id, charge idempotency keys, refund keys, stored answers and
+    spent test faults.
 
     Every mutator writes its journal line (when journaling) and updates memory without
     awaiting, so in one event loop each change is atomic with respect to every request.
@@ -139,6 +226,9 @@ class Ledger:
         self._journal = journal
         self._file: BinaryIO | None = None
         self._payments: dict[str, Payment] = {}
+        self._intents: dict[str, Intent] = {}
+        self._order: list[str] = []  # payment and intent ids, as they were created
+        self._answers: dict[str, StoredAnswer] = {}
         self._by_key: dict[str, str] = {}
         self._refund_keys: dict[str, str] = {}
         self._spent_faults: set[str] = set()
@@ -155,6 +245,28 @@ class Ledger:
 
     def payment(self, payment_id: str) -> Payment | None:
         return self._payments.get(payment_id)
+
+    def entries(self) -> Iterator[Payment | Intent]:
+        """Every payment and intent, in the order they were created."""
+        for entry_id in self._order:
+            yield self._payments.get(entry_id) or self._intents[entry_id]
+
+    def intent(self, intent_id: str) -> Intent | None:
+        return self._intents.get(intent_id)
+
+    def record_intent(self, intent: Intent) -> None:
+        """Journal a new intent or a change of one (the whole intent; the last line wins)."""
+        if intent.history[-1:] != [intent.status]:
+            intent.history.append(intent.status)
+        self._append({"kind": "intent", "intent": intent.to_json()})
+        self._add_intent(intent)
+
+    def answer(self, idempotency_key: str) -> StoredAnswer | None:
+        return self._answers.get(idempotency_key)
+
+    def store_answer(self, idempotency_key: str, answer: StoredAnswer) -> None:
+        self._append({"kind": "answer", "idempotencyKey": idempotency_key, "answer": answer.to_json()})
+        self._answers[idempotency_key] = answer
 
     def payment_for_key(self, idempotency_key: str) -> Payment | None:
         payment_id = self._by_key.get(idempotency_key)
@@ -181,7 +293,7 @@ class Ledger:
         self._add_payment(payment)
 
     def record_refund(self, refund: Refund) -> None:
-        payment = self._payments[refund.payment_id]
+        payment = self._payments.get(refund.payment_id) or self._intents[refund.payment_id]
         if payment.status != "succeeded" or payment.refund is not None:
             raise ValueError(f"payment {payment.id} cannot be refunded")
         self._append({"kind": "refund", "refund": refund.to_json()})
@@ -194,10 +306,19 @@ class Ledger:
 
     def _add_payment(self, payment: Payment) -> None:
         self._payments[payment.id] = payment
+        self._order.append(payment.id)
         self._by_key[payment.idempotency_key] = payment.id
 
+    def _add_intent(self, intent: Intent) -> None:
+        known = self._intents.get(intent.id)
+        if known is None:
+            self._order.append(intent.id)
+        elif known is not intent:
+            intent.refund = known.refund  # a replayed line carries no refund: it has a line of its own
+        self._intents[intent.id] = intent
+
     def _add_refund(self, refund: Refund) -> None:
-        self._payments[refund.payment_id].refund = refund
+        (self._payments.get(refund.payment_id) or self._intents[refund.payment_id]).refund = refund
         if refund.idempotency_key is not None:
             self._refund_keys.setdefault(refund.idempotency_key, refund.payment_id)
 
@@ -227,6 +348,10 @@ class Ledger:
                     self._add_payment(Payment.from_json(entry["payment"]))
                 elif kind == "refund":
                     self._add_refund(Refund.from_json(entry["refund"]))
+                elif kind == "intent":
+                    self._add_intent(Intent.from_json(entry["intent"]))
+                elif kind == "answer":
+                    self._answers[entry["idempotencyKey"]] = StoredAnswer(**entry["answer"])
                 elif kind == "fault":
                     self._spent_faults.add(entry["idempotencyKey"])
                 else:

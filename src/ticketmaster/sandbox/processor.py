@@ -158,7 +158,7 @@ class PaymentProcessor:
         return await asyncio.shield(task)
 
     async def _execute(self, key: str, request: ChargeRequest, status: PaymentStatus) -> Payment:
-        await self._latency()
+        await self.latency()
         payment = Payment(
             id=new_id("pay"),
             idempotency_key=key,
@@ -171,7 +171,7 @@ class PaymentProcessor:
         return payment
 
     async def _execute_refund(self, payment: Payment, key: str | None) -> Refund:
-        await self._latency()
+        await self.latency()
         refund = Refund(
             id=new_id("re"),
             payment_id=payment.id,
@@ -189,12 +189,13 @@ class PaymentProcessor:
             raise SandboxError(
                 504, "api_error", "timeout", "The sandbox held this request on purpose; nothing was charged."
             )
-        await self._latency()
+        await self.latency()
         raise SandboxError(
             500, "api_error", "internal_error", "Injected provider error; nothing was charged. Retry."
         )
 
-    async def _latency(self) -> None:
+    async def latency(self) -> None:
+        """Wait one request's processing time, drawn from the configured range."""
         low, high = self._latency_ms
         if high > 0:
             await asyncio.sleep(self._rng.uniform(low, high) / 1000)

@@ -9,6 +9,7 @@ from ticketmaster.config import Settings
 from ticketmaster.sandbox.config import (
     DEFAULT_HANG_SECONDS,
     DEFAULT_PORT,
+    DEFAULT_SETTLE_SECONDS,
     LATENCY_ENV,
     latency_from_env,
     parse_latency,
@@ -16,7 +17,8 @@ from ticketmaster.sandbox.config import (
 
 HELP = (
     "Run the local Stripe-like payment sandbox (idempotency keys, latency, test tokens "
-    "tok_visa, tok_chargeDeclined, tok_timeout, tok_error)."
+    "tok_visa, tok_chargeDeclined, tok_timeout, tok_error), with Stripe-compatible "
+    "PaymentIntent endpoints for the Stripe adapter (more test tokens: see README)."
 )
 
 
@@ -43,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"how long tok_timeout's first attempt hangs ({DEFAULT_HANG_SECONDS:g})",
     )
     parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=DEFAULT_SETTLE_SECONDS,
+        help=f"how long a tok_processing PaymentIntent stays processing ({DEFAULT_SETTLE_SECONDS:g})",
+    )
+    parser.add_argument(
         "--ledger",
         type=Path,
         metavar="FILE",
@@ -60,7 +68,11 @@ def sandbox(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise SystemExit(f"ticketmaster sandbox: {exc}") from None
     app = create_sandbox_app(
-        latency_min_ms=low, latency_max_ms=high, hang_seconds=args.hang_seconds, ledger_path=args.ledger
+        latency_min_ms=low,
+        latency_max_ms=high,
+        hang_seconds=args.hang_seconds,
+        ledger_path=args.ledger,
+        settle_seconds=args.settle_seconds,
     )
     config = uvicorn.Config(
         app,
