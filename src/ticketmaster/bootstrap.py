@@ -168,10 +168,19 @@ def make_reconciler(container: Container) -> Reconciler:
     )
 
 
+def _same_origin(a: str | None, b: str) -> bool:
+    return a is not None and a.rstrip("/") == b.rstrip("/")
+
+
 def make_auditor(container: Container, *, grace_seconds: float = 5.0) -> Auditor:
     settings = container.settings
     ledger = None
-    if settings.payment_provider == "sandbox":
+    # The sandbox's ledger is the account's truth whenever the sandbox is the provider: as
+    # itself, or speaking Stripe's API to the Stripe adapter.
+    stripe_on_sandbox = settings.payment_provider == "stripe" and _same_origin(
+        settings.stripe_api_base, settings.sandbox_url
+    )
+    if settings.payment_provider == "sandbox" or stripe_on_sandbox:
         sandbox_url = settings.sandbox_url
 
         async def ledger_source() -> list[dict[str, Any]]:

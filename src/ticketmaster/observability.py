@@ -50,6 +50,15 @@ PURCHASE_RESOLUTION = Histogram(
     "Time from the 202 to the purchase's final state",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
+PURCHASES_PENDING = Gauge(
+    "ticketmaster_purchases_pending",
+    "Purchases PENDING right now, all workers together (sampled from PostgreSQL by each worker)",
+)
+PURCHASES_PENDING_OLDEST = Gauge(
+    "ticketmaster_purchases_pending_oldest_seconds",
+    "Age of the oldest PENDING purchase (0 when none); past the 300 s payment window money may be stuck"
+    " - alert on it",
+)
 REFUNDS = Counter("ticketmaster_refunds_total", "Charges refunded or voided by the system")
 DOUBLE_SALE_PREVENTED = Counter(
     "ticketmaster_double_sale_prevented_total",

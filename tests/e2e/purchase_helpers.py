@@ -37,6 +37,9 @@ LEASE = "TICKETMASTER_WORKER_LEASE_SECONDS"
 PAYMENT_TIMEOUT = "TICKETMASTER_PAYMENT_TIMEOUT_SECONDS"
 HOLD_TTL = "TICKETMASTER_HOLD_TTL_SECONDS"
 SANDBOX_URL = "TICKETMASTER_SANDBOX_URL"
+STRIPE_API_BASE = "TICKETMASTER_STRIPE_API_BASE"
+# Workers paying through the Stripe adapter, which talks to the stack's sandbox (Stripe's API).
+STRIPE = (("TICKETMASTER_PAYMENT_PROVIDER", "stripe"), ("TICKETMASTER_STRIPE_API_KEY", "sk_test_sandbox"))
 PRICE_CENTS = 9900
 
 
@@ -56,10 +59,12 @@ def _wait_http_ok(url: str, process: subprocess.Popen[bytes], name: str, timeout
 
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
-    """How the sandbox behaves: per-request latency (``MIN:MAX`` ms) and tok_timeout's hang."""
+    """How the sandbox behaves: per-request latency (``MIN:MAX`` ms), tok_timeout's hang and
+    how long a tok_processing PaymentIntent stays processing."""
 
     latency: str = "20:60"
     hang_seconds: float = 3.0
+    settle_seconds: float = 1.0
 
 
 class SandboxProcess:
@@ -70,7 +75,7 @@ class SandboxProcess:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         args = ["--host", "127.0.0.1", "--port", str(port), "--latency-ms", spec.latency]
-        args += ["--hang-seconds", str(spec.hang_seconds)]
+        args += ["--hang-seconds", str(spec.hang_seconds), "--settle-seconds", str(spec.settle_seconds)]
         env = {**os.environ, "TICKETMASTER_DATA_DIR": str(data_dir), "TICKETMASTER_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", "sandbox", *args], env=env
@@ -159,7 +164,8 @@ class PurchaseStack:
 
     def worker_env(self) -> dict[str, str]:
         assert self._settings is not None
-        return {**self._base_env, **dict(self._settings), SANDBOX_URL: self.sandbox_url}
+        url = self.sandbox_url
+        return {**self._base_env, **dict(self._settings), SANDBOX_URL: url, STRIPE_API_BASE: url}
 
     def start_worker(self) -> WorkerProcess:
         worker = WorkerProcess(self.worker_env())

@@ -7,13 +7,19 @@ Purchase state machine (PostgreSQL row, claimed by workers with a lease):
     PENDING --charged but seats not confirmable--> FAILED seat_conflict (charge refunded)
     PENDING --charged only after the payment deadline--> FAILED hold_expired (refunded)
     PENDING --definite refusal (invalid token)--> FAILED payment_error
-    PENDING --timeout / provider error--> PENDING (retried later, same idempotency key)
+    PENDING --payment in a status we never ask for (requires_action, requires_capture…),
+              cancelled at the provider--> FAILED payment_cancelled (hold ACTIVE again)
+    PENDING --timeout / provider error / processing--> PENDING (retried later, same payment)
+    PENDING --deadline passed, never charged--> FAILED hold_expired (no provider call)
+    PENDING --deadline passed, payment started--> the payment is cancelled, or refunded if it
+              moved money; FAILED hold_expired once its outcome is known
 
 Payment window: a purchase accepted while its hold is ACTIVE moves the hold to PURCHASING
 and keeps the seats until ``payment_deadline`` = acceptance + PAYMENT_WINDOW (5 minutes),
 however close the hold was to expiring. A payment whose outcome stays unknown is retried
 under the same key until the provider answers definitely (never abandoned: the card may
-have been charged); a success that arrives after the deadline is refunded.
+have been charged); a success that arrives after the deadline is refunded. After the
+deadline nothing new is charged: an unfinished payment is cancelled, a finished one refunded.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class FailureReason(StrEnum):
     CARD_DECLINED = "card_declined"
     HOLD_EXPIRED = "hold_expired"
     PAYMENT_ERROR = "payment_error"
+    PAYMENT_CANCELLED = "payment_cancelled"
     SEAT_CONFLICT = "seat_conflict"
 
 
@@ -59,6 +66,8 @@ class Purchase:
     failure_reason: str | None = None
     payment_deadline: datetime | None = None
     created_at: datetime | None = None
+    provider_payment_id: str | None = None  # the provider's payment, stored before it is confirmed
+    charge_started: bool = False  # a provider call that may move money has been made
 
     @property
     def charge_key(self) -> str:

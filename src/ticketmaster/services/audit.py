@@ -18,6 +18,9 @@ from ticketmaster.domain.seats import SeatState
 from ticketmaster.services.ports import ConsistencyReader, GateInspector
 
 LedgerSource = Callable[[], Awaitable[list[dict[str, Any]]]]
+# Ledger statuses of a payment that holds money without having settled: an authorisation
+# (Stripe's requires_capture) or a payment still processing.
+_HOLDING = frozenset({"requires_capture", "processing"})
 INVARIANTS = ("I1", "I2", "I3", "I4", "I5")
 
 
@@ -103,6 +106,28 @@ class Auditor:
                 v.append(
                     f"purchase {purchase_id or '?'} was charged without a booking (charge without ticket)"
                 )
+        v += await self._money_held(payments)
+
+    async def _money_held(self, payments: list[dict[str, Any]]) -> list[str]:
+        """Payments still holding the buyer's money (an authorisation, or processing) for a
+        purchase no worker will look at again. The ledger is read a second time after the
+        purchases: a worker cancels a payment before it fails the purchase, so what is still
+        held then is left behind for good."""
+        held = {str((p.get("metadata") or {}).get("purchaseId", "")): p["id"] for p in payments if _holds(p)}
+        if not held:
+            return []
+        statuses = await self.reader.purchase_statuses(sorted(held))
+        done = {pid for pid in held if statuses.get(pid) != "PENDING"}
+        if not done:
+            return []
+        assert self.ledger is not None
+        still = {p["id"]: p for p in await self.ledger() if _holds(p)}
+        return [
+            f"purchase {pid or '?'} is {statuses.get(pid, 'unknown')} but its payment {held[pid]} is still"
+            f" {still[held[pid]]['status']} (money held without a ticket)"
+            for pid in sorted(done)
+            if held[pid] in still
+        ]
 
     async def _redis_findings(self) -> set[tuple[str, str]]:
         findings: set[tuple[str, str]] = set()
@@ -131,3 +156,7 @@ class Auditor:
             for conflict in repairs.conflicts:
                 findings.add(("I2", f"{event_id}: {conflict}"))
         return findings
+
+
+def _holds(payment: dict[str, Any]) -> bool:
+    return payment.get("status") in _HOLDING

@@ -1,9 +1,15 @@
-"""The payment provider port: charge once per idempotency key, refund, and typed failures.
+"""The payment provider port: charge once per purchase, abandon, refund, and typed failures.
 
 Contract every implementation keeps (it is what invariant I3 rests on):
 
 - ``charge`` with an idempotency key the provider has seen, and the same parameters,
-  returns the *same* charge (same id) and never moves money twice.
+  returns the *same* charge (same id) and never moves money twice. A provider whose
+  payments are objects of their own (a Stripe PaymentIntent) stores the id in the
+  purchase's :class:`PaymentRecord` *before* it can move money, and from then on
+  learns the outcome by reading that payment, never by creating another.
+- ``abandon`` (the payment deadline has passed) starts nothing new: it makes sure the
+  purchase's payment can no longer move money and returns the :class:`Charge` if it
+  already did (the caller refunds it), None if it never will.
 - A retryable error (:class:`PaymentTimeout`, :class:`ProviderError` with
   ``retryable=True``) means the outcome is **unknown**: the charge may or may not have
   happened. The only safe follow-up is to retry with the *same* key (and parameters)
@@ -12,7 +18,9 @@ Contract every implementation keeps (it is what invariant I3 rests on):
 - Non-retryable errors are definite: :class:`CardDeclined` (no money moved; the buyer
   may try another card, under a new key), :class:`IdempotencyMismatch` (a bug: the key
   was reused with other parameters), :class:`PaymentRejected` (the provider refused the
-  request as invalid, e.g. an unknown token or refunding an unpaid charge).
+  request as invalid, e.g. an unknown token or refunding an unpaid charge),
+  :class:`PaymentCancelled` (the payment reached a status we never ask for and was
+  cancelled: no money moved, any authorisation was released).
 - ``refund`` fully refunds a succeeded charge; repeating it returns the same refund.
 """
 
@@ -101,6 +109,43 @@ class PaymentRejected(PaymentError):
     code = "payment_rejected"
 
 
+class PaymentCancelled(PaymentError):
+    """The payment reached a status we never ask for (``status``: requires_action,
+    requires_capture…) and was cancelled at the provider; no money moved."""
+
+    code = "payment_cancelled"
+
+    def __init__(self, message: str, *, status: str, charge_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.charge_id = charge_id
+
+
+class PaymentRecord(Protocol):
+    """The purchase's durable memory of the one provider payment made for it (I3)."""
+
+    @property
+    def payment_id(self) -> str | None:
+        """The provider payment stored for the purchase, if any."""
+        ...
+
+    async def remember(self, payment_id: str) -> str:
+        """Store ``payment_id`` unless one is stored already; the id on record (first wins)."""
+        ...
+
+
+@dataclass(slots=True)
+class InMemoryPaymentRecord:
+    """A :class:`PaymentRecord` that lives as long as the object (tests, one-off calls)."""
+
+    payment_id: str | None = None
+
+    async def remember(self, payment_id: str) -> str:
+        if self.payment_id is None:
+            self.payment_id = payment_id
+        return self.payment_id
+
+
 class PaymentProvider(Protocol):
     """Where money moves. Implementations: the sandbox client and the Stripe adapter."""
 
@@ -112,8 +157,22 @@ class PaymentProvider(Protocol):
         currency: str,
         payment_token: str,
         metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
     ) -> Charge:
         """Charge once per key (see the module contract); raise a :class:`PaymentError`."""
+        ...
+
+    async def abandon(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
+    ) -> Charge | None:
+        """Stop the payment for good (see the module contract); the charge if money moved."""
         ...
 
     async def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:

@@ -4,6 +4,12 @@ Error mapping (the port's contract): 402 → :class:`CardDeclined`; 400 ``idempo
 → :class:`IdempotencyMismatch`; other 4xx → :class:`PaymentRejected`; 504 and a client
 timeout or broken connection → :class:`PaymentTimeout`; other 5xx, 429 and "could not
 connect" → :class:`ProviderError` (retryable).
+
+The sandbox's own API has no payment object to cancel: a charge is one POST, and the one way
+to learn what an idempotency key did is to send it again (the sandbox answers with the
+payment the key made, or executes it if it never ran). So :meth:`abandon` asks once more
+under the same key, and the caller refunds whatever that charged. (The Stripe adapter
+cancels its PaymentIntent instead.)
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from ticketmaster.adapters.payments.provider import (
     Charge,
     IdempotencyMismatch,
     PaymentError,
+    PaymentRecord,
     PaymentRejected,
     PaymentTimeout,
     ProviderError,
@@ -41,6 +48,7 @@ class SandboxPaymentProvider:
         currency: str,
         payment_token: str,
         metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
     ) -> Charge:
         body = {
             "amountCents": amount_cents,
@@ -50,6 +58,27 @@ class SandboxPaymentProvider:
         }
         data = await self._post("/v1/payments", idempotency_key, body)
         return Charge(id=str(data["id"]), status="succeeded")
+
+    async def abandon(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
+    ) -> Charge | None:
+        try:
+            return await self.charge(
+                idempotency_key=idempotency_key,
+                amount_cents=amount_cents,
+                currency=currency,
+                payment_token=payment_token,
+                metadata=metadata,
+            )
+        except CardDeclined:
+            return None
 
     async def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:
         data = await self._post(f"/v1/payments/{charge_id}/refund", idempotency_key, None)

@@ -116,3 +116,10 @@ class PostgresConsistencyReader:
             """
         )
         return {r["id"]: r["amount_cents"] for r in rows}
+
+    async def purchase_statuses(self, purchase_ids: list[str]) -> dict[str, str]:
+        """Status of each given purchase id that exists."""
+        rows = await self._pool.fetch(
+            "SELECT id, status FROM purchases WHERE id = ANY($1::text[])", purchase_ids
+        )
+        return {r["id"]: r["status"] for r in rows}

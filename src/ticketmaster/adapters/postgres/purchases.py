@@ -15,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+from ticketmaster.adapters.postgres.payment_record import PostgresPaymentRecord
 from ticketmaster.adapters.postgres.pool import Conn
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.purchases import Booking, Purchase, PurchaseStatus
@@ -23,7 +24,8 @@ PURCHASE_CHANNEL = "purchases_pending"
 
 _PURCHASE_SELECT = """
 SELECT p.id, p.hold_id, p.user_id, h.event_id, p.status, p.payment_token, p.amount_cents, p.currency,
-       p.attempts, p.failure_reason, h.payment_deadline, p.created_at,
+       p.attempts, p.failure_reason, h.payment_deadline, p.created_at, p.provider_payment_id,
+       p.charge_started_at IS NOT NULL AS charge_started,
        (SELECT b.id FROM bookings b WHERE b.purchase_id = p.id) AS booking_id,
        array(SELECT s.seat_id FROM hold_seats s WHERE s.hold_id = p.hold_id ORDER BY s.seat_id) AS seat_ids
 FROM purchases p JOIN holds h ON h.id = p.hold_id
@@ -46,6 +48,8 @@ def _purchase(r: asyncpg.Record) -> Purchase:
         failure_reason=r["failure_reason"],
         payment_deadline=r["payment_deadline"],
         created_at=r["created_at"],
+        provider_payment_id=r["provider_payment_id"],
+        charge_started=r["charge_started"],
     )
 
 
@@ -220,6 +224,25 @@ class PostgresPurchaseRepository:
         )
         return bool(status.endswith(" 1"))
 
+    def payment_record(self, purchase: Purchase) -> PostgresPaymentRecord:
+        return PostgresPaymentRecord(self._pool, purchase.id, purchase.provider_payment_id)
+
+    async def mark_charge_started(self, purchase_id: str) -> None:
+        """Note, before the first provider call that may move money, that charging began."""
+        await self._pool.execute(
+            "UPDATE purchases SET charge_started_at = now() WHERE id = $1 AND charge_started_at IS NULL",
+            purchase_id,
+        )
+
+    async def pending_summary(self) -> tuple[int, float]:
+        """(PENDING purchases, age in seconds of the oldest one, 0 when none)."""
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
+            " FROM purchases WHERE status = 'PENDING'"
+        )
+        assert row is not None
+        return int(row["n"]), float(row["age"])
+
     async def record_payment(
         self, purchase: Purchase, provider: str, status: str, provider_payment_id: str | None
     ) -> None:
@@ -314,7 +337,8 @@ class PostgresPurchaseRepository:
 
     async def fail(self, purchase: Purchase, worker: str | None, reason: str) -> Hold | None:
         """Mark the purchase FAILED and hand the hold back: ACTIVE until its own expiry (or
-        EXPIRED when that has passed; CANCELLED when its seats went to someone else).
+        EXPIRED when that has passed, or when the payment window closed, since Redis let the
+        seats go at the deadline; CANCELLED when its seats went to someone else).
         Returns the hold as it now stands, or None if this worker no longer owned it."""
         async with self._pool.acquire() as conn, conn.transaction():
             updated = await conn.execute(
@@ -333,6 +357,7 @@ class PostgresPurchaseRepository:
                 """
                 UPDATE holds SET status = CASE
                         WHEN $2 = 'seat_conflict' THEN 'CANCELLED'
+                        WHEN $2 = 'hold_expired' THEN 'EXPIRED'
                         WHEN expires_at > now() THEN 'ACTIVE'
                         ELSE 'EXPIRED' END,
                     payment_deadline = NULL, updated_at = now()

@@ -2,8 +2,15 @@
 the seats or compensates.
 
 Per purchase (all steps are safe to repeat after a crash, by this or another worker):
-1. charge with the purchase's idempotency key (same key on every retry: one charge, I3);
-2. on a definite decline: FAILED card_declined, hold back to ACTIVE until its expiry;
+0. past the payment deadline nothing new is charged: a purchase whose charging never began
+   fails hold_expired without a provider call; otherwise the provider abandons the payment
+   (cancels it, or says it moved money: refunded), and it fails hold_expired once the
+   outcome is known — a payment still processing is asked again later;
+1. charge with the purchase's idempotency key (same key and same provider payment on every
+   retry: one charge, I3), having noted first that charging began;
+2. on a definite decline: FAILED card_declined, hold back to ACTIVE until its expiry; on a
+   payment the provider left in a status we never ask for, cancelled by the adapter:
+   FAILED payment_cancelled, hold back to ACTIVE likewise;
 3. on unknown outcome (timeout / provider error / "processing"): retry later with backoff
    under the same key until the provider gives a definite answer — never give up on an
    unknown outcome, since the card may have been charged;
@@ -13,6 +20,9 @@ Per purchase (all steps are safe to repeat after a crash, by this or another wor
    purchase FAILED seat_conflict — counted on ticketmaster_double_sale_prevented_total;
    if the definite success only arrives after the payment deadline (the seats were
    released), the charge is refunded and the purchase FAILED hold_expired.
+
+A gauge job publishes how many purchases are PENDING and how long the oldest has been
+(``ticketmaster_purchases_pending_oldest_seconds``: alert when it passes the payment window).
 """
 
 from __future__ import annotations
@@ -22,15 +32,20 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import asyncpg
 
 from ticketmaster.adapters.payments.provider import (
     CardDeclined,
+    Charge,
+    PaymentCancelled,
     PaymentError,
     PaymentProvider,
+    PaymentRecord,
 )
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
 from ticketmaster.adapters.postgres.purchases import (
@@ -48,12 +63,15 @@ from ticketmaster.observability import (
     PAYMENT_LATENCY,
     PURCHASE_OUTCOMES,
     PURCHASE_RESOLUTION,
+    PURCHASES_PENDING,
+    PURCHASES_PENDING_OLDEST,
     REFUNDS,
 )
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+PENDING_GAUGE_SECONDS = 5.0
 
 
 def _ms(value: datetime) -> int:
@@ -133,20 +151,48 @@ class PurchaseProcessor:
                 if not await self.repo.extend_lease(purchase_id, self.worker_id, self.lease_seconds):
                     return
 
+    async def watch_pending(self, stop: asyncio.Event, every: float = PENDING_GAUGE_SECONDS) -> None:
+        """Publish the PENDING purchases' count and oldest age until ``stop`` (alerting input)."""
+        while not stop.is_set():
+            try:
+                count, oldest = await self.repo.pending_summary()
+            except Exception:
+                log.warning("could not count pending purchases; retrying", exc_info=True)
+            else:
+                PURCHASES_PENDING.set(count)
+                PURCHASES_PENDING_OLDEST.set(oldest)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    def _payment(self, p: Purchase) -> _PaymentCall:
+        return {
+            "idempotency_key": p.charge_key,
+            "amount_cents": p.amount_cents,
+            "currency": p.currency,
+            "payment_token": p.payment_token,
+            "metadata": {"purchaseId": p.id, "holdId": p.hold_id, "eventId": p.event_id},
+            "record": self.repo.payment_record(p),
+        }
+
     async def _process(self, p: Purchase) -> None:
+        if p.payment_deadline is not None and datetime.now(UTC) >= p.payment_deadline:
+            await self._abandon(p)
+            return
+        if not p.charge_started:
+            await self.repo.mark_charge_started(p.id)
         started = time.perf_counter()
         try:
-            charge = await self.provider.charge(
-                idempotency_key=p.charge_key,
-                amount_cents=p.amount_cents,
-                currency=p.currency,
-                payment_token=p.payment_token,
-                metadata={"purchaseId": p.id, "holdId": p.hold_id, "eventId": p.event_id},
-            )
-        except CardDeclined:
+            charge = await self.provider.charge(**self._payment(p))
+        except CardDeclined as exc:
             PAYMENT_LATENCY.observe(time.perf_counter() - started)
-            await self.repo.record_payment(p, self.provider_name, "DECLINED", None)
+            await self.repo.record_payment(p, self.provider_name, "DECLINED", exc.charge_id)
             await self._fail(p, FailureReason.CARD_DECLINED)
+            return
+        except PaymentCancelled as exc:
+            PAYMENT_LATENCY.observe(time.perf_counter() - started)
+            log.warning("purchase %s: payment %s was %s; cancelled it", p.id, exc.charge_id, exc.status)
+            await self.repo.record_payment(p, self.provider_name, "VOIDED", exc.charge_id)
+            await self._fail(p, FailureReason.PAYMENT_CANCELLED)
             return
         except PaymentError as exc:
             PAYMENT_LATENCY.observe(time.perf_counter() - started)
@@ -191,6 +237,30 @@ class PurchaseProcessor:
         self._observe_resolution(p)
         await self._sell(p)
 
+    async def _abandon(self, p: Purchase) -> None:
+        """Past the payment deadline: charge nothing new; void or refund what was started."""
+        charge: Charge | None = None
+        if p.charge_started or p.provider_payment_id is not None:
+            try:
+                charge = await self.provider.abandon(**self._payment(p))
+            except PaymentError as exc:
+                if exc.retryable:
+                    await self._retry(p, exc.code)
+                    return
+                # A definite refusal: no money moved.
+            if charge is not None and charge.status != "succeeded":
+                await self._retry(p, charge.status)  # money in flight: learn how it ends first
+                return
+            if charge is None:
+                await self.repo.record_payment(p, self.provider_name, "VOIDED", p.provider_payment_id)
+        if charge is not None:
+            log.warning(
+                "purchase %s: charged, but its payment deadline passed; refunding %s", p.id, charge.id
+            )
+            await self.repo.record_payment(p, self.provider_name, "SUCCEEDED", charge.id)
+            await self._refund(p, charge.id)
+        await self._fail(p, FailureReason.HOLD_EXPIRED)
+
     async def _confirmed_after_all(self, p: Purchase) -> bool:
         """Whether the purchase ended SUCCEEDED, asking until PostgreSQL answers (bounded)."""
         for attempt in range(60):
@@ -226,12 +296,16 @@ class PurchaseProcessor:
     async def _fail(self, p: Purchase, reason: FailureReason) -> None:
         """Mark the purchase FAILED and settle its hold's seats.
 
-        When the hold goes back to the buyer (declined / refused payment), Redis is reset
+        When the hold goes back to the buyer (declined / refused / cancelled payment), Redis is reset
         to ACTIVE with the hold's own expiry BEFORE PostgreSQL says ACTIVE: the buyer can
         only start a new purchase once PostgreSQL does, so that new purchase's PURCHASING
         state can never be overwritten by this late reset.
         """
-        if reason in (FailureReason.CARD_DECLINED, FailureReason.PAYMENT_ERROR):
+        if reason in (
+            FailureReason.CARD_DECLINED,
+            FailureReason.PAYMENT_ERROR,
+            FailureReason.PAYMENT_CANCELLED,
+        ):
             expires_at = await self.repo.hold_expires_at(p.hold_id)
             back = _ms(expires_at) if expires_at is not None and expires_at > datetime.now(UTC) else 0
             await self.gate.retime(
@@ -260,3 +334,14 @@ class PurchaseProcessor:
     def _observe_resolution(p: Purchase) -> None:
         if p.created_at is not None:
             PURCHASE_RESOLUTION.observe((datetime.now(UTC) - p.created_at).total_seconds())
+
+
+class _PaymentCall(TypedDict):
+    """What the provider is told about a purchase's payment, on every call."""
+
+    idempotency_key: str
+    amount_cents: int
+    currency: str
+    payment_token: str
+    metadata: Mapping[str, str] | None
+    record: PaymentRecord | None

@@ -55,6 +55,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
     sweeper = RedisSweeper(container.redis, container.keys, expire, settings.redis_sweep_interval_seconds)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "purchases": lambda: processor.run(stop, str(settings.database_url)),
+        "pending-purchases-gauge": lambda: processor.watch_pending(stop),
         "redis-sweeper": lambda: sweeper.run(stop),
         "postgres-sweeper": lambda: PostgresSweeper(
             PostgresExpiryRepository(container.pool), expire, settings.postgres_sweep_interval_seconds
