@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests import factories
+from tests import factories, fleet
+from tests.conftest import free_port
 from tests.snapshots import dump_tables
+from ticketmaster.adapters.redis.keys import RedisKeys
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,26 @@ async def test_importing_the_same_file_twice_changes_nothing(
     assert second.returncode == 0, second.stderr
     assert "venues: 0, new seats: 0, events written: 0, unchanged: 2" in second.stdout
     assert await dump_tables(pool) == before
+
+
+async def test_an_import_tells_the_running_processes_and_says_so_when_it_cannot(
+    server_env: dict[str, str], tmp_path: Path, pool: asyncpg.Pool, redis_client: Any, namespace: str
+) -> None:
+    generation = RedisKeys(namespace).catalog_generation()
+    path = write(tmp_path, catalog())
+    told = await fleet.cli(server_env, "import", str(path))
+    assert told.returncode == 0, told.stderr
+    announced = await redis_client.get(generation)
+    assert announced is not None
+
+    dead_redis = {**server_env, "TICKETMASTER_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    again = await fleet.cli(dead_redis, "import", str(path))
+
+    assert again.returncode == 1
+    assert "the import is written, but Redis could not be told" in again.stderr
+    assert "unchanged: 2" in again.stdout
+    assert await redis_client.get(generation) == announced
+    assert await pool.fetchval("SELECT count(*) FROM events") == 2
 
 
 def _bad_currency(data: dict[str, Any]) -> None:

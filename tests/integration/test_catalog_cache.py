@@ -4,14 +4,14 @@ facts, once."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as redis
 
 from tests import factories
 from ticketmaster.adapters.postgres.holds import PostgresHoldRepository
-from ticketmaster.adapters.redis.catalog_cache import CatalogCache
+from ticketmaster.adapters.redis.catalog_cache import CatalogCache, announce_catalog_change
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.layout import EventInfo, Geometry, Stage, VenueLayout
 
@@ -100,3 +100,53 @@ async def test_concurrent_misses_read_an_event_once(
     other = CatalogCache(redis_client, RedisKeys(namespace), source)
     assert await other.event_info(event["id"]) == infos[0]
     assert source.events == 1
+
+
+@dataclass
+class ReadBeforeTheImport:
+    """A source whose first read happens before a re-import commits and answers after it."""
+
+    repo: PostgresHoldRepository
+    read: asyncio.Event = field(default_factory=asyncio.Event)
+    imported: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        info = await self.repo.event_info(event_id)
+        if not self.read.is_set():
+            self.read.set()
+            await self.imported.wait()
+        return info
+
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None:
+        return await self.repo.venue_layout(venue_id)
+
+
+async def test_facts_read_before_an_announced_import_are_not_kept(
+    pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str
+) -> None:
+    venue = factories.venue(sections=1, rows=1, seats=5)
+    before = factories.event(venue, on_sale_at="2027-01-01T00:00:00Z")
+    await factories.load(pool, {"venues": [venue], "events": [before]})
+    keys = RedisKeys(namespace)
+    source = ReadBeforeTheImport(PostgresHoldRepository(pool))
+    cache = CatalogCache(redis_client, keys, source, generation_check_s=0)
+    in_flight = asyncio.create_task(cache.event_info(before["id"]))
+    await source.read.wait()
+
+    await factories.load(pool, {"venues": [], "events": [{**before, "onSaleAt": "2026-01-01T00:00:00Z"}]})
+    await announce_catalog_change(redis_client, keys)
+    fresh = await cache.event_info(before["id"])
+    source.imported.set()
+    stale = await in_flight
+
+    assert stale is not None
+    assert fresh is not None
+    assert stale.on_sale_at.year == 2027  # read before the commit: it may answer its own request
+    assert fresh.on_sale_at.year == 2026
+    again = await cache.event_info(before["id"])
+    assert again is not None
+    assert again.on_sale_at.year == 2026  # ... but is kept neither in the process nor in Redis
+    other = CatalogCache(redis_client, keys, PostgresHoldRepository(pool))
+    shared = await other.event_info(before["id"])
+    assert shared is not None
+    assert shared.on_sale_at.year == 2026

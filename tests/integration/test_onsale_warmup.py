@@ -103,7 +103,8 @@ async def test_events_opening_within_the_window_or_open_are_loaded_and_kept_load
     assert await redis_client.exists(keys.loaded(ids["soon"]), keys.loaded(ids["open"])) == 2
     assert not await redis_client.exists(keys.loaded(ids["later"]))
     # The opening event's facts and its venue's layout are cached, in Redis and in memory.
-    assert await redis_client.ttl(keys.event_meta(ids["soon"])) > 0
+    generation = await redis_client.get(keys.catalog_generation()) or "0"
+    assert await redis_client.ttl(keys.event_meta(ids["soon"], generation)) > 0
     reads = (repo.event_reads, repo.layout_reads)
     info = await catalog.event_info(ids["soon"])
     assert info is not None

@@ -1,9 +1,19 @@
 """Event facts and venue layouts cached near the gate (process memory, then Redis), so
-the hold and seat-map paths do not touch PostgreSQL once an event is warm."""
+the hold and seat-map paths do not touch PostgreSQL once an event is warm.
+
+Re-imports (prices, on-sale times) reach every process through the catalog generation, a
+random Redis value the import replaces after its commit (random rather than a counter: a
+Redis that lost it can never hand back a value a process already saw). Each process reads
+it at most every GENERATION_CHECK_S; on a change it drops its cached event facts, and its
+Redis reads and writes move to keys of the new generation. A process therefore serves
+pre-import facts for at most GENERATION_CHECK_S after the change, and a fact read from
+PostgreSQL before the commit is only ever stored under the older generation's keys.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import OrderedDict
 from typing import Protocol
@@ -14,8 +24,9 @@ import redis.asyncio as redis
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 
-EVENT_INFO_REDIS_TTL_S = 60  # re-imports may change prices or the on-sale time
+EVENT_INFO_REDIS_TTL_S = 60  # old generations' keys go; the bound if a change was not announced
 EVENT_INFO_LOCAL_TTL_S = 5.0
+GENERATION_CHECK_S = 1.0
 UNKNOWN_EVENT_TTL_S = 2.0
 MAX_LOCAL_LAYOUTS = 64
 # A layout revision never changes, but a re-import leaves the old one behind: let it go.
@@ -28,47 +39,87 @@ class CatalogSource(Protocol):
 
 
 class CatalogCache:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, source: CatalogSource) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        source: CatalogSource,
+        *,
+        generation_check_s: float = GENERATION_CHECK_S,
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._source = source
         self._events: dict[str, tuple[float, EventInfo | None]] = {}
         self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Future[VenueLayout]] = {}
-        self._event_loads: dict[str, asyncio.Future[EventInfo | None]] = {}
+        self._event_loads: dict[tuple[str, str], asyncio.Future[EventInfo | None]] = {}
+        self._generation = ""  # the catalog generation this process last saw
+        self._generation_due = 0.0  # monotonic time of the next look at it
+        self._generation_check_s = generation_check_s
+        self._generation_look: asyncio.Future[None] | None = None
+
+    async def _current_generation(self) -> str:
+        now = time.monotonic()
+        if now >= self._generation_due:
+            self._generation_due = now + self._generation_check_s  # one look, however many requests
+            self._generation_look = asyncio.ensure_future(self._look_at_generation())
+            await asyncio.shield(self._generation_look)
+        elif not self._generation and self._generation_look is not None:
+            await asyncio.shield(self._generation_look)  # the very first look: everyone waits for it
+        return self._generation
+
+    async def _look_at_generation(self) -> None:
+        raw = await self._redis.get(self._keys.catalog_generation())
+        generation = "0" if raw is None else str(raw)
+        if generation != self._generation:
+            self._events.clear()
+            self._generation = generation
 
     async def event_info(self, event_id: str) -> EventInfo | None:
+        generation = await self._current_generation()
         cached = self._events.get(event_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         # One read per event however many requests miss at once (an on-sale's first second
         # would otherwise send every one of them to Redis, and on a miss to PostgreSQL).
-        loading = self._event_loads.get(event_id)
+        key = (event_id, generation)
+        loading = self._event_loads.get(key)
         if loading is None:
-            loading = asyncio.ensure_future(self._load_event(event_id))
-            self._event_loads[event_id] = loading
-            loading.add_done_callback(lambda _: self._event_loads.pop(event_id, None))
+            loading = asyncio.ensure_future(self._load_event(event_id, generation))
+            self._event_loads[key] = loading
+            loading.add_done_callback(lambda _: self._event_loads.pop(key, None))
         return await asyncio.shield(loading)
 
-    async def _load_event(self, event_id: str) -> EventInfo | None:
-        raw = await self._redis.get(self._keys.event_meta(event_id))
+    async def _load_event(self, event_id: str, generation: str) -> EventInfo | None:
+        raw = await self._redis.get(self._keys.event_meta(event_id, generation))
         if raw is None:
-            return await self.refresh_event(event_id)
+            return await self._refresh(event_id, generation)
         info = EventInfo.from_json(orjson.loads(raw))
-        self._events[event_id] = (time.monotonic() + EVENT_INFO_LOCAL_TTL_S, info)
+        self._keep(event_id, generation, info)
         return info
 
     async def refresh_event(self, event_id: str) -> EventInfo | None:
         """Read the event's facts from PostgreSQL into Redis and this process (the on-sale
         warm-up calls it, so the Redis copy does not lapse in the sale's first second)."""
+        return await self._refresh(event_id, await self._current_generation())
+
+    async def _refresh(self, event_id: str, generation: str) -> EventInfo | None:
         info = await self._source.event_info(event_id)
         if info is not None:
             await self._redis.set(
-                self._keys.event_meta(event_id), orjson.dumps(info.to_json()), ex=EVENT_INFO_REDIS_TTL_S
+                self._keys.event_meta(event_id, generation),
+                orjson.dumps(info.to_json()),
+                ex=EVENT_INFO_REDIS_TTL_S,
             )
+        self._keep(event_id, generation, info)
+        return info
+
+    def _keep(self, event_id: str, generation: str, info: EventInfo | None) -> None:
+        if generation != self._generation:  # an import happened meanwhile: do not keep it
+            return
         ttl = EVENT_INFO_LOCAL_TTL_S if info is not None else UNKNOWN_EVENT_TTL_S
         self._events[event_id] = (time.monotonic() + ttl, info)
-        return info
 
     async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
         """The venue's layout at ``revision`` (an ``EventInfo.layout_revision``) or a later
@@ -111,10 +162,7 @@ class CatalogCache:
             self._layouts.popitem(last=False)
         return layout
 
-    async def forget_events(self, event_ids: list[str]) -> None:
-        """Drop cached event facts after a re-import (other processes catch up within their
-        local TTL)."""
-        for event_id in event_ids:
-            self._events.pop(event_id, None)
-        for event_id in event_ids:  # one key per call: events live in different Cluster slots
-            await self._redis.delete(self._keys.event_meta(event_id))
+
+async def announce_catalog_change(client: redis.Redis, keys: RedisKeys) -> None:
+    """Tell every process that the catalog changed (call after the import committed)."""
+    await client.set(keys.catalog_generation(), secrets.token_hex(8))

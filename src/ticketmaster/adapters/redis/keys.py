@@ -22,9 +22,15 @@ class RedisKeys:
         never changes: a re-import that changes names or the drawing makes a new revision."""
         return f"{self.namespace}:{{ven:{venue_id}}}:layout:{revision}"
 
-    def event_meta(self, event_id: str) -> str:
-        """Hash of event facts the hot path needs (venue, on-sale time, waiting room)."""
-        return f"{self.event_tag(event_id)}:meta"
+    def event_meta(self, event_id: str, generation: str) -> str:
+        """JSON of event facts the hot path needs (venue, on-sale time, prices), as read at
+        one catalog generation: a re-import moves readers to new keys, the old ones expire."""
+        return f"{self.event_tag(event_id)}:meta:{generation}"
+
+    def catalog_generation(self) -> str:
+        """A random value replaced after every catalog import; each process polls it to drop
+        event facts it cached before the import (not tagged per event: it spans events)."""
+        return f"{self.namespace}:catalog:generation"
 
     def seats(self, event_id: str) -> str:
         """Hash seat id -> "SOLD" | "<holdId>|<expiresAtMs>"; absent means AVAILABLE."""

@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
+from redis.exceptions import RedisError
 from tqdm import tqdm
 
 from ticketmaster.adapters.postgres.catalog import PostgresCatalogStore
 from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_head
+from ticketmaster.adapters.redis.catalog_cache import EVENT_INFO_REDIS_TTL_S, announce_catalog_change
+from ticketmaster.adapters.redis.client import create_client
+from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.config import Settings
 from ticketmaster.domain.catalog import Catalog, CatalogError, ImportReport, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines, EnginesNotInstalled
@@ -69,12 +73,13 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _load(settings: Settings, catalog: Catalog, label: str) -> ImportReport:
+def _load(settings: Settings, catalog: Catalog, label: str) -> tuple[ImportReport, bool]:
+    """Import ``catalog`` and tell the running processes; (report, whether they were told)."""
     if current_revision(_db(settings)) is None:
         raise SystemExit("ticketmaster: the database has no schema; run `ticketmaster migrate`")
     total = sum(v.seat_count for v in catalog.venues) + len(catalog.events)
 
-    async def go() -> ImportReport:
+    async def go() -> tuple[ImportReport, bool]:
         pool = await asyncpg.create_pool(_db(settings), min_size=1, max_size=2)
         assert pool is not None
         try:
@@ -85,11 +90,32 @@ def _load(settings: Settings, catalog: Catalog, label: str) -> ImportReport:
                 def advance(n: int) -> None:
                     bar.update(n)
 
-                return await import_catalog(PostgresCatalogStore(pool), catalog, advance)
+                report = await import_catalog(PostgresCatalogStore(pool), catalog, advance)
         finally:
             await pool.close()
+        return report, await _announce(settings)
 
     return asyncio.run(go())
+
+
+async def _announce(settings: Settings) -> bool:
+    """Replace the catalog generation, so every process drops the event facts it cached
+    within a second; False (with a warning) when Redis could not be told."""
+    assert settings.redis_url is not None
+    client = create_client(settings.redis_url)
+    try:
+        await announce_catalog_change(client, RedisKeys(settings.redis_namespace))
+    except (RedisError, OSError) as exc:
+        print(
+            f"warning: the import is written, but Redis could not be told ({type(exc).__name__}): "
+            f"API processes may serve the old prices and on-sale times for up to "
+            f"{EVENT_INFO_REDIS_TTL_S} s; importing again retries",
+            file=sys.stderr,
+        )
+        return False
+    finally:
+        await client.aclose()
+    return True
 
 
 def _report(report: ImportReport) -> None:
@@ -118,12 +144,12 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     try:
         catalog = parse_catalog(data)
         with engines(settings) as s:
-            report = _load(s, catalog, f"importing {path.name}")
+            report, told = _load(s, catalog, f"importing {path.name}")
     except CatalogError as exc:
         print(f"import failed, nothing written: {exc.path}: {exc.message}", file=sys.stderr)
         return 1
     _report(report)
-    return 0
+    return 0 if told else 1
 
 
 def seed(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,8 +157,9 @@ def seed(args: argparse.Namespace, settings: Settings) -> int:
         print("seed failed: --events must be at least 1", file=sys.stderr)
         return 2
     with engines(settings) as s:
-        _report(_load(s, demo_catalog(events=args.events), "demo catalog"))
-    return 0
+        report, told = _load(s, demo_catalog(events=args.events), "demo catalog")
+    _report(report)
+    return 0 if told else 1
 
 
 def _catalog_is_empty(database_url: str) -> bool:
@@ -212,7 +239,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         upgrade_to_head(_db(s))
         if _catalog_is_empty(_db(s)):
             print("empty database: loading the demo catalog", flush=True)
-            _report(_load(s, demo_catalog(), "demo catalog"))
+            _report(_load(s, demo_catalog(), "demo catalog")[0])
         with sandbox_process(s):
             print(
                 f"ticketmaster on http://{s.host}:{s.port} (API docs at /docs), worker in-process, "
