@@ -16,6 +16,7 @@ from ticketmaster.adapters.postgres.events import PostgresEventCatalog
 from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresExpiryRepository, PostgresHoldRepository
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.postgres.purchases import PostgresPurchaseRepository
+from ticketmaster.adapters.postgres.replicas import ReplicaReader
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.client import create_client
@@ -45,6 +46,7 @@ class Container:
 
     settings: Settings
     pool: asyncpg.Pool
+    replicas: ReplicaReader
     redis: redis.Redis
     keys: RedisKeys
     signer: TokenSigner
@@ -68,6 +70,7 @@ class Container:
         await self.queues.close()
         await self.hold_writer.stop()
         await self.redis.aclose()
+        await self.replicas.close()
         await self.pool.close()
 
 
@@ -76,6 +79,9 @@ async def build(settings: Settings) -> Container:
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("build() needs both engine URLs; start the embedded engines first")
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    replicas = await ReplicaReader.connect(
+        pool, settings.database_replica_urls, max_size=settings.db_pool_size
+    )
     client = create_client(settings.redis_url)
     keys = RedisKeys(settings.redis_namespace)
     hold_repo = PostgresHoldRepository(pool)
@@ -94,10 +100,11 @@ async def build(settings: Settings) -> Container:
     return Container(
         settings=settings,
         pool=pool,
+        replicas=replicas,
         redis=client,
         keys=keys,
         signer=signer,
-        events=PostgresEventCatalog(pool),
+        events=PostgresEventCatalog(replicas),
         users=PostgresUserRepository(pool),
         hold_repo=hold_repo,
         hold_writer=writer,

@@ -140,3 +140,29 @@ def record_queue_view(event_id: str, view: QueueView) -> None:
     QUEUE_ADMITTED_ACTIVE.labels(event_id).set(view.active)
     if view.measured_per_second is not None:
         QUEUE_ADMISSION_RATE.labels(event_id).set(view.measured_per_second)
+
+
+# --- read replicas (browse) ----------------------------------------------------------------
+
+BROWSE_READS = Counter(
+    "ticketmaster_browse_reads_total",
+    "Browse queries by where they were answered (replica, or primary: none configured or none up)",
+    ["target"],
+)
+REPLICA_FAILURES = Counter(
+    "ticketmaster_replica_failures_total",
+    "Browse queries a read replica failed to answer (the replica is then skipped until probed up)",
+    ["replica"],
+)
+REPLICA_UP = Gauge(
+    "ticketmaster_replica_up",
+    "1 while a read replica answers the API processes' probe (the lowest over live processes)",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+REPLICA_LAG = Gauge(
+    "ticketmaster_replica_lag_seconds",
+    "How far a read replica's replay is behind the WAL it received (0 when caught up)",
+    ["replica"],
+    multiprocess_mode="livemax",
+)

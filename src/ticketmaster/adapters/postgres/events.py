@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
+from ticketmaster.adapters.postgres.replicas import ReplicaReader
 from ticketmaster.domain.events import EventDetail, EventFilters, EventSummary, PriceTierView
 from ticketmaster.domain.search import deletion_variants, typo_tolerant
 
@@ -29,10 +30,11 @@ def _summary(r: asyncpg.Record) -> EventSummary:
 
 class PostgresEventCatalog:
     """Read side of the catalog; builds SQL with only the filters in use so every
-    query is planned against its own index (city+time, time, or title terms)."""
+    query is planned against its own index (city+time, time, or title terms). It reads
+    through a :class:`ReplicaReader`: a replica when one is configured and up."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, reader: ReplicaReader) -> None:
+        self._pool = reader
 
     async def list_events(self, filters: EventFilters) -> list[EventSummary]:
         where: list[str] = []

@@ -32,13 +32,15 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     advisory locks use connections of their own). Skips one round trip per query."""
 
 
-async def create_pool(dsn: str, *, max_size: int = 20, min_size: int = 1) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, max_size: int = 20, min_size: int = 1, connect_timeout: float = 5.0
+) -> asyncpg.Pool:
     """A pool whose connections give up quickly, so a dead database becomes a fast 503."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        timeout=5,
+        timeout=connect_timeout,
         command_timeout=10,
         max_inactive_connection_lifetime=60,
         reset=_keep_session,

@@ -57,6 +57,10 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         # rewriting would be a per-request cost for nothing.
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
+        # Under --workers the supervisor kills a process whose health-check thread does not
+        # answer in this time; uvicorn's 5 s also caught processes merely starved of CPU
+        # while starting on a loaded host.
+        "timeout_worker_healthcheck": 20,
     }
 
 

@@ -31,6 +31,7 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await bootstrap.build(settings)
         app.state.container = container
+        container.replicas.start()  # browse replicas' health and lag, probed by API processes
         settle_heap()
         stop = asyncio.Event()
         if background is not None:
