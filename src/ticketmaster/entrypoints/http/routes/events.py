@@ -36,6 +36,9 @@ def summary_json(e: EventSummary) -> dict[str, object]:
     }
 
 
+# Documentation only (the browse use case checks them and answers 422 with the field).
+_DATE: dict[str, object] = {"format": "date", "examples": ["2027-01-08"]}
+_BOUND = "a date (a whole UTC day) or an RFC 3339 time with a zone"
 _EVENT_LINKS = {
     "GetSeatMap": openapi.link("seat_map", "the event's seat map", event_id="$response.body#/id"),
     "JoinQueue": openapi.link("join_queue", "join the event's waiting room", event_id="$response.body#/id"),
@@ -60,13 +63,19 @@ _EVENT_LINKS = {
 async def list_events(
     request: Request,
     c: ContainerDep,
-    city: str | None = None,
-    date: str | None = None,
-    dateFrom: str | None = None,
-    dateTo: str | None = None,
-    q: str | None = None,
-    limit: Annotated[int, Query()] = 20,
-    cursor: str | None = None,
+    city: Annotated[str | None, Query(description="the city, exactly", examples=["Boston"])] = None,
+    date: Annotated[str | None, Query(description="on this day (UTC)", json_schema_extra=_DATE)] = None,
+    dateFrom: Annotated[
+        str | None, Query(description=f"at or after: {_BOUND}", examples=["2027-01-08"])
+    ] = None,
+    dateTo: Annotated[str | None, Query(description=f"up to: {_BOUND}", examples=["2027-02-01"])] = None,
+    q: Annotated[
+        str | None, Query(description="words of the title; small typos are tolerated", examples=["swfit"])
+    ] = None,
+    limit: Annotated[
+        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
+    ] = 20,
+    cursor: Annotated[str | None, Query(description="the nextCursor of the previous page")] = None,
 ) -> Response:
     filters = browse.build_filters(
         city=city,
