@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -52,6 +52,9 @@ bench-streams: $(STAMP)
 
 bench-hold-cost: $(STAMP)
 	$(BIN)/python -m bench.hold_cost
+
+bench-burst: $(STAMP)
+	$(BIN)/python -m bench.burst
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from types import FrameType
 
 from ticketmaster import logs
 from ticketmaster.config import ConfigError, Settings
-from ticketmaster.entrypoints.cli import commands, sandbox_cmd
+from ticketmaster.entrypoints.cli import bench_cmd, commands, sandbox_cmd
 
 
 def _sigterm_as_exit(signum: int, frame: FrameType | None) -> None:
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--events", type=int, default=240, help="number of demo events (240)")
     sandbox_cmd.add_arguments(add("sandbox", sandbox_cmd.sandbox, sandbox_cmd.HELP))
+    bench_cmd.add_bench(sub)
+    bench_cmd.add_simulate(sub)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""The on-sale report: ``report.json`` (every figure, the timeline for the plots) and
+``report.md`` (the tables a reader wants), plus the PNGs of :mod:`.plots`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _f(value: Any, fmt: str = ".1f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    c = r["config"]
+    lines = [
+        f"# On-sale: {c['buyers']:,} buyers, {c['seats']:,} seats",
+        "",
+        *[f"- {line}" for line in r["machine"]],
+        f"- API processes {c['api_processes']}, workers {c['worker_processes']}, "
+        f"hold TTL {c['hold_ttl_s']} s, payment latency {c['payment_latency_ms']} ms, "
+        f"best available used: {r['best_available_used']}",
+        f"- faults: {', '.join(c['chaos']) or 'none'}",
+        "",
+        f"**Sold out** {_f(r['sell_out_s'])} s after the opening (every seat held or sold after "
+        f"{_f(r['all_seats_taken_s'])} s); audit exit {r['audit']['exit']}; "
+        f"{'PASSED' if r['passed'] else 'FAILED'}.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | 409 | 429 | 503 | no answer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, e in r["endpoints"].items():
+        lat = e["latency_ms"]
+        lines.append(
+            f"| {name} | {e['requests']:,} | {_f(e['per_s'], '.0f')} | {_f(lat['p50'])} | {_f(lat['p95'])} | "
+            f"{_f(lat['p99'])} | {e['rate_409']:.1%} | {e['rate_429']:.1%} | {e['rate_503']:.1%} | "
+            f"{e['rate_no_answer']:.1%} |"
+        )
+    q, f = r["queue_wait_s"], r["fairness"]
+    pre, post = f["prequeue_shuffle"], f["after_opening"]
+    lines += [
+        "",
+        f"Queue wait (joined or opened -> admitted), {q['n']:,} buyers: p50 {_f(q['p50'])} s, "
+        f"p95 {_f(q['p95'])} s, p99 {_f(q['p99'])} s, max {_f(q['max'])} s.",
+        "",
+        f"Outcomes: {', '.join(f'{k} {v:,}' for k, v in r['outcomes'].items())}. Hold attempts "
+        f"{r['holds']['attempts']:,}, of which 409 {r['holds']['conflicts']:,}.",
+        "",
+        f"Expiry: {r['expiry']['abandoned_holds']:,} holds abandoned; their status afterwards: "
+        f"{r['expiry']['status_after']}.",
+        "",
+        f"Fairness: pre-queue shuffle over {pre['n']:,} early buyers: Spearman rho(join order, position) "
+        f"{_f(pre['spearman'], '.3f')} (0 = independent), chi-squared p {_f(pre.get('chi2_p'), '.3f')} "
+        f"(uniform unless small); after the opening ({post['n']:,} buyers) rho(join, admission) "
+        f"{_f(post['spearman_join_vs_admission'], '.3f')}, rho(join, position) "
+        f"{_f(post['spearman_join_vs_position'], '.3f')} (1 = FIFO).",
+        "",
+    ]
+    if r["chaos"]:
+        lines += [
+            "| fault | at s | down s | recovery s | outage s | failed requests |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for x in r["chaos"]:
+            lines.append(
+                f"| {x['fault']} | {_f(x['at_s'])} | {_f(x.get('down_s'))} | "
+                f"{_f(x.get('recovery_s'), '.2f')} | "
+                f"{_f(x.get('outage_s'), '.2f')} | {x.get('failed_requests', '-')} |"
+            )
+        lines.append("")
+    checks = r["checks"]
+    lines += [
+        f"Checks: seats bought by buyers {checks['seats_bought_by_buyers']:,}, SOLD on the map "
+        f"{checks['seats_sold_on_map']:,}, bought twice {len(checks['bought_twice'])}. "
+        "CPU s during the sale: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_s"].items()),
+        "",
+        "![throughput](throughput.png) ![latency](latency.png)",
+        "![seats](seats.png) ![queue](queue.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], out: Path, *, plots: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "report.md").write_text(markdown(report))
+    if plots:
+        from bench.onsale.plots import draw
+
+        draw(report, out)

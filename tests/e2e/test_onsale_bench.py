@@ -1,0 +1,56 @@
+"""A short on-sale through ``ticketmaster bench onsale``, with a worker killed mid-sale:
+buyers queue, are admitted, race for seats, pay (some declined first) or abandon, until the
+event is sold out, and the audit passes. Asserts the outcome, never timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SEATS = 300
+CLI = [sys.executable, "-m", "ticketmaster.entrypoints.cli.main"]
+
+
+@pytest.mark.timeout(240)
+def test_a_short_onsale_with_a_worker_killed_sells_out_once_and_passes_the_audit(
+    engine_urls: tuple[str, str], tmp_path: Path
+) -> None:
+    database_url, redis_url = engine_urls
+    out = tmp_path / "report"
+    env = {
+        **os.environ,
+        "TICKETMASTER_DATABASE_URL": database_url,
+        "TICKETMASTER_REDIS_URL": redis_url,
+        "TICKETMASTER_DATA_DIR": str(tmp_path / "data"),
+        "TICKETMASTER_LOG_LEVEL": "WARNING",
+    }
+    args = ["--buyers", "1200", "--seats", str(SEATS), "--lead", "3", "--arrival", "4", "--hold-ttl", "8"]
+    args += ["--payment-latency", "20:200", "--chaos", "worker-kill@2", "--no-plots", "--no-progress"]
+    done = subprocess.run(
+        [*CLI, "bench", "onsale", *args, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=230,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["audit"]["exit"] == 0, report["audit"]["output"]
+    checks = report["checks"]
+    assert checks["sold_out"], checks
+    assert checks["seats_sold_on_map"] == SEATS
+    # Every SOLD seat was bought by exactly one buyer, as the buyers themselves saw it.
+    assert checks["seats_bought_by_buyers"] == SEATS
+    assert checks["bought_twice"] == []
+    assert report["outcomes"].get("bought", 0) > 0
+    assert report["expiry"]["abandoned_holds"] > 0
+    (fault,) = report["chaos"]
+    assert fault["fault"] == "worker-kill"
+    assert fault["recovery_s"] is not None, "no purchase succeeded after the worker was replaced"
+    assert (out / "report.md").read_text().startswith("# On-sale")
