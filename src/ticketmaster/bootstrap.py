@@ -53,7 +53,7 @@ class Container:
     events: PostgresEventCatalog
     users: PostgresUserRepository
     hold_repo: PostgresHoldRepository
-    hold_writer: HoldWriter
+    group_commit: HoldWriter
     catalog: CatalogCache
     gate: RedisSeatGate
     holds: HoldService
@@ -68,7 +68,7 @@ class Container:
     async def close(self) -> None:
         await self.seat_streams.close()
         await self.queues.close()
-        await self.hold_writer.stop()
+        await self.group_commit.stop()
         await self.redis.aclose()
         await self.replicas.close()
         await self.pool.close()
@@ -107,7 +107,7 @@ async def build(settings: Settings) -> Container:
         events=PostgresEventCatalog(replicas),
         users=PostgresUserRepository(pool),
         hold_repo=hold_repo,
-        hold_writer=writer,
+        group_commit=writer,
         catalog=catalog,
         gate=gate,
         holds=HoldService(

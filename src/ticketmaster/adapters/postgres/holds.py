@@ -254,13 +254,13 @@ class HoldWriter:
     def __init__(self, repo: PostgresHoldRepository, *, writers: int = 1, max_batch: int = 128) -> None:
         self._repo = repo
         self._queue: asyncio.Queue[tuple[NewHold, asyncio.Future[WriteOutcome]]] = asyncio.Queue()
-        self._writers = writers
+        self._concurrency = writers
         self._max_batch = max_batch
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._run(), name=f"hold-writer-{i}") for i in range(self._writers)
+            asyncio.create_task(self._run(), name=f"hold-writer-{i}") for i in range(self._concurrency)
         ]
 
     async def stop(self) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.routing import Match, Route
-from starlette.types import Scope
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.routing import request_response
+from starlette.types import ASGIApp
 
 from ticketmaster.bootstrap import Container
 from ticketmaster.domain.errors import RateLimited, Unauthorized
@@ -56,13 +59,26 @@ WriterDep = Annotated[str, Depends(rate_limited_user)]
 """The authenticated user of a write endpoint (POST/DELETE), rate limited per user."""
 
 
-class PlainRoute(Route):
-    """A Starlette route for a hot endpoint, mounted ahead of the FastAPI routes: no
-    dependency resolution or model validation. It labels its requests for the metrics
-    middleware as FastAPI routes do."""
+class HotRoute(APIRoute):
+    """One of an on-sale's hottest endpoints: documented by FastAPI like any route (from
+    ``endpoint``'s signature and the usual route arguments), but answered by ``handler`` (a
+    ``Request -> Response`` function) or ``asgi`` (a bare ASGI app), without FastAPI's
+    dependency resolution and model validation, which cost more than these endpoints' own
+    work. ``endpoint`` declares the parameters and body; the route is mounted ahead of
+    every other one (app.py), and labels its requests for the metrics as any route does."""
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self  # what the metrics middleware labels requests with
-        return match, child_scope
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        handler: Callable[[Request], Awaitable[Response]] | None = None,
+        asgi: ASGIApp | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if asgi is not None:
+            self.app = asgi
+        else:
+            assert handler is not None, "a HotRoute answers through handler or asgi"
+            self.app = request_response(handler)

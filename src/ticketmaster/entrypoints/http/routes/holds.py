@@ -17,7 +17,7 @@ from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import (
     ContainerDep,
-    PlainRoute,
+    HotRoute,
     UserDep,
     WriterDep,
     allow_write,
@@ -133,10 +133,33 @@ _HOLD_LINKS = {
 }
 
 
-@router.post(
+async def create_hold(
+    event_id: openapi.EventId,
+    body: bodies.HoldRequest,
+    idempotency_key: str = Header(
+        alias="Idempotency-Key",
+        description="required (400 without it); scoped to the buyer",
+        json_schema_extra=openapi.IDEMPOTENCY_KEY_SCHEMA,
+    ),
+    admission_token: str | None = Header(
+        default=None,
+        alias="X-Admission-Token",
+        description="required while the event's waiting room is on (from the queue status)",
+    ),
+) -> None:
+    """Declares the request for the schema; HoldEndpoint reads and answers it."""
+
+
+hold_route = HotRoute(
     "/events/{event_id}/holds",
+    create_hold,
+    asgi=HoldEndpoint(),
+    methods=["POST"],
+    tags=["holds"],
     status_code=201,
     summary="Hold seats (all or none): these seats, or the best available",
+    description="Holds every seat of `seatIds` or none, or picks and holds the best available "
+    "`best.count` seats in the same atomic step; the seats stay held until `expiresAt`.",
     openapi_extra=openapi.BEARER,
     responses=openapi.answers(
         201,
@@ -153,30 +176,10 @@ _HOLD_LINKS = {
         description="the hold, durable in PostgreSQL (the same again for a repeated Idempotency-Key)",
         links=_HOLD_LINKS,
     ),
+    generate_unique_id_function=openapi.operation_id,
 )
-async def create_hold(
-    event_id: openapi.EventId,
-    body: bodies.HoldRequest,
-    idempotency_key: str = Header(
-        alias="Idempotency-Key",
-        description="required (400 without it); scoped to the buyer",
-        json_schema_extra=openapi.IDEMPOTENCY_KEY_SCHEMA,
-    ),
-    admission_token: str | None = Header(
-        default=None,
-        alias="X-Admission-Token",
-        description="required while the event's waiting room is on (from the queue status)",
-    ),
-) -> Response:
-    """Documentation only (the OpenAPI schema): hold_route is matched first and answers."""
-    raise RuntimeError("hold_route answers POST /events/{event_id}/holds")
-
-
-hold_route = PlainRoute("/events/{event_id}/holds", HoldEndpoint(), methods=["POST"], name="hold_create")
-"""The hold request, mounted ahead of the FastAPI routes (app.py): at an on-sale it is the
-hottest write, and FastAPI's dependency resolution and model validation cost more than the
-checks it needs (a JSON list of strings). The FastAPI route above only documents it in the
-OpenAPI schema; it is never reached."""
+"""The hold request: at an on-sale it is the hottest write, and FastAPI's dependency
+resolution and model validation cost more than the checks it needs (HoldEndpoint)."""
 
 
 @router.get(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ticketmaster.entrypoints.http import bodies, openapi
-from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, WriterDep, container, current_user
+from ticketmaster.entrypoints.http.deps import ContainerDep, HotRoute, WriterDep, container, current_user
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import QUEUE_ETA_ERROR
 
@@ -94,9 +94,19 @@ async def poll_status(request: Request) -> Response:
     return json_response(body, 200, _NO_STORE)
 
 
-@router.get(
+async def queue_status(event_id: openapi.EventId) -> None:
+    """Declares the request for the schema; poll_status answers it."""
+
+
+status_route = HotRoute(
     "/events/{event_id}/queue/status",
+    queue_status,
+    handler=poll_status,
+    methods=["GET"],
+    tags=["waiting room"],
     summary="Position and wait, or the admission token once admitted",
+    description="While waiting: position, people ahead and the estimated wait. Once admitted: "
+    "the admission token that holds of this event need, and when it expires.",
     openapi_extra=openapi.BEARER
     | {
         "parameters": [
@@ -126,14 +136,8 @@ async def poll_status(request: Request) -> Response:
             )
         },
     ),
+    generate_unique_id_function=openapi.operation_id,
 )
-async def queue_status(event_id: openapi.EventId, request: Request) -> Response:
-    return await poll_status(request)
-
-
-status_route = PlainRoute("/events/{event_id}/queue/status", poll_status, methods=["GET"], name="queue_poll")
 """The poll, mounted ahead of every FastAPI route (app.py). It is the most frequent request
 of an on-sale (every waiter, every few seconds) and its work is a signature check and a
-dictionary lookup, so FastAPI's router walk and dependency resolution would cost more than
-the work itself; the FastAPI route above documents it in the OpenAPI schema and answers
-only if this one is not mounted."""
+dictionary lookup, so FastAPI's dependency resolution would cost more than the work itself."""

@@ -9,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ticketmaster.domain.errors import InvalidRequest, NotFound
 from ticketmaster.entrypoints.http import bodies, openapi
-from ticketmaster.entrypoints.http.deps import ContainerDep, PlainRoute, container
+from ticketmaster.entrypoints.http.deps import ContainerDep, HotRoute, container
 from ticketmaster.entrypoints.http.responses import etag_matches
 from ticketmaster.observability import SEAT_MAP_LATENCY
 
@@ -33,9 +33,19 @@ async def get_seat_map(request: Request) -> Response:
         SEAT_MAP_LATENCY.observe(time.perf_counter() - started)
 
 
-@router.get(
+async def seat_map(event_id: openapi.EventId) -> None:
+    """Declares the request for the schema; get_seat_map answers it."""
+
+
+seat_map_route = HotRoute(
     "/events/{event_id}/seats",
+    seat_map,
+    handler=get_seat_map,
+    methods=["GET"],
+    tags=["seats"],
     summary="Every seat of an event with its status",
+    description="Every seat by section, AVAILABLE, HELD or SOLD, with its price tier; `version` "
+    "grows with every change and is the ETag.",
     responses=openapi.answers(
         200,
         bodies.SeatMap,
@@ -52,15 +62,10 @@ async def get_seat_map(request: Request) -> Response:
             )
         },
     ),
+    generate_unique_id_function=openapi.operation_id,
 )
-async def seat_map(event_id: openapi.EventId, request: Request) -> Response:
-    return await get_seat_map(request)
-
-
-seat_map_route = PlainRoute("/events/{event_id}/seats", get_seat_map, methods=["GET"], name="seat_map")
-"""The seat map, mounted ahead of the FastAPI routes (app.py): every buyer of an on-sale
-reloads it, and its work is a cached render; FastAPI's router walk and dependency
-resolution would cost more. The FastAPI route above documents it in the OpenAPI schema."""
+"""The seat map: every buyer of an on-sale reloads it, and its work is a cached render;
+FastAPI's dependency resolution would cost more."""
 
 
 @router.get(
