@@ -53,11 +53,13 @@ PURCHASE_RESOLUTION = Histogram(
 PURCHASES_PENDING = Gauge(
     "ticketmaster_purchases_pending",
     "Purchases PENDING right now, all workers together (sampled from PostgreSQL by each worker)",
+    multiprocess_mode="mostrecent",
 )
 PURCHASES_PENDING_OLDEST = Gauge(
     "ticketmaster_purchases_pending_oldest_seconds",
     "Age of the oldest PENDING purchase (0 when none); past the 300 s payment window money may be stuck"
     " - alert on it",
+    multiprocess_mode="mostrecent",
 )
 REFUNDS = Counter("ticketmaster_refunds_total", "Charges refunded or voided by the system")
 DOUBLE_SALE_PREVENTED = Counter(
