@@ -68,8 +68,13 @@ async def test_requests_reach_both_processes_and_metrics_count_them_all(
     answered = await both_answer(fresh, two.process.pid)
 
     assert all(count > 0 for count in answered.values())
+    expected = before + sum(answered.values())
+    # A process counts a response just after sending it: wait for the last counts to land.
+    await eventually(
+        lambda: at(fresh, "http_responses_total", expected, HEALTHZ_OK), within=10, what="counts"
+    )
     for _ in range(6):  # whichever process answers /metrics, it reports both processes
-        assert await metric(fresh, "http_responses_total", HEALTHZ_OK) == before + sum(answered.values())
+        assert await metric(fresh, "http_responses_total", HEALTHZ_OK) == expected
 
 
 async def test_a_killed_process_is_replaced_while_the_port_keeps_answering(
@@ -78,13 +83,16 @@ async def test_a_killed_process_is_replaced_while_the_port_keeps_answering(
     parent = two.process.pid
     event_id, _ = await one_event(pool)
     originals = api_processes(parent)
-    await both_answer(fresh, parent)
+    counted = await metric(fresh, "http_responses_total", HEALTHZ_OK)
+    counted += sum((await both_answer(fresh, parent)).values())
     async with AsyncExitStack() as streams:
         ended = await open_streams(streams, two.url, event_id)
         await eventually(
             lambda: at(fresh, "ticketmaster_seat_streams", STREAMS), within=10, what="every stream counted"
         )
-        counted = await metric(fresh, "http_responses_total", HEALTHZ_OK)
+        await eventually(
+            lambda: at(fresh, "http_responses_total", counted, HEALTHZ_OK), within=10, what="counts"
+        )
 
         for victim in sorted(originals):
             os.kill(victim, signal.SIGKILL)
@@ -94,7 +102,9 @@ async def test_a_killed_process_is_replaced_while_the_port_keeps_answering(
             assert victim not in answers
             counted += sum(answers.values())
             # The dead process's requests still count; its open streams no longer do.
-            assert await metric(fresh, "http_responses_total", HEALTHZ_OK) == counted
+            await eventually(
+                lambda c=counted: at(fresh, "http_responses_total", c, HEALTHZ_OK), within=10, what="counts"
+            )
             await eventually(
                 lambda: at(fresh, "ticketmaster_seat_streams", STREAMS - sum(e.is_set() for e in ended)),
                 within=10,
@@ -122,8 +132,10 @@ async def gone(pid: int) -> bool | None:
     return None if running(pid) else True
 
 
-async def at(http: httpx.AsyncClient, name: str, value: float) -> bool | None:
-    return True if await metric(http, name) == value else None
+async def at(
+    http: httpx.AsyncClient, name: str, value: float, labels: dict[str, str] | None = None
+) -> bool | None:
+    return True if await metric(http, name, labels) == value else None
 
 
 async def open_streams(stack: AsyncExitStack, url: str, event_id: str) -> list[asyncio.Event]:
