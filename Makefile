@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -52,6 +52,9 @@ bench-streams: $(STAMP)
 
 bench-hold-cost: $(STAMP)
 	$(BIN)/python -m bench.hold_cost
+
+bench-processes: $(STAMP)
+	$(BIN)/python -m bench.processes
 
 bench-burst: $(STAMP)
 	$(BIN)/python -m bench.burst

@@ -21,24 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.holds import HoldRequests, stadium_deployment
+from bench.holds import HoldRequests, hold_bench_env, stadium_deployment
 from bench.http1 import build_get
 from bench.loadgen import RequestSource, run_event_loop, run_load
-from bench.machine import process_cpu_seconds
+from bench.machine import cpu_by_pid, pids_named
 from bench.sut import add_target_arguments
-
-
-def _pids(name: str) -> list[int]:
-    """Processes whose command name starts with ``name`` (the machine's shared servers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if Path(f"/proc/{entry}/comm").read_text().startswith(name):
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _is_our_worker(pid: int) -> bool:
@@ -51,16 +38,6 @@ def _is_our_worker(pid: int) -> bool:
     return parent == os.getpid() and b"worker" in argv
 
 
-def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
-    found = {}
-    for pid in pids:
-        try:
-            found[pid] = process_cpu_seconds(pid)
-        except OSError:  # a backend that ended meanwhile
-            continue
-    return found
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,20 +48,15 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario (1)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds (2)")
     args = parser.parse_args()
-    extra = {
-        "TICKETMASTER_HOLD_TTL_SECONDS": "3",
-        "TICKETMASTER_MAX_IN_FLIGHT": "4096",
-        "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000",
-    }
     per_round = 60_000
-    with stadium_deployment(args, extra, per_round) as (target, tokens):
+    with stadium_deployment(args, hold_bench_env(), per_round) as (target, tokens):
         assert target.pid is not None
         api = target.pid
         groups: dict[str, Callable[[], list[int]]] = {
             "api": lambda: [api],
-            "worker": lambda: [p for p in _pids("python") if _is_our_worker(p)],
-            "redis": lambda: _pids("redis-server"),
-            "pg": lambda: _pids("postgres"),  # again each time: the pools open backends on demand
+            "worker": lambda: [p for p in pids_named("python") if _is_our_worker(p)],
+            "redis": lambda: pids_named("redis-server"),
+            "pg": lambda: pids_named("postgres"),  # again each time: the pools open backends on demand
         }
         print(f"server: {target.description}\n")
         print("CPU per answered request, us (share of one core) per process")
@@ -95,13 +67,13 @@ def main() -> int:
                 ("holds", HoldRequests(target.host, target.port, tokens, round_no, per_round)),
             ]
             for name, source in sources:
-                before = {k: _cpu_by_pid(pids()) for k, pids in groups.items()}
+                before = {k: cpu_by_pid(pids()) for k, pids in groups.items()}
                 client0 = time.process_time()
                 result = run_event_loop(
                     run_load(target.host, target.port, source, args.clients, args.duration, args.warmup)
                 )
                 used = {  # a process started meanwhile counts from zero
-                    k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in _cpu_by_pid(pids()).items())
+                    k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in cpu_by_pid(pids()).items())
                     for k, pids in groups.items()
                 } | {"client": time.process_time() - client0}
                 wall = args.duration + args.warmup  # CPU is sampled over warm-up and window

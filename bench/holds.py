@@ -126,12 +126,23 @@ async def _make_buyers(database_url: str, secret: str, count: int) -> list[str]:
     return [signer.sign("access", user, 3600)[0] for user in ids]
 
 
+def hold_bench_env(hold_ttl: int = 3) -> dict[str, str]:
+    """Settings of a hold benchmark's deployment: seats recycle every ``hold_ttl`` seconds,
+    and neither the load shedder nor the per-user limit caps what is measured."""
+    return {
+        "TICKETMASTER_HOLD_TTL_SECONDS": str(hold_ttl),
+        "TICKETMASTER_MAX_IN_FLIGHT": "4096",
+        "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000",
+    }
+
+
 @contextmanager
-def stadium_deployment(
+def stadium(
     args: argparse.Namespace, extra_env: dict[str, str], buyers: int
-) -> Iterator[tuple[Target, list[str]]]:
+) -> Iterator[tuple[ServerUnderTest, Target, list[str]]]:
     """A fresh deployment with its worker, the bench stadium event imported, and ``buyers``
-    access tokens of distinct users; everything is dropped on exit."""
+    access tokens of distinct users; everything is dropped on exit. The deployment itself
+    comes first, to start more servers on it (``serve_also``)."""
     if args.url:
         raise SystemExit("--url is not supported: the benchmark needs its own deployment and buyers")
     for line in machine.describe():
@@ -143,7 +154,16 @@ def stadium_deployment(
         catalog.write_text(json.dumps(_catalog()))
         sut._cli(env, "import", str(catalog))
         database = _with_database(args.database_url, sut.database_name)
-        yield target, asyncio.run(_make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
+        yield sut, target, asyncio.run(_make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
+
+
+@contextmanager
+def stadium_deployment(
+    args: argparse.Namespace, extra_env: dict[str, str], buyers: int
+) -> Iterator[tuple[Target, list[str]]]:
+    """:func:`stadium` without the deployment object: its server and the buyers' tokens."""
+    with stadium(args, extra_env, buyers) as (_, target, tokens):
+        yield target, tokens
 
 
 def _rates(result: LoadResult) -> tuple[float, float, int]:
@@ -173,11 +193,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     levels = [int(n) for n in args.clients.split(",")]
-    extra = {
-        "TICKETMASTER_HOLD_TTL_SECONDS": str(args.hold_ttl),
-        "TICKETMASTER_MAX_IN_FLIGHT": "4096",
-        "TICKETMASTER_RATE_LIMIT_PER_SECOND": "1000",
-    }
+    extra = hold_bench_env(args.hold_ttl)
     with stadium_deployment(args, extra, int(max(levels) * 40 * args.duration)) as (target, tokens):
         print(f"server: {target.description}; hold TTL {args.hold_ttl}s; {len(tokens)} buyers")
         prebuilt = min(len(tokens), int(8000 * (args.duration + args.warmup + 1)))

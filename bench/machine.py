@@ -34,6 +34,44 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def pids_named(name: str) -> list[int]:
+    """Processes whose command name starts with ``name`` (e.g. the machine's shared servers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().startswith(name):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def spawned_children(parent: int) -> list[int]:
+    """The children of ``parent`` started by multiprocessing (the API processes of a
+    ``serve --workers N``), not multiprocessing's resource tracker."""
+    found = []
+    for tasks in Path(f"/proc/{parent}/task").glob("*/children"):
+        for pid in tasks.read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by each of ``pids`` that still exists."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = process_cpu_seconds(pid)
+        except OSError:  # a process that ended meanwhile
+            continue
+    return found
+
+
 def describe() -> list[str]:
     """Lines naming the machine, its load, the interpreter and the command line."""
     try:

@@ -148,6 +148,7 @@ class ServerUnderTest:
         self.worker: subprocess.Popen[bytes] | None = None
         self.secret_key = secrets.token_urlsafe(48)  # one per deployment: tokens must verify
         self._stack = ExitStack()
+        self._workdir = Path(tempfile.gettempdir())  # the deployment's own, once entered
 
     def _env(self, data_dir: Path) -> dict[str, str]:
         return {
@@ -192,7 +193,8 @@ class ServerUnderTest:
                 with (workdir / "worker.log").open("wb") as log:
                     self.worker = subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=log)
                 stack.callback(self._stop_worker)
-            self._wait_ready(port, log_path)
+            self._wait_ready(self.process, port, log_path)
+            self._workdir = workdir
             self._stack = stack.pop_all()
         return Target(
             "127.0.0.1",
@@ -205,13 +207,26 @@ class ServerUnderTest:
             + (f", `ticketmaster worker` pid {self.worker.pid}" if self.worker is not None else ""),
         )
 
-    def _wait_ready(self, port: int, log_path: Path) -> None:
-        assert self.process is not None
+    def serve_also(self, *serve_args: str) -> Target:
+        """Another ``ticketmaster serve SERVE_ARGS`` on this deployment (same database,
+        namespace and secret) on a free port, stopped with the deployment."""
+        port = _free_port()
+        log_path = self._workdir / f"server-{port}.log"
+        env = {**self._env(self._workdir / "data"), "TICKETMASTER_PORT": str(port)}
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*CLI, "serve", *serve_args], env=env, stdout=log, stderr=log)
+        self._stack.callback(end_process, process)
+        self._wait_ready(process, port, log_path)
+        return Target(
+            "127.0.0.1", port, process.pid, f"`ticketmaster serve {' '.join(serve_args)}` pid {process.pid}"
+        )
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
         self.progress(f"starting the server on port {port}")
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{log_path.read_text()}")
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
             if _ready(f"http://127.0.0.1:{port}/readyz"):
                 return
             time.sleep(0.1)
