@@ -242,8 +242,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _report(_load(s, demo_catalog(), "demo catalog")[0])
         with sandbox_process(s):
             print(
-                f"ticketmaster on http://{s.host}:{s.port} (API docs at /docs), worker in-process, "
-                f"payment sandbox at {s.sandbox_url}; Ctrl-C stops everything",
+                f"ticketmaster on http://{s.host}:{s.port}: open http://{s.host}:{s.port}/ in a browser "
+                f"(API docs at /docs); worker in-process, payment sandbox at {s.sandbox_url}; "
+                "Ctrl-C stops everything",
                 flush=True,
             )
             return serve_api(s, workers=args.workers or s.web_concurrency, with_worker=True)

@@ -16,6 +16,7 @@ from ticketmaster.entrypoints.http import errors, openapi
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
+from ticketmaster.entrypoints.http.routes.pages import WebApp, web_router
 from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.runtime import settle_heap
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
+    app.include_router(web_router(WebApp()))
     # The hottest requests of an on-sale, matched first (see each route's docstring).
     app.router.routes[:0] = [queue.status_route, holds.hold_route, seats.seat_map_route]
     return app
