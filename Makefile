@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes clean
+.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -58,6 +58,9 @@ bench-processes: $(STAMP)
 
 bench-burst: $(STAMP)
 	$(BIN)/python -m bench.burst
+
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.web_map
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -66,7 +66,6 @@ export async function request(method, path, { body, auth = false, headers = {}, 
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
-      credentials: "omit",
     });
   } catch (error) {
     if (error.name === "AbortError") throw error;

@@ -3,7 +3,7 @@
 import { authed, request } from "./api.js";
 import { money, when } from "./format.js";
 import { Alert, describe } from "./messages.js";
-import { seatLabel } from "./seatmap/names.js";
+import { seatLabel, seatParts } from "./seatmap/names.js";
 
 const list = document.getElementById("bookings");
 const empty = document.getElementById("no-bookings");
@@ -20,6 +20,7 @@ function bookingCard(booking, event) {
   const item = document.createElement("li");
   item.className = "booking card";
   item.dataset.bookingId = booking.bookingId;
+  item.dataset.eventId = booking.eventId;
   const head = document.createElement("div");
   head.className = "booking-head";
   const title = document.createElement("a");
@@ -32,7 +33,11 @@ function bookingCard(booking, event) {
   const seats = document.createElement("ul");
   seats.className = "booking-seats";
   seats.setAttribute("aria-label", "Seats");
-  for (const id of booking.seatIds) seats.append(text("li", "seat-chip", seatLabel(id)));
+  for (const id of booking.seatIds) {
+    const chip = text("li", "seat-chip", seatLabel(id));
+    chip.dataset.seat = id;
+    seats.append(chip);
+  }
   item.append(seats);
   const foot = document.createElement("p");
   foot.className = "booking-foot";
@@ -43,6 +48,16 @@ function bookingCard(booking, event) {
   item.append(foot);
   item.append(text("p", "muted small", `Bought ${when(booking.purchasedAt)}`));
   return item;
+}
+
+/** Seat chips say the section's name once the event's seat map (which has it) arrives. */
+async function nameSections(eventId) {
+  const map = await request("GET", `/events/${encodeURIComponent(eventId)}/seats`);
+  const names = new Map(map.sections.map((s) => [s.id, s.name]));
+  for (const chip of list.querySelectorAll(`[data-event-id="${CSS.escape(eventId)}"] [data-seat]`)) {
+    const [section] = seatParts(chip.dataset.seat);
+    if (names.has(section)) chip.textContent = seatLabel(chip.dataset.seat, names.get(section));
+  }
 }
 
 async function main() {
@@ -56,6 +71,7 @@ async function main() {
     );
     list.replaceChildren(...bookings.map((b) => bookingCard(b, events.get(b.eventId))));
     empty.hidden = bookings.length > 0;
+    await Promise.allSettled(ids.map(nameSections));
   } catch (error) {
     alert.show(describe(error, { what: "load your bookings" }));
   } finally {

@@ -145,7 +145,7 @@ export class Checkout {
       return li;
     });
     ui.heldSeats.replaceChildren(...items);
-    const indices = this.hold.seatIds.map((id) => this.shop.model.index.get(id)).filter((i) => i !== undefined);
+    const indices = this.hold.seatIds.map((id) => this.shop.model.find(id)).filter((i) => i !== undefined);
     ui.heldTotal.textContent = `${plural(this.hold.seatIds.length, "seat")} · ${this._total(indices)}`;
     ui.pay.disabled = false;
     ui.cancel.disabled = false;

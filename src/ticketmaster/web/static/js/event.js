@@ -1,6 +1,11 @@
 // The event page (/e/{eventId}): the event, then (after the waiting room, when the event
-// has one) the live seat map and the basket. The map and the stream are requested at
-// once, in parallel, so the stadium's first paint waits for one round trip of each.
+// has one) the live seat map and the basket.
+//
+// First paint of a stadium is mostly the seat map's download and parse, so the map is
+// asked for as early as possible: the server preloads it with the page when the event
+// has no waiting room (<link rel="preload" data-seat-map>), otherwise it is fetched once
+// the buyer is admitted. The stream is opened at the same moment, and the guest identity
+// is created meanwhile: only the basket needs it.
 
 import { ApiError, ensureGuest, request } from "./api.js";
 import { Checkout } from "./checkout.js";
@@ -14,6 +19,26 @@ import { WaitingRoom } from "./waiting-room.js";
 const $ = (id) => document.getElementById(id);
 const eventId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const alert = new Alert($("alert"));
+
+const BASKET_IDS = {
+  pickStep: "pick-step",
+  picked: "picked",
+  selectionEmpty: "selection-empty",
+  selectionTotal: "selection-total",
+  hold: "hold",
+  bestCount: "best-count",
+  bestTier: "best-tier",
+  best: "best",
+  heldStep: "held-step",
+  countdown: "countdown",
+  heldSeats: "held-seats",
+  heldTotal: "held-total",
+  payForm: "pay-form",
+  token: "payment-token",
+  pay: "pay",
+  cancel: "cancel",
+  outcome: "outcome",
+};
 
 function header(event) {
   document.title = `${event.title} · ticketmaster`;
@@ -34,38 +59,39 @@ function header(event) {
   );
 }
 
-function liveState(state) {
-  const stage = $("map-stage");
-  stage.dataset.live = state;
-}
-
-async function openShop(event, memory, room) {
-  $("shop").hidden = false;
-  $("basket").prepend($("alert"));
-  const feed = new SeatFeed(`/events/${encodeURIComponent(event.id)}/seats/stream`, {
+/** Open the stream and ask for the map together (the stream buffers until paired). */
+function startMap() {
+  const feed = new SeatFeed(`/events/${encodeURIComponent(eventId)}/seats/stream`, {
     onChanges: () => {},
     onStale: () => {},
-    onState: liveState,
+    onState: (state) => {
+      $("map-stage").dataset.live = state;
+    },
   });
-  let map;
+  return { feed, map: fetchMap(eventId) };
+}
+
+async function loadedMap(started) {
   for (let attempt = 0; ; attempt += 1) {
     try {
-      map = await fetchMap(event.id);
-      break;
+      const map = await (attempt === 0 ? started.map : fetchMap(eventId));
+      alert.clear();
+      return map;
     } catch (error) {
       alert.show(`${describe(error, { what: "load the seat map" })} Retrying…`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(8000, 1000 * 2 ** attempt)));
     }
   }
-  alert.clear();
+}
+
+function openShop(event, map, feed) {
   $("map-loading").hidden = true;
-  let checkout = null;
   const shop = new Shop({
     event,
     map,
     feed,
     alert,
-    onSelection: () => checkout?.renderSelection(),
+    onSelection: () => shop.checkout?.renderSelection(),
     elements: {
       canvas: $("seatmap"),
       picker: $("section-picker"),
@@ -77,21 +103,23 @@ async function openShop(event, memory, room) {
   });
   $("seatmap").setAttribute(
     "aria-label",
-    `Seat map of ${event.venueName}: ${shop.model.sections.length} sections, ${shop.model.count} seats. Use the seat list to choose seats with a keyboard.`,
+    `Seat map of ${event.venueName}: ${shop.model.sections.length} sections, ${shop.model.count} seats.` +
+      " Use the seat list to choose seats with a keyboard.",
   );
-  const ids = [
-    "pick-step", "picked", "selection-empty", "selection-total", "hold", "best-count", "best-tier", "best",
-    "held-step", "countdown", "held-seats", "held-total", "pay-form", "payment-token", "pay", "cancel", "outcome",
-  ];
-  const el = Object.fromEntries(ids.map((id) => [id, $(id)]));
-  checkout = new Checkout({
+  return shop;
+}
+
+async function openBasket(event, shop, memory, room) {
+  const ui = Object.fromEntries(Object.entries(BASKET_IDS).map(([key, id]) => [key, $(id)]));
+  const checkout = new Checkout({
     event,
     shop,
     memory,
     alert,
-    admission: () => (room ? room.admission()?.admissionToken ?? null : null),
+    ui,
+    admission: () => room?.admission()?.admissionToken ?? null,
     onAdmissionLost: async () => {
-      // Back to the line; the map stays loaded (and live) behind it.
+      // Back in line; the map stays loaded (and live) behind the waiting room.
       room.forget();
       $("shop").hidden = true;
       $("waiting-room").before($("alert"));
@@ -99,52 +127,46 @@ async function openShop(event, memory, room) {
       $("basket").prepend($("alert"));
       $("shop").hidden = false;
     },
-    ui: {
-      pickStep: el["pick-step"],
-      picked: el.picked,
-      selectionEmpty: el["selection-empty"],
-      selectionTotal: el["selection-total"],
-      hold: el.hold,
-      bestCount: el["best-count"],
-      bestTier: el["best-tier"],
-      best: el.best,
-      heldStep: el["held-step"],
-      countdown: el.countdown,
-      heldSeats: el["held-seats"],
-      heldTotal: el["held-total"],
-      payForm: el["pay-form"],
-      token: el["payment-token"],
-      pay: el.pay,
-      cancel: el.cancel,
-      outcome: el.outcome,
-    },
   });
+  shop.checkout = checkout;
   checkout.renderSelection();
   await checkout.resume();
 }
 
+function showShop() {
+  $("shop").hidden = false;
+  $("basket").prepend($("alert"));
+}
+
 async function main() {
-  const [eventResult, guestResult] = await Promise.allSettled([
-    request("GET", `/events/${encodeURIComponent(eventId)}`),
-    ensureGuest(),
-  ]);
-  if (eventResult.status === "rejected") {
-    const error = eventResult.reason;
-    $("event-title").textContent = error instanceof ApiError && error.status === 404 ? "Event not found" : "Event unavailable";
+  const early = document.querySelector("link[data-seat-map]") ? startMap() : null;
+  if (early) showShop();
+  const guest = ensureGuest();
+  let event;
+  try {
+    event = await request("GET", `/events/${encodeURIComponent(eventId)}`);
+  } catch (error) {
+    early?.feed.close();
+    $("shop").hidden = true;
+    $("shop").before($("alert"));
+    const missing = error instanceof ApiError && error.status === 404;
+    $("event-title").textContent = missing ? "Event not found" : "Event unavailable";
     alert.show(
-      error instanceof ApiError && error.status === 404
+      missing
         ? "We could not find this event. It may have been removed; try searching again."
         : describe(error, { what: "load this event" }),
     );
     return;
   }
-  if (guestResult.status === "rejected") {
-    alert.show(describe(guestResult.reason, { what: "start your guest session" }));
+  header(event);
+  let buyer;
+  try {
+    buyer = await guest;
+  } catch (error) {
+    alert.show(describe(error, { what: "start your guest session" }));
     return;
   }
-  const event = eventResult.value;
-  header(event);
-  const memory = new EventMemory(event.id, guestResult.value.userId);
+  const memory = new EventMemory(event.id, buyer.userId);
   let room = null;
   if (event.waitingRoom) {
     room = new WaitingRoom({
@@ -160,9 +182,14 @@ async function main() {
         fill: $("wr-fill"),
       },
     });
-    if (!room.admission() && !memory.get("hold")) await room.admitted();
+    if (!early && !room.admission() && !memory.get("hold")) await room.admitted();
   }
-  await openShop(event, memory, room);
+  const started = early || startMap();
+  showShop();
+  const map = await loadedMap(started);
+  performance.mark("seatmap-data"); // the map is downloaded and parsed (bench/web_map.py)
+  const shop = openShop(event, map, started.feed);
+  await openBasket(event, shop, memory, room);
 }
 
 main();

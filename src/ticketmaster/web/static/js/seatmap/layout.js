@@ -4,8 +4,9 @@
 // is at (n - 1, r): numbers run along local x, rows along local y. A section's frame is
 // placed by `geometry` {x, y, rotation} from the seat map (its local origin, degrees
 // clockwise on screen), when the venue has one; otherwise sections are laid out here:
-// a few sections fan out below the stage (theatre), many make rings of a bowl around a
-// central stage or field (arena, stadium). Row A always faces the stage.
+// up to three stand one behind the other, up to six fan out below the stage (theatre),
+// more make rings of a bowl around a central stage or field (arena, stadium). Row A
+// always faces the stage.
 
 const GAP = 4; // units between neighbouring sections
 
@@ -24,6 +25,19 @@ function facing(section, cx, cy, radius, theta) {
   f.x = cx + radius * Math.cos(theta) - half * f.cos;
   f.y = cy + radius * Math.sin(theta) - half * f.sin;
   return f;
+}
+
+function stack(sections) {
+  // One to three sections: straight blocks one behind the other, facing the stage.
+  const widest = Math.max(...sections.map((s) => s.width));
+  let y = 0;
+  for (const section of sections) {
+    section.frame = frame(-(section.width - 1) / 2, y, 0);
+    y += section.depth + GAP;
+  }
+  const width = Math.max(8, widest * 0.6);
+  const height = Math.max(4, widest * 0.18);
+  return { x: -width / 2, y: -height - GAP * 1.5, width, height };
 }
 
 function fan(sections) {
@@ -86,7 +100,7 @@ export function placeSections(sections, stage) {
     if (s.geometry) s.frame = frame(s.geometry.x, s.geometry.y, ((s.geometry.rotation || 0) * Math.PI) / 180);
   }
   if (unplaced.length === sections.length && sections.length) {
-    const auto = sections.length <= 6 ? fan(sections) : bowl(sections);
+    const auto = sections.length <= 3 ? stack(sections) : sections.length <= 6 ? fan(sections) : bowl(sections);
     placedStage = stage || auto;
   } else if (unplaced.length) {
     // Some sections lack geometry: line them up under the placed ones.

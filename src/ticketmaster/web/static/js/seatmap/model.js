@@ -4,6 +4,7 @@
 // really changed, so the drawing and the list redraw those seats and nothing else.
 
 import { placeSections } from "./layout.js";
+import { seatParts } from "./names.js";
 
 export const AVAILABLE = 0;
 export const HELD = 1;
@@ -22,16 +23,17 @@ export class SeatModel {
     for (const section of map.sections) total += section.seats.length;
     this.count = total;
     this.ids = new Array(total);
-    this.index = new Map();
     this.status = new Uint8Array(total);
     this.section = new Uint16Array(total);
     this.row = new Uint16Array(total);
     this.number = new Uint16Array(total);
     this.tier = new Uint8Array(total);
-    this.rowNames = []; // per section: row ids in order
+    this.byId = new Map(); // section id -> section
+    this.others = null; // seat id -> index for ids `find` cannot parse (built on first need)
     let next = 0;
     this.sections = map.sections.map((raw, s) => {
       const section = this._section(raw, s, next, tierIndex);
+      this.byId.set(section.id, section);
       next = section.end;
       return section;
     });
@@ -40,53 +42,81 @@ export class SeatModel {
     this.bounds = placed.bounds;
   }
 
+  // Hot: 52,000 seats. No per-seat map insertions or array growth; a row's lookup only
+  // when the row changes (the seat map lists seats row by row).
   _section(raw, s, first, tierIndex) {
+    const seats = raw.seats;
     const rowOf = new Map();
     const rows = [];
+    let row = null;
+    for (const seat of seats) {
+      if (row === null || seat.row !== row.id) {
+        row = rowOf.get(seat.row);
+        if (row === undefined) {
+          row = { id: seat.row, index: rows.length, width: 0, seats: null };
+          rowOf.set(seat.row, row);
+          rows.push(row);
+        }
+      }
+      if (seat.number > row.width) row.width = seat.number;
+    }
+    for (const r of rows) r.seats = new Int32Array(r.width).fill(-1);
     let available = 0;
     let width = 0;
-    let i = first;
-    for (const seat of raw.seats) {
-      let r = rowOf.get(seat.row);
-      if (r === undefined) {
-        r = rows.length;
-        rowOf.set(seat.row, r);
-        rows.push({ id: seat.row, seats: [] });
+    let tierId = null;
+    let tier = 0;
+    row = null;
+    for (let k = 0; k < seats.length; k += 1) {
+      const seat = seats[k];
+      const i = first + k;
+      if (row === null || seat.row !== row.id) row = rowOf.get(seat.row);
+      if (seat.priceTierId !== tierId) {
+        tierId = seat.priceTierId;
+        tier = tierIndex.get(tierId) ?? 0;
       }
-      const status = STATUS_CODES[seat.status] ?? HELD;
+      const status = seat.status === "AVAILABLE" ? AVAILABLE : seat.status === "SOLD" ? SOLD : HELD;
       this.ids[i] = seat.id;
-      this.index.set(seat.id, i);
       this.status[i] = status;
       this.section[i] = s;
-      this.row[i] = r;
+      this.row[i] = row.index;
       this.number[i] = seat.number;
-      this.tier[i] = tierIndex.get(seat.priceTierId) ?? 0;
-      rows[r].seats[seat.number - 1] = i;
+      this.tier[i] = tier;
+      row.seats[seat.number - 1] = i;
       if (seat.number > width) width = seat.number;
       if (status === AVAILABLE) available += 1;
-      i += 1;
     }
-    const tier = raw.seats.length ? this.tier[first] : 0;
     return {
       index: s,
       id: raw.id,
       name: raw.name,
       first,
-      end: i,
-      rows: rows.map((r) => ({ id: r.id, seats: Int32Array.from(r.seats, (v) => (v === undefined ? -1 : v)) })),
+      end: first + seats.length,
+      rows,
+      rowOf,
       width,
       depth: rows.length,
       available,
-      tier,
+      tier: seats.length ? this.tier[first] : 0,
       geometry: raw.geometry || null,
     };
+  }
+
+  /** The index of seat `seatId`, or undefined. Ids are `<section>-<row>-<number>`. */
+  find(seatId) {
+    const [sectionId, rowId, number] = seatParts(seatId);
+    const row = this.byId.get(sectionId)?.rowOf.get(rowId);
+    const n = Number(number);
+    const i = row && n >= 1 && n <= row.seats.length ? row.seats[n - 1] : -1;
+    if (i >= 0 && this.ids[i] === seatId) return i;
+    if (this.others === null) this.others = new Map(this.ids.map((id, k) => [id, k]));
+    return this.others.get(seatId);
   }
 
   /** Set statuses from stream changes; returns the indices of seats that really changed. */
   apply(changes) {
     const changed = [];
     for (const change of changes) {
-      const i = this.index.get(change.seatId);
+      const i = this.find(change.seatId);
       const status = STATUS_CODES[change.status];
       if (i === undefined || status === undefined || this.status[i] === status) continue;
       const section = this.sections[this.section[i]];

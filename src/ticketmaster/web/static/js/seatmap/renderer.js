@@ -165,7 +165,8 @@ export class SeatMapView {
       performance.mark("seatmap-first-paint");
     }
     for (const batch of this.pendingBatches) {
-      this.stats.batches.push({ changes: batch.changes, applied: batch.applied, ms: done - batch.t0, drawMs: done - started });
+      // ms: from the message's arrival to the end of the frame that shows it.
+      this.stats.batches.push({ ...batch, ms: done - batch.t0, drawMs: done - started });
     }
     this.pendingBatches = [];
     if (this.stats.batches.length > 1000) this.stats.batches.splice(0, 500);

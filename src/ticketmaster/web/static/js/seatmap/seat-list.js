@@ -29,7 +29,7 @@ export class SeatList {
     list.addEventListener("keydown", (event) => this._key(event));
     list.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-seat-id]");
-      if (button) this.onToggle(this.model.index.get(button.dataset.seatId));
+      if (button) this.onToggle(this.model.find(button.dataset.seatId));
     });
   }
 
@@ -144,6 +144,6 @@ export class SeatList {
       }
     } else return;
     event.preventDefault();
-    if (next) this.focusSeat(this.model.index.get(next.dataset.seatId));
+    if (next) this.focusSeat(this.model.find(next.dataset.seatId));
   }
 }
