@@ -146,3 +146,46 @@ async def test_seats_can_be_chosen_and_held_with_the_keyboard_alone(
     for seat_id in ("sec1-B-2", "sec1-B-3"):
         await expect(seat(page, seat_id)).to_have_attribute("data-status", "MINE")
     await shot(page, "keyboard-held")
+
+
+async def _spacing(page: Page, a: str, b: str) -> float:
+    """Screen distance between two seats' centres on the drawing."""
+    (ax, ay), (bx, by) = [(await page.evaluate(f"window.__seatmap.locate('{s}')"))["point"] for s in (a, b)]
+    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5)
+
+
+async def test_the_drawing_zooms_with_the_wheel_and_a_click_on_a_seat_picks_it(
+    open_page: Opener, shot: Shot, pool: asyncpg.Pool
+) -> None:
+    event = await small_show(pool)
+    page = await open_page(f"/e/{event['id']}")
+    canvas = page.locator("canvas#seatmap")
+    await expect(section_button(page, "Balcony")).to_be_visible()
+    box = await canvas.bounding_box()
+    assert box is not None
+    spread = await _spacing(page, "sec0-A-1", "sec0-A-2")
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.wheel(0, -300)  # zoom in around the pointer
+    await page.wait_for_function(
+        "(d) => { const [a, b] = ['sec0-A-1', 'sec0-A-2'].map((s) => window.__seatmap.locate(s).point);"
+        " return Math.hypot(a[0] - b[0], a[1] - b[1]) > d * 1.5; }",
+        arg=spread,
+    )
+    zoomed = await _spacing(page, "sec0-A-1", "sec0-A-2")
+    await page.get_by_role("button", name="Zoom out").click()
+    assert await _spacing(page, "sec0-A-1", "sec0-A-2") < zoomed
+
+    await section_button(page, "Balcony").click()  # zooms the drawing onto that section
+    await canvas.scroll_into_view_if_needed()
+    box = await canvas.bounding_box()  # the click on the chip scrolled the page
+    assert box is not None
+    located = await page.evaluate("window.__seatmap.locate('sec1-B-6')")
+    assert located["seatMode"], "zoomed onto a section, seats are drawn one by one"
+    x, y = located["point"]
+    assert 0 <= x <= box["width"]
+    assert 0 <= y <= box["height"]
+    await page.mouse.click(box["x"] + x, box["y"] + y)
+    await expect(seat(page, "sec1-B-6")).to_have_attribute("data-status", "SELECTED")
+    await shot(page, "picked-on-the-drawing")
+    await page.mouse.click(box["x"] + x, box["y"] + y)  # again: put back
+    await expect(seat(page, "sec1-B-6")).to_have_attribute("data-status", "AVAILABLE")

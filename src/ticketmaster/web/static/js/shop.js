@@ -53,7 +53,15 @@ export class Shop {
     this.list.choose(Math.max(0, firstOpen));
     this.dirtySections = new Set();
     this.view.onPaint = () => this._flushCounts();
+    // Hooks for the bench and the browser tests: the drawing's figures, and where a seat is
+    // drawn (the drawing has no elements to find seats by).
     window.__seatmapStats = Object.assign(this.view.stats, { seats: this.model.count, sections: this.model.sections.length });
+    window.__seatmap = {
+      locate: (seatId) => {
+        const i = this.model.find(seatId);
+        return i === undefined ? null : { point: this.view.screenOf(i), seatMode: this.view.seatMode };
+      },
+    };
     this.feed = feed;
     feed.onChanges = (changes, version, t0) => this._changes(changes, t0);
     feed.onStale = () => this.refresh();

@@ -1,12 +1,13 @@
 // Where each section sits on the venue drawing.
 //
-// Venue units: one seat = 1 unit. In a section's own frame, seat number n of row index r
-// is at (n - 1, r): numbers run along local x, rows along local y. A section's frame is
-// placed by `geometry` {x, y, rotation} from the seat map (its local origin, degrees
-// clockwise on screen), when the venue has one; otherwise sections are laid out here:
-// up to three stand one behind the other, up to six fan out below the stage (theatre),
-// more make rings of a bowl around a central stage or field (arena, stadium). Row A
-// always faces the stage.
+// Venue units and frames as in domain/layout.py: one seat is a 1 x 1 cell; a section's
+// frame has its origin at the front-left corner of its first row, row r spans local y
+// from r to r + 1, and its seats are centred on the longest row (model.js keeps each
+// seat's centre). `geometry` {x, y, rotation} from the seat map places that origin and
+// turns the section clockwise by `rotation` degrees about it. Without geometry the
+// sections are laid out here: up to three stand one behind the other, up to six fan out
+// below the stage (theatre), more make rings of a bowl around a central stage or field
+// (arena, stadium). The first row always faces the stage.
 
 const GAP = 4; // units between neighbouring sections
 
@@ -17,11 +18,11 @@ function frame(x, y, angle) {
   return { x, y, cos, sin, angle };
 }
 
-/** A frame whose row 0 is at `radius` from (cx, cy) in direction `theta`, centred across it. */
+/** A frame whose front edge is at `radius` from (cx, cy) in direction `theta`, centred on it. */
 function facing(section, cx, cy, radius, theta) {
   const angle = theta - Math.PI / 2;
   const f = frame(0, 0, angle);
-  const half = (section.width - 1) / 2;
+  const half = section.width / 2;
   f.x = cx + radius * Math.cos(theta) - half * f.cos;
   f.y = cy + radius * Math.sin(theta) - half * f.sin;
   return f;
@@ -32,7 +33,7 @@ function stack(sections) {
   const widest = Math.max(...sections.map((s) => s.width));
   let y = 0;
   for (const section of sections) {
-    section.frame = frame(-(section.width - 1) / 2, y, 0);
+    section.frame = frame(-section.width / 2, y, 0);
     y += section.depth + GAP;
   }
   const width = Math.max(8, widest * 0.6);
@@ -80,10 +81,10 @@ function bowl(sections) {
 
 function corners(section) {
   const f = section.frame;
-  const x0 = -0.5;
-  const y0 = -0.5;
-  const x1 = section.width - 0.5;
-  const y1 = section.depth - 0.5;
+  const x0 = 0;
+  const y0 = 0;
+  const x1 = section.width;
+  const y1 = section.depth;
   return [
     [x0, y0],
     [x1, y0],
@@ -138,11 +139,11 @@ export function seatAt(section, wx, wy) {
   const dy = wy - f.y;
   const lx = dx * f.cos + dy * f.sin;
   const ly = -dx * f.sin + dy * f.cos;
-  const r = Math.round(ly);
-  const n = Math.round(lx);
-  if (r < 0 || r >= section.depth || n < 0) return -1;
-  const row = section.rows[r].seats;
-  return n < row.length ? row[n] : -1;
+  const r = Math.floor(ly);
+  if (r < 0 || r >= section.depth) return -1;
+  const row = section.rows[r];
+  const n = Math.floor(lx - row.offset); // 0-based seat number
+  return n >= 0 && n < row.seats.length ? row.seats[n] : -1;
 }
 
 /** Whether world point (wx, wy) is inside the section's outline (with a margin in units). */
@@ -152,7 +153,5 @@ export function insideSection(section, wx, wy, margin = 0) {
   const dy = wy - f.y;
   const lx = dx * f.cos + dy * f.sin;
   const ly = -dx * f.sin + dy * f.cos;
-  return (
-    lx >= -0.5 - margin && lx <= section.width - 0.5 + margin && ly >= -0.5 - margin && ly <= section.depth - 0.5 + margin
-  );
+  return lx >= -margin && lx <= section.width + margin && ly >= -margin && ly <= section.depth + margin;
 }

@@ -28,6 +28,8 @@ export class SeatModel {
     this.row = new Uint16Array(total);
     this.number = new Uint16Array(total);
     this.tier = new Uint8Array(total);
+    this.lx = new Float32Array(total); // seat centre in its section's frame (layout.js)
+    this.ly = new Float32Array(total);
     this.byId = new Map(); // section id -> section
     this.others = null; // seat id -> index for ids `find` cannot parse (built on first need)
     let next = 0;
@@ -53,16 +55,22 @@ export class SeatModel {
       if (row === null || seat.row !== row.id) {
         row = rowOf.get(seat.row);
         if (row === undefined) {
-          row = { id: seat.row, index: rows.length, width: 0, seats: null };
+          row = { id: seat.row, index: rows.length, width: 0, count: 0, offset: 0, seats: null };
           rowOf.set(seat.row, row);
           rows.push(row);
         }
       }
       if (seat.number > row.width) row.width = seat.number;
+      row.count += 1;
     }
-    for (const r of rows) r.seats = new Int32Array(r.width).fill(-1);
+    // Rows are centred on the longest (domain/layout.py): seat n of a row of k seats fills
+    // the cell from ((W - k) / 2 + n - 1, r).
+    const width = rows.reduce((w, r) => Math.max(w, r.count), 0);
+    for (const r of rows) {
+      r.seats = new Int32Array(r.width).fill(-1);
+      r.offset = (width - r.count) / 2;
+    }
     let available = 0;
-    let width = 0;
     let tierId = null;
     let tier = 0;
     row = null;
@@ -82,7 +90,8 @@ export class SeatModel {
       this.number[i] = seat.number;
       this.tier[i] = tier;
       row.seats[seat.number - 1] = i;
-      if (seat.number > width) width = seat.number;
+      this.lx[i] = row.offset + seat.number - 0.5;
+      this.ly[i] = row.index + 0.5;
       if (status === AVAILABLE) available += 1;
     }
     return {

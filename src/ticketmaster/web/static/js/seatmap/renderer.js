@@ -221,7 +221,12 @@ export class SeatMapView {
       if (seats) this._drawSeats(section);
       else this._drawShape(section);
     }
-    if (!seats) for (const section of this.model.sections) if (section.shown) this._drawLabel(section);
+    // Names last, over any neighbour's plate.
+    for (const section of this.model.sections) {
+      if (!section.shown) continue;
+      if (seats) this._drawSeatModeName(section);
+      else this._drawLabel(section);
+    }
   }
 
   _drawStage() {
@@ -250,17 +255,17 @@ export class SeatMapView {
     this._sectionTransform(section);
     ctx.fillStyle = PLATE;
     ctx.beginPath();
-    ctx.roundRect(-0.9, -0.9, section.width + 0.8, section.depth + 0.8, 0.8);
+    ctx.roundRect(-0.4, -0.4, section.width + 0.8, section.depth + 0.8, 0.8);
     ctx.fill();
     const counts = this.counts;
     counts.fill(0);
-    const { number, row } = this.model;
+    const { lx, ly } = this.model;
     for (let i = section.first; i < section.end; i += 1) {
       const look = this.look(i);
       const k = counts[look] * 2;
       const pts = this.points[look];
-      pts[k] = number[i] - 1;
-      pts[k + 1] = row[i];
+      pts[k] = lx[i];
+      pts[k + 1] = ly[i];
       counts[look] += 1;
     }
     const detailed = this.scale >= DETAIL;
@@ -270,6 +275,26 @@ export class SeatMapView {
       if (counts[look]) paintSeats(ctx, look, this.points[look], counts[look], colour, detailed, pixel);
     }
     if (this.scale >= 12) this._drawRowNames(section);
+  }
+
+  /** Zoomed in: the section's name behind its last row, upright (outside every seat's cell,
+   * so repainting a seat never touches it). */
+  _drawSeatModeName(section) {
+    const f = section.frame;
+    const lx = section.width / 2;
+    const ly = section.depth + 1.4;
+    const x = (f.x + lx * f.cos - ly * f.sin) * this.scale + this.tx;
+    const y = (f.y + lx * f.sin + ly * f.cos) * this.scale + this.ty;
+    const ctx = this.ctx;
+    ctx.setTransform(this.ratio, 0, 0, this.ratio, 0, 0);
+    ctx.font = `700 ${Math.max(11, Math.min(16, this.scale * 0.9))}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "#ffffff";
+    ctx.strokeText(section.name, x, y);
+    ctx.fillStyle = "#374151";
+    ctx.fillText(section.name, x, y);
   }
 
   _drawRowNames(section) {
@@ -282,9 +307,10 @@ export class SeatMapView {
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     section.rows.forEach((r, index) => {
-      const lx = -1.3;
-      const x = f.x + lx * f.cos - index * f.sin;
-      const y = f.y + lx * f.sin + index * f.cos;
+      const lx = r.offset - 0.9;
+      const ly = index + 0.5;
+      const x = f.x + lx * f.cos - ly * f.sin;
+      const y = f.y + lx * f.sin + ly * f.cos;
       ctx.fillText(r.id, x * this.scale + this.tx, y * this.scale + this.ty);
     });
   }
@@ -344,7 +370,7 @@ export class SeatMapView {
 
   _drawDirty() {
     const ctx = this.ctx;
-    const { number, row, section: sectionOf } = this.model;
+    const { lx, ly, section: sectionOf } = this.model;
     const sections = this.model.sections;
     if (!this.seatMode) {
       const touched = new Set();
@@ -369,13 +395,23 @@ export class SeatMapView {
         this._sectionTransform(section);
         current = section.index;
       }
-      one[0] = number[i] - 1;
-      one[1] = row[i];
+      one[0] = lx[i];
+      one[1] = ly[i];
       ctx.fillStyle = PLATE;
       ctx.fillRect(one[0] - 0.5, one[1] - 0.5, 1, 1);
       paintSeats(ctx, this.look(i), one, 1, tierColour(section.tier), detailed, pixel);
     }
     this.dirtySeats.clear();
+  }
+
+  /** Where seat i's centre is on screen (CSS px from the canvas's top-left corner). */
+  screenOf(i) {
+    const f = this.model.sections[this.model.section[i]].frame;
+    const lx = this.model.lx[i];
+    const ly = this.model.ly[i];
+    const x = f.x + lx * f.cos - ly * f.sin;
+    const y = f.y + lx * f.sin + ly * f.cos;
+    return [x * this.scale + this.tx, y * this.scale + this.ty];
   }
 
   /** The seat under screen point (px, py) (zoomed in), else the section there; or null. */
