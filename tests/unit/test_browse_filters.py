@@ -177,3 +177,31 @@ async def test_an_empty_range_returns_nothing_without_a_query() -> None:
     )
     assert (page, next_cursor) == ([], None)
     assert catalog.calls == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"on_date": "9999-12-31"}, "date"),
+        ({"date_to": "9999-12-31"}, "dateTo"),
+        ({"date_from": "9999-12-31"}, "dateFrom"),
+        ({"date_to": "9999-12-31T23:59:59.999999Z"}, "dateTo"),
+        ({"date_to": "9999-12-31T23:59:59-23:59"}, "dateTo"),
+        ({"date_from": "0001-01-01T00:00:00+23:59"}, "dateFrom"),
+    ],
+)
+def test_bounds_outside_the_years_1_to_9998_are_refused_not_overflowed(
+    kwargs: dict[str, str], name: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        build_filters(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.extra == {"field": name}
+
+
+def test_bounds_at_the_edges_of_the_range_are_kept_in_utc() -> None:
+    f = build_filters(date_from="0001-01-01", date_to="9998-12-31T23:59:59.999999+01:00")
+    assert f.starts_from == datetime(1, 1, 1, tzinfo=UTC)
+    assert f.starts_before == datetime(9998, 12, 31, 22, 59, 59, 999999, tzinfo=UTC) + timedelta(
+        microseconds=1
+    )
+    assert f.starts_before.tzinfo is UTC

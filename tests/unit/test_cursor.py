@@ -49,6 +49,11 @@ def _b64(raw: bytes) -> str:
         _b64(orjson.dumps(["2027-05-10T20:00:00+00:00", 7])),
         _b64(orjson.dumps([1778443200, "evt_1"])),
         _b64(orjson.dumps(None)),
+        _b64(orjson.dumps(["2027-05-10T20:00:00+00:00", "a\u0000b"])),  # PostgreSQL refuses NUL
+        _b64(orjson.dumps(["2027-05-10T20:00:00+00:00", "a\nb"])),
+        _b64(orjson.dumps(["0001-01-01T00:00:00+23:59", "evt_1"])),  # before year 1 in UTC
+        _b64(orjson.dumps(["9999-12-31T23:59:59-23:59", "evt_1"])),  # after year 9999 in UTC
+        "A" * 5000,
     ],
 )
 def test_garbage_is_an_invalid_request_naming_the_cursor(garbage: str) -> None:

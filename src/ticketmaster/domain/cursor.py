@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -21,8 +21,9 @@ def decode(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, event_id = orjson.loads(raw)
         parsed = datetime.fromisoformat(when)
-        if parsed.tzinfo is None or not isinstance(event_id, str):
+        if parsed.tzinfo is None or not isinstance(event_id, str) or not event_id.isprintable():
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        parsed.astimezone(UTC)  # the database compares in UTC: it must be representable
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidRequest("cursor is not one this server issued", field="cursor") from None
     return parsed, event_id

@@ -12,6 +12,7 @@ from ticketmaster.domain.events import EventDetail, EventFilters, EventSummary
 from ticketmaster.domain.search import query_words
 
 MAX_LIMIT = 100
+MIN_YEAR, MAX_YEAR = 1, 9998
 
 
 class EventCatalog(Protocol):
@@ -20,17 +21,27 @@ class EventCatalog(Protocol):
 
 
 def _parse_bound(value: str, name: str, *, end: bool) -> datetime:
-    """A date (whole UTC day; an end bound includes that day) or an RFC 3339 time."""
+    """A date (whole UTC day; an end bound includes that day) or an RFC 3339 time, as a UTC
+    instant in the years 1 to 9998 (so the end bound's extra day or microsecond, and the
+    database's own conversion, can never overflow)."""
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            start = datetime.combine(day, time(0), tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        parsed = datetime.fromisoformat(value)
+            parsed = datetime.combine(day, time(0), tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time", field=name) from None
     if parsed.tzinfo is None:
         raise InvalidRequest(f"{name} must carry a time zone (e.g. Z)", field=name)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = datetime.max.replace(tzinfo=UTC)  # out of range either way: refused below
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise InvalidRequest(f"{name} must lie in the years {MIN_YEAR} to {MAX_YEAR}", field=name)
+    if len(value) == 10:
+        return parsed + timedelta(days=1) if end else parsed
     return parsed + timedelta(microseconds=1) if end else parsed
 
 
