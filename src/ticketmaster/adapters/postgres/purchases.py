@@ -17,6 +17,7 @@ import asyncpg
 
 from ticketmaster.adapters.postgres.payment_record import PostgresPaymentRecord
 from ticketmaster.adapters.postgres.pool import Conn
+from ticketmaster.domain.errors import IdempotencyConflict
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.purchases import Booking, Purchase, PurchaseStatus
 
@@ -74,6 +75,9 @@ FROM bookings b
 
 class SeatConflict(Exception):
     """The booking would sell a seat that a live booking already has (unique constraint)."""
+
+
+_KEY_CONSTRAINT = "purchases_user_id_idempotency_key_key"
 
 
 class PaymentWindowClosed(Exception):
@@ -146,21 +150,28 @@ class PurchaseTx:
         return [(r["price_cents"], r["currency"]) for r in rows]
 
     async def start(self, purchase: Purchase, key: str | None, deadline: datetime) -> None:
-        """Record the PENDING purchase and move the hold to PURCHASING until ``deadline``."""
-        await self._conn.execute(
-            """
-            INSERT INTO purchases (id, hold_id, user_id, status, payment_token, idempotency_key,
-                                   amount_cents, currency)
-            VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7)
-            """,
-            purchase.id,
-            purchase.hold_id,
-            purchase.user_id,
-            purchase.payment_token,
-            key,
-            purchase.amount_cents,
-            purchase.currency,
-        )
+        """Record the PENDING purchase and move the hold to PURCHASING until ``deadline``;
+        IdempotencyConflict if a purchase of another hold took ``key`` since ``by_key`` looked
+        (the two POSTs locked different hold rows, so only the unique constraint sees both)."""
+        try:
+            await self._conn.execute(
+                """
+                INSERT INTO purchases (id, hold_id, user_id, status, payment_token, idempotency_key,
+                                       amount_cents, currency)
+                VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7)
+                """,
+                purchase.id,
+                purchase.hold_id,
+                purchase.user_id,
+                purchase.payment_token,
+                key,
+                purchase.amount_cents,
+                purchase.currency,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == _KEY_CONSTRAINT:
+                raise IdempotencyConflict("this Idempotency-Key was used for another purchase") from exc
+            raise
         await self._conn.execute(
             "UPDATE holds SET status = 'PURCHASING', payment_deadline = $2, updated_at = now() WHERE id = $1",
             purchase.hold_id,
