@@ -9,7 +9,6 @@ import asyncpg
 import hiredis
 import redis.asyncio as redis
 
-from ticketmaster.adapters.payments.provider import PaymentProvider
 from ticketmaster.adapters.payments.sandbox import fetch_ledger
 from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
 from ticketmaster.adapters.postgres.events import PostgresEventCatalog
@@ -32,6 +31,7 @@ from ticketmaster.observability import record_queue_view
 from ticketmaster.services.audit import Auditor
 from ticketmaster.services.expiry import ExpireHolds
 from ticketmaster.services.holds import HoldService
+from ticketmaster.services.ports import PaymentProvider
 from ticketmaster.services.purchases import PurchaseService
 from ticketmaster.services.reconcile import Reconciler
 from ticketmaster.services.seat_map import SeatMapRenderer

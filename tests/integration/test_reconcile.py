@@ -28,10 +28,10 @@ from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import Settings
 from ticketmaster.domain.holds import Hold
-from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
 from ticketmaster.services.audit import Auditor, AuditReport
 from ticketmaster.services.expiry import ExpireHolds
 from ticketmaster.services.holds import HoldSeats
+from ticketmaster.services.purchase_processing import PurchaseProcessor
 from ticketmaster.services.purchases import RequestPurchase
 from ticketmaster.services.reconcile import Reconciler
 

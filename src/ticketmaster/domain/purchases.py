@@ -105,3 +105,11 @@ def retry_delay(
     """Exponential backoff with full jitter for provider retries (attempt counts from 1)."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
     return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+class SeatConflict(Exception):
+    """The booking would sell a seat that a live booking already has (unique constraint)."""
+
+
+class PaymentWindowClosed(Exception):
+    """The charge succeeded only after the hold's payment deadline: its seats were released."""

@@ -7,7 +7,7 @@ tests pass in-memory fakes. Ports of a single use case may stay beside it (``hol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from ticketmaster.domain.catalog import Catalog, ImportReport, Progress, Venue
 from ticketmaster.domain.gate import RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.layout import EventInfo, VenueLayout
+from ticketmaster.domain.payments import Charge, PaymentRecord, Refund
 from ticketmaster.domain.purchases import Booking, Purchase
 from ticketmaster.domain.reconcile import EventTruth, SeatFix
 
@@ -108,6 +109,60 @@ class HoldRetimer(Protocol):
         ...
 
 
+class SeatReleaser(Protocol):
+    async def release(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        seat_ids: tuple[str, ...],
+        *,
+        forget_idempotency_key: str | None = None,
+    ) -> int:
+        """Free the seats still held by this hold; how many were freed."""
+        ...
+
+
+class SaleGate(HoldRetimer, SeatReleaser, Protocol):
+    """What the purchase processor changes in the gate once PostgreSQL decided."""
+
+    async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
+        """Mark the hold's seats SOLD."""
+        ...
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class PurchaseWork(Protocol):
+    """The worker's side of purchases: claims under a lease, payments, the final commit."""
+
+    async def listen_for_new(self, wake: Callable[[], None]) -> Closable | None:
+        """Call ``wake`` on every new PENDING purchase until closed; None if it cannot."""
+        ...
+
+    async def claim(self, worker: str, limit: int, lease_seconds: float) -> list[Purchase]: ...
+    async def extend_lease(self, purchase_id: str, worker: str, lease_seconds: float) -> bool: ...
+    def payment_record(self, purchase: Purchase) -> PaymentRecord: ...
+    async def mark_charge_started(self, purchase_id: str) -> None: ...
+    async def pending_summary(self) -> tuple[int, float]: ...
+    async def record_payment(
+        self, purchase: Purchase, provider: str, status: str, provider_payment_id: str | None
+    ) -> None: ...
+    async def retry_later(self, purchase_id: str, worker: str, delay_seconds: float) -> None: ...
+    async def confirm(self, purchase: Purchase, worker: str, booking_id: str) -> Booking | None:
+        """Booking rows, purchase SUCCEEDED and hold PURCHASED in one commit; None if another
+        worker finished it. Raises SeatConflict, PaymentWindowClosed, or Unavailable (the
+        outcome is then unknown)."""
+        ...
+
+    async def get(self, purchase_id: str) -> Purchase | None: ...
+    async def fail(self, purchase: Purchase, worker: str | None, reason: str) -> Hold | None: ...
+    async def sold_seats(self, event_id: str, seat_ids: tuple[str, ...]) -> tuple[str, ...]: ...
+    async def hold_expires_at(self, hold_id: str) -> datetime | None: ...
+
+
 # --- reconcile and audit -----------------------------------------------------------------
 
 
@@ -126,7 +181,7 @@ class ConsistencyReader(Protocol):
     async def purchase_statuses(self, purchase_ids: list[str]) -> dict[str, str]: ...
 
 
-class GateInspector(HoldRetimer, Protocol):
+class GateInspector(HoldRetimer, SeatReleaser, Protocol):
     """The gate's side of reconcile and audit."""
 
     async def is_loaded(self, event_id: str) -> bool:
@@ -139,12 +194,44 @@ class GateInspector(HoldRetimer, Protocol):
         """Apply each fix whose seat still has the state it expects; the seats changed."""
         ...
 
-    async def release(
+
+# --- payments ------------------------------------------------------------------------
+
+
+class PaymentProvider(Protocol):
+    """Where money moves (contract: domain/payments.py). Implementations: the sandbox client
+    and the Stripe adapter."""
+
+    async def charge(
         self,
-        event_id: str,
-        hold_id: str,
-        user_id: str,
-        seat_ids: tuple[str, ...],
         *,
-        forget_idempotency_key: str | None = None,
-    ) -> int: ...
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
+    ) -> Charge:
+        """Charge once per key (see the module contract); raise a :class:`PaymentError`."""
+        ...
+
+    async def abandon(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        metadata: Mapping[str, str] | None = None,
+        record: PaymentRecord | None = None,
+    ) -> Charge | None:
+        """Stop the payment for good (see the module contract); the charge if money moved."""
+        ...
+
+    async def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:
+        """Fully refund a succeeded charge, idempotently; raise a :class:`PaymentError`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the provider is unusable afterwards."""
+        ...

@@ -1,13 +1,13 @@
-"""Payment providers behind one small port: the local sandbox client and the Stripe adapter."""
+"""Payment providers (services.ports.PaymentProvider): the local sandbox client and the
+Stripe adapter; their vocabulary is domain/payments.py."""
 
-from ticketmaster.adapters.payments.provider import (
+from ticketmaster.domain.payments import (
     CardDeclined,
     Charge,
     IdempotencyMismatch,
     InMemoryPaymentRecord,
     PaymentCancelled,
     PaymentError,
-    PaymentProvider,
     PaymentRecord,
     PaymentRejected,
     PaymentTimeout,
@@ -22,7 +22,6 @@ __all__ = [
     "InMemoryPaymentRecord",
     "PaymentCancelled",
     "PaymentError",
-    "PaymentProvider",
     "PaymentRecord",
     "PaymentRejected",
     "PaymentTimeout",

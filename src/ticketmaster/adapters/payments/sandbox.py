@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from ticketmaster.adapters.payments.provider import (
+from ticketmaster.domain.payments import (
     CardDeclined,
     Charge,
     IdempotencyMismatch,

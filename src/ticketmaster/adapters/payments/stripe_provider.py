@@ -40,7 +40,7 @@ import httpx
 import stripe
 from stripe.params import PaymentIntentCreateParams, RefundCreateParams
 
-from ticketmaster.adapters.payments.provider import (
+from ticketmaster.domain.payments import (
     CardDeclined,
     Charge,
     IdempotencyMismatch,

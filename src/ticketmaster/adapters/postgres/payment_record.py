@@ -1,4 +1,4 @@
-"""The purchase's :class:`~ticketmaster.adapters.payments.provider.PaymentRecord` in PostgreSQL."""
+"""The purchase's :class:`~ticketmaster.domain.payments.PaymentRecord` in PostgreSQL."""
 
 from __future__ import annotations
 

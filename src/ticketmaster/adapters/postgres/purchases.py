@@ -9,19 +9,28 @@ transaction that writes the booking, so a purchase is confirmed at most once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
 
 from ticketmaster.adapters.postgres.payment_record import PostgresPaymentRecord
-from ticketmaster.adapters.postgres.pool import Conn
-from ticketmaster.domain.errors import IdempotencyConflict
+from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS, Conn
+from ticketmaster.domain.errors import IdempotencyConflict, Unavailable
 from ticketmaster.domain.holds import Hold, HoldStatus
-from ticketmaster.domain.purchases import Booking, Purchase, PurchaseStatus
+from ticketmaster.domain.purchases import (
+    Booking,
+    PaymentWindowClosed,
+    Purchase,
+    PurchaseStatus,
+    SeatConflict,
+)
 
 PURCHASE_CHANNEL = "purchases_pending"
+log = logging.getLogger(__name__)
 
 _PURCHASE_SELECT = """
 SELECT p.id, p.hold_id, p.user_id, h.event_id, p.status, p.payment_token, p.amount_cents, p.currency,
@@ -73,15 +82,7 @@ FROM bookings b
 """
 
 
-class SeatConflict(Exception):
-    """The booking would sell a seat that a live booking already has (unique constraint)."""
-
-
 _KEY_CONSTRAINT = "purchases_user_id_idempotency_key_key"
-
-
-class PaymentWindowClosed(Exception):
-    """The charge succeeded only after the hold's payment deadline: its seats were released."""
 
 
 class PurchaseTx:
@@ -180,6 +181,23 @@ class PurchaseTx:
         await self._conn.execute("SELECT pg_notify($1, $2)", PURCHASE_CHANNEL, purchase.id)
 
 
+class PurchaseListener:
+    """A pool connection kept for LISTEN while the worker runs; ``close`` gives it back."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, conn: asyncpg.pool.PoolConnectionProxy, wake: Callable[[], None]
+    ) -> None:
+        self._pool, self._conn, self._wake = pool, conn, wake
+
+    def notified(self, *_: object) -> None:
+        self._wake()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._conn.remove_listener(PURCHASE_CHANNEL, self.notified)
+            await self._pool.release(self._conn)
+
+
 class PostgresPurchaseRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -191,8 +209,28 @@ class PostgresPurchaseRepository:
             yield PurchaseTx(conn)
 
     async def get(self, purchase_id: str) -> Purchase | None:
-        row = await self._pool.fetchrow(_PURCHASE_SELECT + " WHERE p.id = $1", purchase_id)
+        try:
+            row = await self._pool.fetchrow(_PURCHASE_SELECT + " WHERE p.id = $1", purchase_id)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
         return _purchase(row) if row else None
+
+    async def listen_for_new(self, wake: Callable[[], None]) -> PurchaseListener | None:
+        """Call ``wake`` on every new PENDING purchase (LISTEN on a connection of its own);
+        None when it cannot listen (the worker polls anyway)."""
+        try:
+            conn = await self._pool.acquire()
+        except Exception:
+            log.warning("could not LISTEN for new purchases; relying on polling", exc_info=True)
+            return None
+        listener = PurchaseListener(self._pool, conn, wake)
+        try:
+            await conn.add_listener(PURCHASE_CHANNEL, listener.notified)
+        except Exception:
+            await self._pool.release(conn)
+            log.warning("could not LISTEN for new purchases; relying on polling", exc_info=True)
+            return None
+        return listener
 
     async def claim(self, worker: str, limit: int, lease_seconds: float) -> list[Purchase]:
         """Take up to ``limit`` due PENDING purchases nobody holds a live lease on."""
@@ -292,8 +330,15 @@ class PostgresPurchaseRepository:
         """Write the booking and mark purchase SUCCEEDED / hold PURCHASED, atomically.
 
         None when this worker no longer owns a PENDING purchase (someone else finished it).
-        Raises SeatConflict when a seat is already in a live booking (I1's last line).
+        Raises SeatConflict when a seat is already in a live booking (I1's last line), and
+        Unavailable when the connection failed: then whether it committed is unknown.
         """
+        try:
+            return await self._confirm(purchase, worker, booking_id)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+
+    async def _confirm(self, purchase: Purchase, worker: str, booking_id: str) -> Booking | None:
         async with self._pool.acquire() as conn, conn.transaction():
             owned = await conn.fetchval(
                 "SELECT 1 FROM purchases"

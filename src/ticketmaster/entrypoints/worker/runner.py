@@ -19,8 +19,8 @@ from ticketmaster.bootstrap import Container, make_expiry, make_provider, make_r
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.worker.admission import AdmissionTicker
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, PostgresSweeper, RedisSweeper
-from ticketmaster.entrypoints.worker.purchases import PurchaseProcessor
 from ticketmaster.runtime import settle_heap
+from ticketmaster.services.purchase_processing import PurchaseProcessor
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ async def run_jobs(container: Container, stop: asyncio.Event) -> None:
     expire = make_expiry(container)
     sweeper = RedisSweeper(container.redis, container.keys, expire, settings.redis_sweep_interval_seconds)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
-        "purchases": lambda: processor.run(stop, str(settings.database_url)),
+        "purchases": lambda: processor.run(stop),
         "pending-purchases-gauge": lambda: processor.watch_pending(stop),
         "redis-sweeper": lambda: sweeper.run(stop),
         "postgres-sweeper": lambda: PostgresSweeper(

@@ -37,27 +37,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypedDict
 
-import asyncpg
-
-from ticketmaster.adapters.payments.provider import (
+from ticketmaster.domain.errors import Unavailable
+from ticketmaster.domain.holds import HoldStatus
+from ticketmaster.domain.ids import new_id
+from ticketmaster.domain.payments import (
     CardDeclined,
     Charge,
     PaymentCancelled,
     PaymentError,
-    PaymentProvider,
     PaymentRecord,
 )
-from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
-from ticketmaster.adapters.postgres.purchases import (
-    PURCHASE_CHANNEL,
+from ticketmaster.domain.purchases import (
+    FailureReason,
     PaymentWindowClosed,
-    PostgresPurchaseRepository,
+    Purchase,
+    PurchaseStatus,
     SeatConflict,
+    retry_delay,
 )
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
-from ticketmaster.domain.holds import HoldStatus
-from ticketmaster.domain.ids import new_id
-from ticketmaster.domain.purchases import FailureReason, Purchase, PurchaseStatus, retry_delay
 from ticketmaster.observability import (
     DOUBLE_SALE_PREVENTED,
     PAYMENT_LATENCY,
@@ -67,6 +64,7 @@ from ticketmaster.observability import (
     PURCHASES_PENDING_OLDEST,
     REFUNDS,
 )
+from ticketmaster.services.ports import PaymentProvider, PurchaseWork, SaleGate
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +78,8 @@ def _ms(value: datetime) -> int:
 
 @dataclass
 class PurchaseProcessor:
-    repo: PostgresPurchaseRepository
-    gate: RedisSeatGate
+    repo: PurchaseWork
+    gate: SaleGate
     provider: PaymentProvider
     provider_name: str = "sandbox"
     concurrency: int = 32
@@ -90,9 +88,9 @@ class PurchaseProcessor:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def run(self, stop: asyncio.Event, database_url: str) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Claim and process purchases until ``stop`` is set (wakes on NOTIFY, polls too)."""
-        listener = await self._listen(database_url)
+        listener = await self.repo.listen_for_new(self._wake.set)
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._running)
@@ -111,17 +109,7 @@ class PurchaseProcessor:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
             if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close()
-
-    async def _listen(self, database_url: str) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(database_url)
-            await conn.add_listener(PURCHASE_CHANNEL, lambda *_: self._wake.set())
-            return conn
-        except Exception:  # polling still finds the work
-            log.warning("could not LISTEN for purchases; polling every %.1fs", POLL_SECONDS)
-            return None
+                await listener.close()
 
     async def _claim(self, limit: int) -> list[Purchase]:
         try:
@@ -216,7 +204,7 @@ class PurchaseProcessor:
             await self._refund(p, charge.id)
             await self._fail(p, FailureReason.SEAT_CONFLICT)
             return
-        except CONNECTION_ERRORS:
+        except Unavailable:
             # The commit's outcome is unknown (the connection died under it): if it did
             # happen, the seats must still be marked SOLD, since no one will claim a
             # SUCCEEDED purchase again.
@@ -266,7 +254,7 @@ class PurchaseProcessor:
         for attempt in range(60):
             try:
                 current = await self.repo.get(p.id)
-            except CONNECTION_ERRORS:
+            except Unavailable:
                 await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
                 continue
             return current is not None and current.status is PurchaseStatus.SUCCEEDED

@@ -1,6 +1,7 @@
-"""The payment provider port: charge once per purchase, abandon, refund, and typed failures.
+"""Payments: charges, refunds, typed provider failures, and the provider contract.
 
-Contract every implementation keeps (it is what invariant I3 rests on):
+The port itself is ``services.ports.PaymentProvider``. Contract every implementation keeps
+(it is what invariant I3 rests on):
 
 - ``charge`` with an idempotency key the provider has seen, and the same parameters,
   returns the *same* charge (same id) and never moves money twice. A provider whose
@@ -26,7 +27,6 @@ Contract every implementation keeps (it is what invariant I3 rests on):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -144,41 +144,3 @@ class InMemoryPaymentRecord:
         if self.payment_id is None:
             self.payment_id = payment_id
         return self.payment_id
-
-
-class PaymentProvider(Protocol):
-    """Where money moves. Implementations: the sandbox client and the Stripe adapter."""
-
-    async def charge(
-        self,
-        *,
-        idempotency_key: str,
-        amount_cents: int,
-        currency: str,
-        payment_token: str,
-        metadata: Mapping[str, str] | None = None,
-        record: PaymentRecord | None = None,
-    ) -> Charge:
-        """Charge once per key (see the module contract); raise a :class:`PaymentError`."""
-        ...
-
-    async def abandon(
-        self,
-        *,
-        idempotency_key: str,
-        amount_cents: int,
-        currency: str,
-        payment_token: str,
-        metadata: Mapping[str, str] | None = None,
-        record: PaymentRecord | None = None,
-    ) -> Charge | None:
-        """Stop the payment for good (see the module contract); the charge if money moved."""
-        ...
-
-    async def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:
-        """Fully refund a succeeded charge, idempotently; raise a :class:`PaymentError`."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections; the provider is unusable afterwards."""
-        ...
