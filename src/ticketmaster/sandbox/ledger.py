@@ -26,6 +26,8 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 
+from ticketmaster.domain.times import rfc3339
+
 PaymentStatus = Literal["succeeded", "declined"]
 # What a ledger reader sees of an intent's status: Stripe's, with the two money-meaning ones
 # renamed as a Payment's (a declined intent is back to requires_payment_method with an error).
@@ -39,7 +41,7 @@ def new_id(prefix: str) -> str:
 
 def utc_now() -> str:
     """RFC 3339 UTC with a ``Z``, millisecond precision."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC), millis=True)
 
 
 @dataclass(frozen=True, slots=True)

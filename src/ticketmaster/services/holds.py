@@ -30,6 +30,7 @@ from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.layout import EventInfo, VenueLayout
+from ticketmaster.domain.times import rfc3339
 
 REPLAY_WAIT_S = 2.0
 
@@ -111,9 +112,7 @@ class HoldService:
         if info is None:
             raise NotFound(f"event {cmd.event_id!r} does not exist")
         if self.clock() < info.on_sale_at:
-            raise NotOnSale(
-                "this event is not on sale yet", onSaleAt=info.on_sale_at.isoformat().replace("+00:00", "Z")
-            )
+            raise NotOnSale("this event is not on sale yet", onSaleAt=rfc3339(info.on_sale_at))
         if info.waiting_room:
             if self.admission is None:
                 raise AdmissionRequired("this event has a waiting room and admissions are not configured")

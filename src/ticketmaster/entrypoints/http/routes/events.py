@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ticketmaster.domain.events import EventSummary
+from ticketmaster.domain.times import rfc3339
 from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep
 from ticketmaster.entrypoints.http.responses import cacheable_json
@@ -18,18 +19,11 @@ LIST_MAX_AGE = 15
 DETAIL_MAX_AGE = 30
 
 
-def _iso(value: object) -> str:
-    from datetime import UTC, datetime
-
-    assert isinstance(value, datetime)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def summary_json(e: EventSummary) -> dict[str, object]:
     return {
         "id": e.id,
         "title": e.title,
-        "datetime": _iso(e.starts_at),
+        "datetime": rfc3339(e.starts_at),
         "venueId": e.venue_id,
         "venueName": e.venue_name,
         "city": e.city,
@@ -107,7 +101,7 @@ async def get_event(request: Request, event_id: openapi.EventId, c: ContainerDep
             for t in event.price_tiers
         ],
         "waitingRoom": event.waiting_room,
-        "onSaleAt": _iso(event.on_sale_at),
+        "onSaleAt": rfc3339(event.on_sale_at),
         "seatCount": event.seat_count,
     }
     return cacheable_json(request, body, max_age=DETAIL_MAX_AGE)

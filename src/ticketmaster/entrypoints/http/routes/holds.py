@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import orjson
 from fastapi import APIRouter, Header
@@ -14,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from ticketmaster.bootstrap import Container
 from ticketmaster.domain import errors
 from ticketmaster.domain.holds import Hold, HoldStatus
+from ticketmaster.domain.times import rfc3339
 from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import (
     ContainerDep,
@@ -31,16 +31,12 @@ from ticketmaster.services.holds import HoldSeats
 router = APIRouter(tags=["holds"])
 
 
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def hold_json(hold: Hold, status: HoldStatus) -> dict[str, object]:
     return {
         "holdId": hold.id,
         "eventId": hold.event_id,
         "seatIds": list(hold.seat_ids),
-        "expiresAt": iso(hold.expires_at),
+        "expiresAt": rfc3339(hold.expires_at, millis=True),
         "status": status.value,
     }
 

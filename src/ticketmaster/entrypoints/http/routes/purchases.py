@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body, Header
 from starlette.responses import Response
 
 from ticketmaster.domain.purchases import Booking, Purchase
+from ticketmaster.domain.times import rfc3339
 from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep, UserDep, WriterDep
 from ticketmaster.entrypoints.http.responses import json_response
-from ticketmaster.entrypoints.http.routes.holds import iso
 from ticketmaster.services.purchases import RequestPurchase
 
 router = APIRouter(tags=["purchases"])
@@ -36,7 +36,7 @@ def booking_json(b: Booking) -> dict[str, object]:
         "eventId": b.event_id,
         "seatIds": list(b.seat_ids),
         "userId": b.user_id,
-        "purchasedAt": iso(b.purchased_at),
+        "purchasedAt": rfc3339(b.purchased_at, millis=True),
         "amountCents": b.amount_cents,
         "currency": b.currency,
     }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ticketmaster.domain.times import rfc3339_ms
 from ticketmaster.entrypoints.http import bodies, openapi
 from ticketmaster.entrypoints.http.deps import ContainerDep, HotRoute, WriterDep, container, current_user
 from ticketmaster.entrypoints.http.responses import json_response
@@ -14,10 +13,6 @@ from ticketmaster.observability import QUEUE_ETA_ERROR
 
 router = APIRouter(tags=["waiting room"])
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @router.post(
@@ -50,7 +45,7 @@ async def join_queue(event_id: openapi.EventId, user: WriterDep, c: ContainerDep
     }
     if joined.position is None:
         # Before the opening nobody has a position yet: the pre-queue is shuffled at onSaleAt.
-        body |= {"preQueue": True, "onSaleAt": _iso_ms(joined.on_sale_at_ms)}
+        body |= {"preQueue": True, "onSaleAt": rfc3339_ms(joined.on_sale_at_ms)}
     return json_response(body, 201, _NO_STORE)
 
 
@@ -70,8 +65,8 @@ async def poll_status(request: Request) -> Response:
             "position": s.position,
             "admitted": True,
             "admissionToken": s.admission_token,
-            "expiresAt": _iso_ms(s.expires_at_ms),
-            "admittedAt": _iso_ms(s.admitted_at_ms),
+            "expiresAt": rfc3339_ms(s.expires_at_ms),
+            "admittedAt": rfc3339_ms(s.admitted_at_ms),
         }
     elif s.lapsed:
         body = {
@@ -90,7 +85,7 @@ async def poll_status(request: Request) -> Response:
             "estimatedWaitSeconds": s.estimated_wait_seconds,
         }
         if s.on_sale_at_ms is not None:
-            body |= {"preQueue": True, "onSaleAt": _iso_ms(s.on_sale_at_ms)}
+            body |= {"preQueue": True, "onSaleAt": rfc3339_ms(s.on_sale_at_ms)}
     return json_response(body, 200, _NO_STORE)
 
 
