@@ -17,6 +17,8 @@ from types import SimpleNamespace
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticketmaster.entrypoints.http.responses import etag_matches
+
 
 @dataclass(frozen=True, slots=True)
 class Cached:
@@ -55,12 +57,6 @@ def _route_of(path: str) -> str | None:
     return None
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    return etag.removeprefix("W/") in {tag.strip().removeprefix("W/") for tag in header.split(",")}
-
-
 class BrowseCacheMiddleware:
     def __init__(self, app: ASGIApp, cache: MicroCache) -> None:
         self.app = app
@@ -97,7 +93,7 @@ class BrowseCacheMiddleware:
     async def _replay(scope: Scope, hit: Cached, send: Send) -> None:
         headers = [(b"etag", hit.etag.encode()), (b"cache-control", hit.cache_control.encode())]
         inm = next((v.decode() for k, v in scope["headers"] if k == b"if-none-match"), None)
-        if inm is not None and _etag_matches(inm, hit.etag):
+        if etag_matches(inm, hit.etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return

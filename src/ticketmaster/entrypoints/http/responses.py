@@ -20,13 +20,13 @@ def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] 
     )
 
 
-def etag_matches(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if not header:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header value names ``etag`` (weakly, RFC 9110 13.1.2)."""
+    if not if_none_match:
         return False
-    if header.strip() == "*":
+    if if_none_match.strip() == "*":
         return True
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return etag.removeprefix("W/") in candidates
 
 
@@ -35,6 +35,6 @@ def cacheable_json(request: Request, body: Any, *, max_age: int) -> Response:
     raw = orjson.dumps(body)
     etag = '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag_matches(request, etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(raw, headers=headers, media_type="application/json")

@@ -23,7 +23,7 @@ async def get_seat_map(request: Request) -> Response:
         c = await container(request)
         rendered = await c.seat_maps.seat_map(request.path_params["event_id"])
         headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-        if etag_matches(request, rendered.etag):
+        if etag_matches(request.headers.get("if-none-match"), rendered.etag):
             return Response(status_code=304, headers=headers)
         if rendered.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
             headers["Content-Encoding"] = "gzip"
