@@ -16,7 +16,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 HOLD_ATTEMPTS = Counter(
     "ticketmaster_hold_attempts_total",
-    "Hold requests by outcome (created, replayed, conflict, limit, invalid, unavailable)",
+    "Hold requests by outcome (created, conflict, limit, invalid, unavailable)",
     ["outcome"],
 )
 HOLD_LATENCY = Histogram(

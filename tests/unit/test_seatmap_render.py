@@ -102,7 +102,7 @@ def naive(states: dict[str, str], now_ms: int) -> tuple[dict[str, Any], int, flo
 def template_tag(layout: VenueLayout, info: EventInfo) -> str:
     """The ETag's last part: the CRC-32 of the all-AVAILABLE body without its version, so
     every process gives every render of one template the same tag."""
-    body = _SegmentedBody(_template("evt_1", layout, info, 1 << 20)).render(0, {}, T0).body
+    body = from_snapshot(_SegmentedBody(_template("evt_1", layout, info, 1 << 20)), 0, {}, T0).body
     tail = b',"version":0}'
     assert body.endswith(tail)
     return f"{zlib.crc32(body[: -len(tail)]):08x}"
@@ -145,7 +145,14 @@ def test_every_incremental_render_equals_a_render_from_scratch(
             else:
                 states[seat] = "hold_x|soon"
         snapshot = dict(states)  # each snapshot is a new dict, as the gate returns them
-        check(body.render(version, snapshot, now), version, snapshot, now)
+        check(from_snapshot(body, version, snapshot, now), version, snapshot, now)
+
+
+def from_snapshot(body: _SegmentedBody, version: int, states: dict[str, str], now_ms: int) -> RenderedMap:
+    """What the renderer does with ``snapshot()``'s answer, on the calling thread."""
+    body.seats.update(states, now_ms, version)
+    body.install(body.patch(body.changed()))
+    return body.emit(version)
 
 
 def from_log(body: _SegmentedBody, changes: SeatChanges) -> RenderedMap:
@@ -166,7 +173,7 @@ def test_renders_from_the_change_log_equal_renders_from_scratch(
     body = _SegmentedBody(_template("evt_1", LAYOUT, INFO, segment_bytes))
     states: dict[str, str] = {}
     now = T0
-    check(body.render(0, {}, now), 0, {}, now)
+    check(from_snapshot(body, 0, {}, now), 0, {}, now)
     for version, ((changes, tick), snapshot) in enumerate(steps, start=1):
         now += tick
         entry: dict[str, str] = {}
@@ -184,7 +191,7 @@ def test_renders_from_the_change_log_equal_renders_from_scratch(
             else:
                 states.pop(seat, None)
         if snapshot:
-            rendered = body.render(version, dict(states), now)
+            rendered = from_snapshot(body, version, dict(states), now)
         else:
             rendered = from_log(body, SeatChanges(version - 1, version, ((version, entry),), now))
         check(rendered, version, states, now)
@@ -192,7 +199,7 @@ def test_renders_from_the_change_log_equal_renders_from_scratch(
 
 def test_changes_from_another_version_are_refused() -> None:
     body = _SegmentedBody(_template("evt_1", LAYOUT, INFO, 200))
-    body.render(5, {"A-1-1": "SOLD"}, T0)
+    from_snapshot(body, 5, {"A-1-1": "SOLD"}, T0)
 
     with pytest.raises(ValueError, match="since 4"):
         body.seats.apply(SeatChanges(4, 6, ((5, {}), (6, {"A-1-2": "SOLD"})), T0))
@@ -205,12 +212,12 @@ def test_holds_lapse_by_time_alone() -> None:
     body = _SegmentedBody(_template("evt_1", LAYOUT, INFO, 200))
     states = {"A-1-1": f"h1|{T0 + 10}", "B-AA-30": f"h2|{T0 + 20}", "C-1-1": "SOLD"}
     for now in (T0, T0 + 10, T0 + 15, T0 + 20, T0 + 5):
-        check(body.render(7, dict(states), now), 7, states, now)
+        check(from_snapshot(body, 7, dict(states), now), 7, states, now)
 
 
 def test_a_hold_of_adjacent_seats_recompresses_one_segment() -> None:
     body = _SegmentedBody(_template("evt_1", LAYOUT, INFO, 1_000))
-    body.render(1, {}, T0)
+    from_snapshot(body, 1, {}, T0)
     body.seats.update({f"B-AA-{n}": f"h1|{T0 + 60_000}" for n in (1, 2, 3)}, T0)
     changed = body.changed()
     assert len(changed) == 1
@@ -219,7 +226,7 @@ def test_a_hold_of_adjacent_seats_recompresses_one_segment() -> None:
 
 def test_small_maps_are_not_gzipped() -> None:
     tiny = VenueLayout("ven_2", (SectionLayout("A", "A", (("1", 2),)),))
-    rendered = _SegmentedBody(_template("evt_1", tiny, INFO)).render(3, {"A-1-2": "SOLD"}, T0)
+    rendered = from_snapshot(_SegmentedBody(_template("evt_1", tiny, INFO)), 3, {"A-1-2": "SOLD"}, T0)
     assert rendered.gzipped is None
     body = orjson.loads(rendered.body)
     assert [s["status"] for s in body["sections"][0]["seats"]] == ["AVAILABLE", "SOLD"]
@@ -236,12 +243,12 @@ def test_crc_combination_matches_zlib(first: bytes, second: bytes) -> None:
 
 def test_a_render_abandoned_before_installing_its_segments_leaves_nothing_behind() -> None:
     body = _SegmentedBody(_template("evt_1", LAYOUT, INFO, 200))
-    body.render(1, {}, T0)
+    from_snapshot(body, 1, {}, T0)
     abandoned = {"A-1-1": "SOLD", "D-Y-25": f"h1|{T0 + 100}"}
     body.seats.update(abandoned, T0)
     body.patch(body.changed())  # computed (in a thread) but cancelled: never installed
     states = {**abandoned, "B-AA-1": "SOLD"}
-    check(body.render(2, states, T0 + 1), 2, states, T0 + 1)
+    check(from_snapshot(body, 2, states, T0 + 1), 2, states, T0 + 1)
 
 
 def test_the_etag_changes_with_the_drawing_the_names_and_the_pricing() -> None:
@@ -264,8 +271,7 @@ def test_the_etag_changes_with_the_drawing_the_names_and_the_pricing() -> None:
     assert len(tags) == 6
     # The same inputs give the same tag however the body is cut into segments.
     assert {template_tag(LAYOUT, INFO)} == {
-        _SegmentedBody(_template("evt_1", LAYOUT, INFO, size))
-        .render(0, {}, T0)
+        from_snapshot(_SegmentedBody(_template("evt_1", LAYOUT, INFO, size)), 0, {}, T0)
         .etag.split(".", 2)[2]
         .strip('"')
         for size in (1, 200, 1_000)

@@ -326,12 +326,6 @@ class _SegmentedBody:
         etag = f'"{version}.{self.seats.held}.{self.template.crc:08x}"'
         return RenderedMap(version, etag, gzipped, self.seats.earliest, parts)
 
-    def render(self, version: int, states: dict[str, str], now_ms: int) -> RenderedMap:
-        """A whole render on the calling thread."""
-        self.seats.update(states, now_ms, version)
-        self.install(self.patch(self.changed()))
-        return self.emit(version)
-
 
 @dataclass
 class _EventMaps:

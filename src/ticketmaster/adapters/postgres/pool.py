@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
-
-from ticketmaster.domain.errors import Unavailable
 
 # A plain connection or one borrowed from a pool: both run the same queries.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -47,12 +43,3 @@ async def create_pool(
     )
     assert pool is not None
     return pool
-
-
-@asynccontextmanager
-async def translate_unavailable() -> AsyncIterator[None]:
-    """Turn "cannot reach PostgreSQL" into the domain's Unavailable error."""
-    try:
-        yield
-    except CONNECTION_ERRORS as exc:
-        raise Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc

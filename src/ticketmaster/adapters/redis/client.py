@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import redis
 import redis.asyncio
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from ticketmaster.domain.errors import Unavailable
 
 REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -45,11 +40,3 @@ def create_client(url: str, *, max_connections: int = 256) -> redis.asyncio.Redi
         driver_info=_DRIVER_INFO,
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool and closes it
-
-
-@asynccontextmanager
-async def translate_unavailable() -> AsyncIterator[None]:
-    try:
-        yield
-    except REDIS_DOWN as exc:
-        raise Unavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
