@@ -15,7 +15,7 @@ errors (non-2xx/304 statuses, transport failures) are totals and never count as
 successes. The exit status is 1 when any request failed (and, with ``--strict``, when
 a target is missed).
 
-Example: ``.venv/bin/python bench/browse.py --duration 8 --repeat 3``
+Example: ``.venv/bin/python -m bench.browse --duration 8 --repeat 3``
 """
 
 from __future__ import annotations
@@ -30,11 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine
 from bench.http1 import build_get, fetch, split_url

@@ -34,13 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench import machine
-from bench.holds import _make_buyers
+from bench.holds import make_buyers
 from bench.http1 import READ_LIMIT, read_response
 from bench.loadgen import percentile
-from bench.sut import ServerUnderTest, _with_database, add_target_arguments
+from bench.sut import ServerUnderTest, add_target_arguments, with_database
 
 ROW_SEATS = 50
 
@@ -198,9 +196,9 @@ def main() -> int:
     )
     rows: list[dict[str, float]] = []
     with sut as target, tempfile.TemporaryDirectory() as tmp:
-        env = sut._env(Path(tmp))
-        database = _with_database(args.database_url, sut.database_name)
-        tokens = asyncio.run(_make_buyers(database, env["TICKETMASTER_SECRET_KEY"], args.seats))
+        env = sut.env(Path(tmp))
+        database = with_database(args.database_url, sut.database_name)
+        tokens = asyncio.run(make_buyers(database, env["TICKETMASTER_SECRET_KEY"], args.seats))
         print(
             f"server: {target.description}; scenario {args.scenario}; {args.seats} seats; "
             f"{args.clients} clients"
@@ -214,7 +212,7 @@ def main() -> int:
             random.Random(round_no).shuffle(seat_ids)
             path = Path(tmp) / f"burst{round_no}.json"
             path.write_text(json.dumps(data))
-            sut._cli(env, "import", str(path))
+            sut.cli(env, "import", str(path))
             # 20 ms past the opening: the server's clock must have passed onSaleAt too.
             start_at = on_sale.timestamp() + 0.02 if args.scenario == "opening" else time.time()
             result = asyncio.run(

@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.holds import HoldRequests, hold_bench_env, stadium_deployment
 from bench.http1 import build_get
 from bench.loadgen import RequestSource, run_event_loop, run_load

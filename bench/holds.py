@@ -17,7 +17,7 @@ make holds at a paced --map-hold-rate (default 250 holds/s: an on-sale the waiti
 admits, which would hold the stadium's seats in about a minute); that row also gives the
 hold latency at this load, measured from each request's scheduled start.
 
-Example: ``.venv/bin/python bench/holds.py --duration 8 --repeat 3``
+Example: ``.venv/bin/python -m bench.holds --duration 8 --repeat 3``
 """
 
 from __future__ import annotations
@@ -35,12 +35,10 @@ from pathlib import Path
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench import machine
 from bench.http1 import build_get
 from bench.loadgen import LoadResult, run_event_loop, run_load
-from bench.sut import ServerUnderTest, Target, _with_database, add_target_arguments
+from bench.sut import ServerUnderTest, Target, add_target_arguments, with_database
 from ticketmaster.adapters.tokens import TokenSigner
 
 EVENT_ID = "evt_bench_stadium"
@@ -115,7 +113,8 @@ class HoldRequests:
         return self.ready.pop() if self.ready else self._build(client_id, seq)
 
 
-async def _make_buyers(database_url: str, secret: str, count: int) -> list[str]:
+async def make_buyers(database_url: str, secret: str, count: int) -> list[str]:
+    """``count`` guest users inserted at once, and a signed bearer token for each."""
     ids = [f"usr_bench{i:07d}" for i in range(count)]
     conn = await asyncpg.connect(database_url)
     try:
@@ -149,12 +148,12 @@ def stadium(
         print(line)
     sut = ServerUnderTest(args.database_url, args.redis_url, extra_env=extra_env, with_worker=True)
     with sut as target, tempfile.TemporaryDirectory() as tmp:
-        env = sut._env(Path(tmp))
+        env = sut.env(Path(tmp))
         catalog = Path(tmp) / "bench.json"
         catalog.write_text(json.dumps(_catalog()))
-        sut._cli(env, "import", str(catalog))
-        database = _with_database(args.database_url, sut.database_name)
-        yield sut, target, asyncio.run(_make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
+        sut.cli(env, "import", str(catalog))
+        database = with_database(args.database_url, sut.database_name)
+        yield sut, target, asyncio.run(make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
 
 
 @contextmanager

@@ -25,9 +25,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.holds import EVENT_ID, HoldRequests, hold_bench_env, stadium
 from bench.http1 import build_get

@@ -10,7 +10,7 @@ until none is PENDING. Timings come from the database (``completed_at - created_
 throughput is purchases completed / (last completion - first acceptance). Every run ends
 with ``ticketmaster audit`` against the same deployment and fails loudly if it fails.
 
-Example: ``.venv/bin/python bench/purchases.py --purchases 400 --workers 1,2``
+Example: ``.venv/bin/python -m bench.purchases --purchases 400 --workers 1,2``
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench import machine
-from bench.sut import CLI, ServerUnderTest, _free_port, _with_database, add_target_arguments
+from bench.sut import CLI, ServerUnderTest, add_target_arguments, free_port, with_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +128,7 @@ async def _measure(database_url: str, expected: int, timeout_s: float) -> tuple[
 
 
 def _run(args: argparse.Namespace, workers: int) -> RunResult:
-    sandbox_port = _free_port()
+    sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     extra = {"TICKETMASTER_SANDBOX_URL": sandbox_url}
     with ExitStack() as stack:
@@ -157,12 +155,12 @@ def _run(args: argparse.Namespace, workers: int) -> RunResult:
         )
         sut = ServerUnderTest(args.database_url, args.redis_url, extra_env=extra)
         target = stack.enter_context(sut)
-        env = {**sut._env(log_dir / "data"), "TICKETMASTER_PORT": str(target.port)}
+        env = {**sut.env(log_dir / "data"), "TICKETMASTER_PORT": str(target.port)}
         for n in range(workers):
             log = (log_dir / f"worker-{n}.log").open("wb")
             procs.append(subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=log))
         asyncio.run(_drive(target.base_url, args.purchases, args.concurrency))
-        database_url = _with_database(args.database_url, sut.database_name)
+        database_url = with_database(args.database_url, sut.database_name)
         throughput, took = asyncio.run(_measure(database_url, args.purchases, args.timeout))
         audit = subprocess.run([*CLI, "audit"], env=env, capture_output=True, text=True, check=False)
         verdict = "passed" if audit.returncode == 0 else "FAILED"

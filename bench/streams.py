@@ -19,9 +19,6 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine
 from bench.holds import EVENT_ID, ROWS, SEATS_PER_ROW, SECTIONS, stadium_deployment

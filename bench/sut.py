@@ -64,11 +64,13 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
+    """The same server's URL, naming database ``name`` (the test suite's too)."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -80,7 +82,9 @@ def _run_blocking(coro: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
-def _admin_sql(server_url: str, sql: str) -> None:
+def admin_sql(server_url: str, sql: str) -> None:
+    """Run one statement on the server's maintenance connection (CREATE/DROP DATABASE)."""
+
     async def go() -> None:
         conn = await asyncpg.connect(server_url)
         try:
@@ -91,7 +95,8 @@ def _admin_sql(server_url: str, sql: str) -> None:
     _run_blocking(go())
 
 
-def _delete_namespace(redis_url: str, namespace: str) -> None:
+def delete_namespace(redis_url: str, namespace: str) -> None:
+    """Delete every key of a deployment's Redis namespace."""
     client = redis.Redis.from_url(redis_url)
     try:
         batch: list[bytes] = []
@@ -106,7 +111,8 @@ def _delete_namespace(redis_url: str, namespace: str) -> None:
         client.close()
 
 
-def _ready(url: str) -> bool:
+def ready(url: str) -> bool:
+    """Whether GET ``url`` answers 200 within a second."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return int(response.status) == 200
@@ -150,10 +156,11 @@ class ServerUnderTest:
         self._stack = ExitStack()
         self._workdir = Path(tempfile.gettempdir())  # the deployment's own, once entered
 
-    def _env(self, data_dir: Path) -> dict[str, str]:
+    def env(self, data_dir: Path) -> dict[str, str]:
+        """The environment of a ``ticketmaster`` process of this deployment."""
         return {
             **os.environ,
-            "TICKETMASTER_DATABASE_URL": _with_database(self.server_url, self.database_name),
+            "TICKETMASTER_DATABASE_URL": with_database(self.server_url, self.database_name),
             "TICKETMASTER_REDIS_URL": self.redis_url,
             "TICKETMASTER_REDIS_NAMESPACE": self.namespace,
             "TICKETMASTER_DATA_DIR": str(data_dir),
@@ -162,7 +169,8 @@ class ServerUnderTest:
             **self.extra_env,
         }
 
-    def _cli(self, env: dict[str, str], *args: str) -> None:
+    def cli(self, env: dict[str, str], *args: str) -> None:
+        """Run ``ticketmaster ARGS`` in ``env``; its failure is an error with its stderr."""
         done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"`ticketmaster {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}")
@@ -171,17 +179,17 @@ class ServerUnderTest:
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tm-bench-")))
             self.progress(f"creating database {self.database_name} on {redact(self.server_url)}")
-            _admin_sql(self.server_url, f'CREATE DATABASE "{self.database_name}"')
+            admin_sql(self.server_url, f'CREATE DATABASE "{self.database_name}"')
             stack.callback(
-                _admin_sql, self.server_url, f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'
+                admin_sql, self.server_url, f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'
             )
-            stack.callback(_delete_namespace, self.redis_url, self.namespace)
-            env = self._env(workdir / "data")
-            self._cli(env, "migrate")
+            stack.callback(delete_namespace, self.redis_url, self.namespace)
+            env = self.env(workdir / "data")
+            self.cli(env, "migrate")
             if self.seed_demo:
                 self.progress("seeding the demo catalog")
-                self._cli(env, "seed", "--demo")
-            port = _free_port()
+                self.cli(env, "seed", "--demo")
+            port = free_port()
             log_path = workdir / "server.log"
             with log_path.open("wb") as log:
                 self.process = subprocess.Popen(
@@ -210,9 +218,9 @@ class ServerUnderTest:
     def serve_also(self, *serve_args: str) -> Target:
         """Another ``ticketmaster serve SERVE_ARGS`` on this deployment (same database,
         namespace and secret) on a free port, stopped with the deployment."""
-        port = _free_port()
+        port = free_port()
         log_path = self._workdir / f"server-{port}.log"
-        env = {**self._env(self._workdir / "data"), "TICKETMASTER_PORT": str(port)}
+        env = {**self.env(self._workdir / "data"), "TICKETMASTER_PORT": str(port)}
         with log_path.open("wb") as log:
             process = subprocess.Popen([*CLI, "serve", *serve_args], env=env, stdout=log, stderr=log)
         self._stack.callback(end_process, process)
@@ -227,7 +235,7 @@ class ServerUnderTest:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-            if _ready(f"http://127.0.0.1:{port}/readyz"):
+            if ready(f"http://127.0.0.1:{port}/readyz"):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"server not ready after {self.ready_timeout_s} s:\n{log_path.read_text()}")
@@ -274,7 +282,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def _existing(url: str) -> Iterator[Target]:
     host, port = split_url(url)
-    if not _ready(f"http://{host}:{port}/healthz"):
+    if not ready(f"http://{host}:{port}/healthz"):
         raise ConnectionError(f"{url}/healthz does not answer 200")
     yield Target(host, port, None, f"existing server at {url}")
 

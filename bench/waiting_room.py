@@ -25,14 +25,6 @@ Example: ``.venv/bin/python -m bench.waiting_room --duration 5 --repeat 3``
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder heads sys.path and this very file would shadow the
-# standard library's ``queue`` (asyncio needs it): put the repository root there instead.
-if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 import argparse
 import asyncio
 import json
@@ -40,11 +32,13 @@ import random
 import secrets
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bench import machine
@@ -346,10 +340,10 @@ def main() -> int:
     levels = [int(n) for n in args.waiters.split(",")]
     sut = ServerUnderTest(args.database_url, args.redis_url, seed_demo=False, extra_env=extra)
     with sut as target, tempfile.TemporaryDirectory() as tmp:
-        env = sut._env(Path(tmp))
+        env = sut.env(Path(tmp))
         catalog = Path(tmp) / "queue.json"
         catalog.write_text(json.dumps(_catalog(args.eta_rate)))
-        sut._cli(env, "import", str(catalog))
+        sut.cli(env, "import", str(catalog))
         worker = subprocess.Popen([*CLI, "worker"], env=env, stderr=subprocess.DEVNULL)
         try:
             print(f"server: {target.description}; admission ticker: `ticketmaster worker` pid {worker.pid}")

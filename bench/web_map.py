@@ -29,13 +29,10 @@ import statistics
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.async_api import Browser, Page, async_playwright
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.browser import CHROMIUM, launch
 from bench.holds import EVENT_ID, SEATS_PER_ROW, SECTIONS, stadium_deployment

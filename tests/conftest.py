@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
+from bench.sut import with_database
 
 from ticketmaster.adapters.postgres.migrate import upgrade_to_head
 from ticketmaster.config import Settings
@@ -36,11 +36,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def run_slow(request: pytest.FixtureRequest) -> bool:
     """Long variants of load/chaos tests run with --run-slow; the default run is short."""
     return bool(request.config.getoption("--run-slow"))
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 
 from bench.onsale.config import OnSaleConfig
-from bench.sut import _admin_sql, _delete_namespace, _free_port, _ready, _with_database
+from bench.sut import admin_sql, delete_namespace, free_port, ready, with_database
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
 
@@ -95,7 +95,7 @@ class Stack:
             latency_ms,
         ]
         self.sandbox = self._spawn("sandbox", *args, "--ledger", str(self.workdir / "ledger.jsonl"))
-        _wait(lambda: _ready(f"http://127.0.0.1:{self.sandbox_port}/healthz"), "sandbox")
+        _wait(lambda: ready(f"http://127.0.0.1:{self.sandbox_port}/healthz"), "sandbox")
 
     def kill_sandbox(self) -> None:
         assert self.sandbox is not None
@@ -104,7 +104,7 @@ class Stack:
 
     def start_api(self, processes: int) -> None:
         self.api = self._spawn("api", "serve", "--workers", str(processes))
-        _wait(lambda: _ready(self.api_url + "/readyz"), "the API", timeout=90)
+        _wait(lambda: ready(self.api_url + "/readyz"), "the API", timeout=90)
 
     def api_children(self) -> list[int]:
         """PIDs of the API processes (the children of ``serve --workers N``, or it alone)."""
@@ -226,11 +226,11 @@ def start_stack(cfg: OnSaleConfig, exits: ExitStack, say: Callable[[str], None])
         assert cfg.database_url is not None
         name = f"tm_onsale_{run_id}"
         say(f"creating database {name}")
-        _admin_sql(cfg.database_url, f'CREATE DATABASE "{name}"')
-        exits.callback(_admin_sql, cfg.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        env["TICKETMASTER_DATABASE_URL"] = _with_database(cfg.database_url, name)
+        admin_sql(cfg.database_url, f'CREATE DATABASE "{name}"')
+        exits.callback(admin_sql, cfg.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        env["TICKETMASTER_DATABASE_URL"] = with_database(cfg.database_url, name)
     if own:
-        stack.redis_port = _free_port()
+        stack.redis_port = free_port()
         stack.start_redis()
         exits.callback(lambda: end_process(stack.redis_proc))
         env["TICKETMASTER_REDIS_URL"] = f"redis://127.0.0.1:{stack.redis_port}/0"
@@ -238,10 +238,10 @@ def start_stack(cfg: OnSaleConfig, exits: ExitStack, say: Callable[[str], None])
         assert cfg.redis_url is not None
         namespace = f"tmonsale{run_id}"
         env["TICKETMASTER_REDIS_URL"], env["TICKETMASTER_REDIS_NAMESPACE"] = cfg.redis_url, namespace
-        exits.callback(_delete_namespace, cfg.redis_url, namespace)
-    stack.sandbox_port = _free_port()
+        exits.callback(delete_namespace, cfg.redis_url, namespace)
+    stack.sandbox_port = free_port()
     env["TICKETMASTER_SANDBOX_URL"] = f"http://127.0.0.1:{stack.sandbox_port}"
-    api_port = _free_port()
+    api_port = free_port()
     env["TICKETMASTER_PORT"] = str(api_port)
     stack.api_url = f"http://127.0.0.1:{api_port}"
     done = stack.cli("migrate")
