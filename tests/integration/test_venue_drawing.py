@@ -14,7 +14,7 @@ from tests import factories
 from tests.integration.test_catalog_import import run_import
 from tests.snapshots import dump_tables
 from ticketmaster.adapters.postgres.holds import PostgresHoldRepository
-from ticketmaster.adapters.redis.catalog_cache import CatalogCache
+from ticketmaster.adapters.redis.catalog_cache import CatalogCache, announce_catalog_change
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.catalog import ImportReport
@@ -119,7 +119,7 @@ async def test_the_seat_map_serves_the_drawing_and_follows_a_redraw(
     await run_import(pool, data)
     repo = PostgresHoldRepository(pool)
     keys = RedisKeys(namespace)
-    catalog = CatalogCache(redis_client, keys, repo)
+    catalog = CatalogCache(redis_client, keys, repo, generation_check_s=0)
     renderer = SeatMapRenderer(RedisSeatGate(redis_client, keys, repo, max_seats_per_user=8), catalog)
 
     first = await renderer.seat_map(drawn_event["id"])
@@ -133,7 +133,7 @@ async def test_the_seat_map_serves_the_drawing_and_follows_a_redraw(
 
     v["sections"][1]["geometry"] = {"x": 12, "y": 0, "rotation": 15}
     await run_import(pool, data)
-    await catalog.forget_events([drawn_event["id"]])  # what a re-import asks of every process
+    await announce_catalog_change(redis_client, keys)  # what `ticketmaster import` does after it
 
     redrawn = await renderer.seat_map(drawn_event["id"])
     assert redrawn.version == first.version  # no seat changed ...
