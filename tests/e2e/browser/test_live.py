@@ -23,6 +23,8 @@ async def test_a_seat_held_by_a_shows_held_to_b_within_a_second_and_free_again_a
     a = await open_page(f"/e/{event['id']}", short=True)
     b = await open_page(f"/e/{event['id']}", short=True)
     await section_button(b, "Floor A").click()
+    refetches: list[str] = []  # changes arrive as deltas: B never reads the whole map again
+    b.on("request", lambda r: refetches.append(r.url) if r.url.endswith("/seats") else None)
     watched = seat(b, "sec0-A-7")
     await expect(watched).to_have_attribute("data-status", "AVAILABLE")
     await expect(section_button(b, "Floor A")).to_have_accessible_name("Floor A — 30 available")
@@ -40,6 +42,7 @@ async def test_a_seat_held_by_a_shows_held_to_b_within_a_second_and_free_again_a
     await expect(seat(a, "sec0-A-7")).to_have_attribute("data-status", "AVAILABLE")
     await shot(a, "a-expired")
     await shot(b, "b-sees-free")
+    assert refetches == []
 
 
 async def test_a_seat_in_bs_selection_taken_by_a_leaves_it_with_a_note(

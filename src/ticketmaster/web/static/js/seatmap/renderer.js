@@ -359,12 +359,16 @@ export class SeatMapView {
     ctx.font = "600 11px system-ui, sans-serif";
     const name = section.name.replace(/^Section /, "");
     const count = soldOut ? "Sold out" : `${section.available} left`;
-    if (h >= 30) {
-      ctx.fillText(name, cx, cy - 6);
-      ctx.font = "10px system-ui, sans-serif";
+    const label = soldOut ? "Sold out" : name;
+    if (ctx.measureText(label).width > w - 2) return;
+    ctx.font = "10px system-ui, sans-serif";
+    if (h >= 30 && ctx.measureText(count).width <= w - 2) {
       ctx.fillText(count, cx, cy + 7);
+      ctx.font = "600 11px system-ui, sans-serif";
+      ctx.fillText(name, cx, cy - 6);
     } else {
-      ctx.fillText(soldOut ? "Sold out" : name, cx, cy);
+      ctx.font = "600 11px system-ui, sans-serif";
+      ctx.fillText(label, cx, cy);
     }
   }
 
