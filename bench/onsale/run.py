@@ -29,7 +29,7 @@ from bench import machine
 from bench.http1 import split_url
 from bench.onsale import stats
 from bench.onsale.arrivals import arrival_offsets
-from bench.onsale.buyer import BuyerRecord, Sale, journey
+from bench.onsale.buyer import BuyerRecord, GaveUp, Sale, journey, read_map
 from bench.onsale.chaos import Fault, inject
 from bench.onsale.client import Client, Journal
 from bench.onsale.config import OnSaleConfig
@@ -130,12 +130,12 @@ async def _monitor(sale: Sale, samples: list[stats.Sample], seats: int, bar: tqd
     """Every half second: the seat map's counts and the harness's queue; ends the sale when
     every seat is SOLD."""
     while not sale.over.is_set():
-        reply = await sale.client.request(
-            "GET", f"/events/{sale.event_id}/seats", "monitor", headers={"Accept-Encoding": "gzip"}
-        )
+        try:
+            view: SeatView | None = await read_map(sale, "monitor", fresh=True)
+        except GaveUp:
+            view = None
         now = sale.journal.now()
-        if reply.status == 200:
-            view = SeatView.of(reply.json())
+        if view is not None:
             joined = sum(1 for b in sale.buyers if b.joined_at is not None)
             admitted = sum(1 for b in sale.buyers if b.admitted_at is not None)
             shopping = sum(1 for b in sale.buyers if b.admitted_at is not None and b.done_at is None)
@@ -153,9 +153,10 @@ async def _monitor(sale: Sale, samples: list[stats.Sample], seats: int, bar: tqd
 
 
 async def _cpu(stack: Stack | None) -> dict[str, float]:
+    """CPU seconds used so far by each component's processes, and by this load generator."""
+    out: dict[str, float] = {"client": time.process_time()}
     if stack is None:
-        return {}
-    out: dict[str, float] = {}
+        return out
     for role, pids in stack.engine_pids().items():
         total = 0.0
         for pid in pids:

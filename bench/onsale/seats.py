@@ -38,6 +38,10 @@ class SeatView:
             view.sections.append((section["id"], rows))
         return view
 
+    def copy(self) -> SeatView:
+        rows = [(sid, {row: nums[:] for row, nums in r.items()}) for sid, r in self.sections]
+        return SeatView(rows, self.available, self.held, self.sold)
+
     def remove(self, seat_ids: list[str]) -> None:
         """Forget seats (just asked for, or refused as taken)."""
         for seat_id in seat_ids:

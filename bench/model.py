@@ -1,0 +1,341 @@
+"""The on-sale model's parts (SimPy): the crowd's and the fleet's parameters, and the model
+itself; :mod:`bench.simulate` documents the model, runs it, sizes the fleet and is its CLI."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import random
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.onsale.arrivals import arrival_offsets
+
+COMPONENTS = ("api", "redis", "postgres", "worker")
+COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
+MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
+
+
+@dataclass(frozen=True)
+class Load:
+    buyers: int = 1_000_000
+    seats: int = 20_000
+    prequeue_share: float = 0.3
+    lead_s: float = 60.0
+    arrival_s: float = 300.0
+    poll_s: float = 2.0
+    queue_patience_s: float = 0.0
+    best_share: float = 0.5
+    front_bias: float = 0.6
+    max_retries: int = 3
+    abandon_share: float = 0.15
+    decline_share: float = 0.1
+    think_s: tuple[float, float] = (0.3, 1.5)
+    hold_ttl_s: float = 600.0
+    payment_ms: tuple[float, float] = (100.0, 1000.0)
+    admission_per_min: float | None = None
+    max_admitted: int | None = None
+    rtt_ms: float = 1.0
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Fleet:
+    api: int = 1
+    redis_shards: int = 1
+    postgres_cores: int = 2
+    workers: int = 1
+    worker_slots: int = 32
+    shared_cores: int | None = None
+    client_cpu: float = 0.0
+    """Cores the load generator keeps busy on the shared machine (validation only)."""
+
+
+@dataclass
+class Outcome:
+    sell_out_s: float | None = None
+    all_taken_s: float | None = None
+    holds_ok: int = 0
+    holds_409: int = 0
+    latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    waits: list[float] = field(default_factory=list)
+    admitted: int = 0
+    left_queue: int = 0
+    max_admitted_at_once: int = 0
+    busy: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    busy_per_s: dict[str, dict[int, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    end_s: float = 0.0
+    requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def load_costs(path: Path) -> dict[str, dict[str, float]]:
+    data = json.loads(path.read_text())
+    return {
+        name: {c: float(v.get(f"{c}_ms", 0.0)) / 1000 for c in COMPONENTS}
+        for name, v in data["endpoints"].items()
+    }
+
+
+class Model:
+    def __init__(self, load: Load, fleet: Fleet, costs: dict[str, dict[str, float]]) -> None:
+        import simpy
+
+        self.simpy = simpy
+        self.load, self.fleet, self.costs = load, fleet, costs
+        self.env = simpy.Environment()
+        self.res = {
+            "api": simpy.Resource(self.env, fleet.api),
+            "redis": simpy.Resource(self.env, 1),  # one event = one slot = one shard
+            "postgres": simpy.Resource(self.env, fleet.postgres_cores),
+            "worker": simpy.Resource(self.env, fleet.workers),
+        }
+        self.cores = simpy.Resource(self.env, fleet.shared_cores) if fleet.shared_cores else None
+        self.worker_slots = simpy.Resource(self.env, fleet.workers * fleet.worker_slots)
+        self.rng = random.Random(load.seed)
+        self.out = Outcome()
+        self.available = list(range(load.seats))  # seat indices in rank order (front first)
+        self.sold = 0
+        self.over = simpy.Event(self.env)
+        self.rate = (load.admission_per_min or 10 * load.seats) / 60
+        self.cap = load.max_admitted or min(2 * load.seats, 10_000)
+        self.shopping = 0
+        self.stalled: deque[Any] = deque()  # shoppers waiting for seats to come back
+
+    # --- service ------------------------------------------------------------------------
+
+    def _cpu(self, component: str, seconds: float) -> Any:
+        """Hold one unit of ``component`` (and of a shared core) for ``seconds`` of CPU."""
+        if seconds <= 0:
+            return
+        with self.res[component].request() as unit:
+            yield unit
+            if self.cores is not None:
+                with self.cores.request() as core:
+                    yield core
+                    yield self.env.timeout(seconds)
+            else:
+                yield self.env.timeout(seconds)
+        self.out.busy[component] += seconds
+        per_s, t, end = self.out.busy_per_s[component], self.env.now - seconds, self.env.now
+        while t < end:  # spread over the seconds it ran in
+            step = min(end, math.floor(t) + 1) - t
+            per_s[int(t)] += step
+            t += step
+
+    def request(self, endpoint: str) -> Any:
+        """One request: API, then Redis, then PostgreSQL CPU, plus the network round trip."""
+        start = self.env.now
+        cost = self.costs[endpoint]
+        for component in ("api", "redis", "postgres"):
+            yield from self._cpu(component, cost[component])
+        yield self.env.timeout(self.load.rtt_ms / 1000)
+        self.out.requests[endpoint] += 1
+        self.out.latency_ms[endpoint].append((self.env.now - start) * 1000)
+
+    def background(self, endpoint: str, count: float) -> None:
+        """``count`` requests' CPU as aggregate jobs (polls, joins): spread over the API
+        processes, one job for Redis and one for PostgreSQL."""
+        cost = self.costs[endpoint]
+        self.out.requests[endpoint] += int(count)
+        # As many jobs as keep each within one step (so the demand is served as it comes).
+        jobs = max(1, min(self.fleet.api, math.ceil(count), math.ceil(cost["api"] * count / LOAD_STEP_S)))
+        for _ in range(jobs):
+            self.env.process(self._cpu("api", cost["api"] * count / jobs))
+        self.env.process(self._cpu("redis", cost["redis"] * count))
+        self.env.process(self._cpu("postgres", cost["postgres"] * count))
+
+    # --- the crowd and the queue -----------------------------------------------------------
+
+    def run(self) -> Outcome:
+        ld = self.load
+        offsets = arrival_offsets(ld.buyers, ld.prequeue_share, ld.lead_s, ld.arrival_s, ld.seed)
+        arrive = [ld.lead_s + o for o in offsets]  # simulation time 0 = lead before the opening
+        open_at = ld.lead_s
+        early = sum(1 for o in offsets if o < 0)
+        order = list(range(early))
+        self.rng.shuffle(order)
+        queue = order + list(range(early, ld.buyers))  # queue position -> buyer
+        patience = ld.queue_patience_s
+        leave = [a + self.rng.expovariate(1 / patience) if patience else math.inf for a in arrive]
+        self.env.process(self._joins_and_polls(arrive, open_at))
+        self.env.process(self._ticker(arrive, leave, queue, open_at))
+        if self.fleet.client_cpu and self.cores is not None:
+            self.env.process(self._client_load())
+        self.env.run(until=self.over | self.env.timeout(open_at + 3600))
+        self.out.end_s = self.env.now - open_at
+        if self.out.sell_out_s is not None:
+            self.out.sell_out_s -= open_at
+        if self.out.all_taken_s is not None:
+            self.out.all_taken_s -= open_at
+        return self.out
+
+    def _client_load(self) -> Any:
+        while True:
+            for _ in range(math.ceil(self.fleet.client_cpu)):
+                self.env.process(
+                    self._core_only(LOAD_STEP_S * self.fleet.client_cpu / math.ceil(self.fleet.client_cpu))
+                )
+            yield self.env.timeout(LOAD_STEP_S)
+
+    def _core_only(self, seconds: float) -> Any:
+        assert self.cores is not None
+        with self.cores.request() as core:
+            yield core
+            yield self.env.timeout(seconds)
+
+    def _joins_and_polls(self, arrive: list[float], open_at: float) -> Any:
+        """Joins and status polls of the waiting crowd, in aggregate every LOAD_STEP_S."""
+        joined = 0
+        while not self.over.triggered:
+            now = self.env.now
+            new = bisect.bisect_right(arrive, now) - joined
+            joined += new
+            if new:
+                self.background("queue_join", new)
+            waiting = joined - self.out.admitted - self.out.left_queue
+            if waiting > 0:
+                self.background("queue_status", LOAD_STEP_S * self._poll_rate(waiting, now < open_at))
+            if self.stalled:
+                self.background("queue_status", LOAD_STEP_S * len(self.stalled) / self.load.poll_s)
+            yield self.env.timeout(LOAD_STEP_S)
+
+    def _poll_rate(self, waiting: int, before_open: bool) -> float:
+        """Polls/s of ``waiting`` waiters spread over the line, each every clamp(ahead /
+        rate / 3, poll, 15) s (before the opening: once per poll interval, on average)."""
+        p = self.load.poll_s
+        if before_open:
+            return waiting / max(p, MAX_POLL_S)
+        a1 = min(waiting, 3 * self.rate * p)
+        a2 = min(waiting, 3 * self.rate * MAX_POLL_S)
+        rate = a1 / p + (3 * self.rate * math.log(a2 / a1) if a2 > a1 > 0 else 0.0)
+        return rate + max(0.0, waiting - a2) / MAX_POLL_S
+
+    def _ticker(self, arrive: list[float], leave: list[float], queue: list[int], open_at: float) -> Any:
+        yield self.env.timeout(open_at)
+        admitted_at: list[float] = []  # admission times still inside the window
+        window = self.load.hold_ttl_s
+        i, last = 0, self.env.now
+        while not self.over.triggered:
+            now = self.env.now
+            budget = self.rate * (now - last)
+            last = now
+            while admitted_at and admitted_at[0] <= now - window:
+                admitted_at.pop(0)
+            budget = min(budget, self.cap - len(admitted_at))
+            carry = budget - int(budget)
+            while budget >= 1 and i < len(queue):
+                buyer = queue[i]
+                if arrive[buyer] > now:
+                    break  # FIFO behind the pre-queue: the next one has not joined yet
+                i += 1
+                if leave[buyer] <= now:
+                    self.out.left_queue += 1
+                    continue
+                budget -= 1
+                admitted_at.append(now)
+                self.out.admitted += 1
+                self.out.waits.append(now - max(arrive[buyer], open_at))
+                self.env.process(self._shop())
+            last -= carry / self.rate if self.rate else 0.0
+            self.out.max_admitted_at_once = max(self.out.max_admitted_at_once, self.shopping)
+            yield self.env.timeout(TICK_S * self.rng.uniform(0.8, 1.2))
+
+    # --- one admitted buyer -----------------------------------------------------------------
+
+    def _pick(self, count: int) -> list[int]:
+        """Front-biased seats from those available now (adjacent when the row allows)."""
+        if len(self.available) < count:
+            return []
+        k = 5.0 * self.load.front_bias
+        u = self.rng.random()
+        rank = -math.log(1 - u * (1 - math.exp(-k))) / k if k else u
+        j = min(bisect.bisect_left(self.available, int(rank * self.load.seats)), len(self.available) - count)
+        return self.available[j : j + count]
+
+    def _take(self, seats: list[int]) -> bool:
+        positions = [bisect.bisect_left(self.available, s) for s in seats]
+        if any(
+            p >= len(self.available) or self.available[p] != s for p, s in zip(positions, seats, strict=True)
+        ):
+            return False
+        for s in seats:
+            self.available.pop(bisect.bisect_left(self.available, s))
+        if not self.available and self.out.all_taken_s is None:
+            self.out.all_taken_s = self.env.now
+        return True
+
+    def _release_later(self, seats: list[int]) -> Any:
+        yield self.env.timeout(self.load.hold_ttl_s)
+        for s in seats:
+            bisect.insort(self.available, s)
+        for _ in range(min(len(self.stalled), 2 * len(seats))):
+            self.stalled.popleft().succeed()
+
+    def _shop(self) -> Any:
+        ld, rng = self.load, self.rng
+        self.shopping += 1
+        try:
+            yield self.env.timeout(rng.uniform(0, 1.5 * ld.poll_s))  # noticed at the next poll
+            count = rng.choice(COUNTS)
+            while not self.over.triggered:
+                yield from self.request("seat_map")
+                choice = self._pick(count)
+                if choice:
+                    yield self.env.timeout(rng.uniform(*ld.think_s))
+                for _ in range(ld.max_retries + 1 if choice else 0):
+                    if self.over.triggered:
+                        return
+                    best = rng.random() < ld.best_share
+                    start = self.env.now
+                    yield from self.request("hold")
+                    seats = self.available[:count] if best and len(self.available) >= count else choice
+                    if seats and self._take(seats):
+                        self.out.holds_ok += 1
+                        self.out.latency_ms["hold_201"].append((self.env.now - start) * 1000)
+                        yield from self._pay_or_abandon(seats)
+                        return
+                    self.out.holds_409 += 1
+                    choice = self._pick(count)
+                    if not choice:
+                        break
+                # No seats (all held or sold): wait until holds lapse, then look again, as the
+                # benchmark's buyers do (back through the waiting room, polling meanwhile: that
+                # load is counted with the waiters'). A release wakes a few waiters per seat.
+                wake = self.env.event()
+                self.stalled.append(wake)
+                yield wake | self.over
+                yield self.env.timeout(rng.uniform(0.0, 2 * ld.poll_s))
+                yield from self.request("queue_status")
+        finally:
+            self.shopping -= 1
+
+    def _pay_or_abandon(self, seats: list[int]) -> Any:
+        ld, rng = self.load, self.rng
+        if rng.random() < ld.abandon_share:
+            self.env.process(self._release_later(seats))
+            return
+        yield self.env.timeout(rng.uniform(*ld.think_s))
+        attempts = 2 if rng.random() < ld.decline_share else 1
+        for _ in range(attempts):
+            yield from self.request("purchase")
+            done = self.env.event()
+            self.env.process(self._charge(done))
+            while not done.triggered:
+                yield self.env.timeout(0.3)
+                yield from self.request("purchase_status")
+        self.sold += len(seats)
+        if self.sold >= ld.seats and not self.over.triggered:
+            self.out.sell_out_s = self.env.now
+            self.over.succeed()
+
+    def _charge(self, done: Any) -> Any:
+        with self.worker_slots.request() as slot:
+            yield slot
+            yield from self._cpu("worker", self.costs["purchase"]["worker"])
+            yield self.env.timeout(self.rng.uniform(*self.load.payment_ms) / 1000)
+        done.succeed()
