@@ -63,6 +63,25 @@ class SectionLayout:
     geometry: Geometry | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RankedRow:
+    """One row of a venue, ``index`` its place in rank order: every row of the venue,
+    section by section in import order (the first section is the best), rows in order."""
+
+    index: int
+    section_id: str
+    row_id: str
+    seats: int
+
+    @property
+    def seat_prefix(self) -> str:
+        """Every seat id of the row is this prefix and the seat's number."""
+        return seat_id(self.section_id, self.row_id, 0)[:-1]
+
+    def seat(self, number: int) -> str:
+        return seat_id(self.section_id, self.row_id, number)
+
+
 @dataclass(frozen=True)
 class VenueLayout:
     """Sections, rows and seats of a venue, and its drawing. The seats are immutable once
@@ -87,6 +106,15 @@ class VenueLayout:
     @cached_property
     def seat_ids(self) -> frozenset[str]:
         return frozenset(self.section_of)
+
+    @cached_property
+    def ranked_rows(self) -> tuple[RankedRow, ...]:
+        """Every row, in rank order (best available, domain/best_available.py)."""
+        rows: list[RankedRow] = []
+        for section in self.sections:
+            for row_id, count in section.rows:
+                rows.append(RankedRow(len(rows), section.id, row_id, count))
+        return tuple(rows)
 
     @property
     def seat_count(self) -> int:
