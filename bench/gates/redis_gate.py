@@ -11,6 +11,7 @@ from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.gate import Outcome
 from ticketmaster.domain.holds import BlockingHold
+from ticketmaster.domain.layout import EventInfo, VenueLayout
 
 HOLD_TTL_MS = 600_000  # the production default hold time
 
@@ -23,6 +24,12 @@ class FreshEvents:
 
     async def has_hold_history(self, event_id: str) -> bool:
         return False
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        return None  # no venue in PostgreSQL: the gate keeps no availability index for it
+
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None:
+        return None
 
 
 class RedisGate:

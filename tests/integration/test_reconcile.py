@@ -237,6 +237,18 @@ async def _hold_not_live(w: World) -> Check:
     return repaired
 
 
+async def _index_drift(w: World) -> Check:
+    """The availability index says the sold and the held seat are free (a lost index write):
+    best available would offer them, and its check against the seat states would not."""
+    await w.c.redis.hset(w.c.keys.seat_rows(w.event_id), "0", ",".join(["0"] * len(w.seats)))
+    assert await w.c.gate.index_problems(w.event_id)
+
+    async def repaired() -> None:
+        assert await w.c.gate.index_problems(w.event_id) == {}
+
+    return repaired
+
+
 DRIFTS: dict[str, tuple[Callable[[World], Awaitable[Check]], str | None, str]] = {
     "orphan Redis hold without a PostgreSQL row": (_orphan_hold, None, "orphan_hold"),
     "expired hold still ACTIVE in PostgreSQL": (_expired_still_active, "I4", "expired_active"),
@@ -244,6 +256,7 @@ DRIFTS: dict[str, tuple[Callable[[World], Awaitable[Check]], str | None, str]] =
     "Redis SOLD without a booking": (_sold_unbacked, "I1", "sold_unbacked"),
     "live PostgreSQL hold missing from Redis": (_hold_missing, "I5", "hold_missing"),
     "Redis hold that PostgreSQL has cancelled": (_hold_not_live, "I4", "orphan_hold"),
+    "availability index unlike the seat states": (_index_drift, "I4", "index_row"),
 }
 
 

@@ -21,6 +21,7 @@ from ticketmaster.adapters.redis.seat_gate import load_script
 from ticketmaster.domain.gate import Outcome, RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import fingerprint
 from ticketmaster.domain.ids import new_id
+from ticketmaster.domain.reconcile import SeatFix
 from ticketmaster.services.seat_map import SeatMapRenderer
 
 
@@ -66,8 +67,6 @@ async def test_every_script_logs_exactly_the_seats_it_changed_and_the_log_replay
     short = await gate.hold(event, new_id("hold"), "usr_c", (s[4],), 50, fingerprint(event, (s[4],)), "k-c")
     assert {r.outcome for r in (a, b, d, e, short)} == {Outcome.OK}
     deadline = await redis_now_ms(world) + 60_000
-    cas = world.redis.register_script(load_script("reconcile.lua"))
-    cas_keys = [world.keys.seats(event), world.keys.version(event), world.keys.seat_changes(event)]
 
     async def wait_for_lapse() -> None:
         while (now := await redis_now_ms(world)) <= short.expires_at_ms:
@@ -97,7 +96,14 @@ async def test_every_script_logs_exactly_the_seats_it_changed_and_the_log_replay
         ),
         (
             "reconcile",
-            lambda: cas(keys=cas_keys, args=[s[8], "", "SOLD", s[9], "WRONG", "SOLD", s[5], "", ""]),
+            lambda: gate.apply_seat_fixes(
+                event,
+                [
+                    SeatFix("sold_missing", s[8], "", "SOLD"),
+                    SeatFix("sold_missing", s[9], "WRONG", "SOLD"),
+                    SeatFix("orphan_hold", s[5], "", ""),
+                ],
+            ),
         ),
         ("hold", lambda: world.hold([s[0], s[9]], user="usr_f")),
     ]

@@ -24,6 +24,7 @@ from ticketmaster.domain.holds import (
     fingerprint,
 )
 from ticketmaster.domain.ids import new_id
+from ticketmaster.domain.layout import EventInfo, VenueLayout
 
 # --- the hold and release scripts ------------------------------------------------------------
 
@@ -274,6 +275,12 @@ class CountingSource:
 
     async def has_hold_history(self, event_id: str) -> bool:
         return await self.repo.has_hold_history(event_id)
+
+    async def event_info(self, event_id: str) -> EventInfo | None:
+        return await self.repo.event_info(event_id)
+
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None:
+        return await self.repo.venue_layout(venue_id)
 
 
 async def test_two_hundred_concurrent_loads_install_the_event_once(world: World) -> None:

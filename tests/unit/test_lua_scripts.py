@@ -8,6 +8,9 @@ Rules, per script:
 - The key argument of every ``redis.call``/``redis.pcall`` (but keyless commands such as
   TIME) is a local bound from ``KEYS[n]``, an element of a list bound from ``KEYS``, or a
   parameter of a local function at every call of which that argument obeys this rule.
+- The seats hash is written only by ``set_seat`` (scripts/seat_state.lua), which keeps the
+  event's availability index in step, and a script that changes seats saves the index rows
+  it changed (``save_rows``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 from ticketmaster.adapters.redis.seat_gate import load_script
 
 KEYLESS = frozenset({"TIME"})
+SEAT_WRITES = frozenset({"HSET", "HDEL", "HSETNX", "HINCRBY", "DEL", "UNLINK"})
 OPENERS = frozenset({"function", "do", "if", "repeat"})
 CLOSERS = frozenset({"end", "until"})
 _TOKEN = re.compile(
@@ -211,6 +215,24 @@ def check_script(source: str) -> list[str]:
         why = allowed(args[1], i, pending) if len(args) > 1 else "(no key)"
         if why is not None:
             problems.append(f"line {t.line}: {command} on {why}, not a key passed in KEYS")
+    for i, t in enumerate(tokens):
+        if t.text == "redis" and tokens[i + 2].text in ("call", "pcall"):
+            args, _ = split_args(tokens, i + 3)
+            if (
+                len(args) > 1
+                and args[0][0].text.strip("'\"").upper() in SEAT_WRITES
+                and args[1][0].text == "seats_key"
+            ):
+                writer = _enclosing(functions, i)
+                if writer is None or writer.name != "set_seat":
+                    problems.append(f"line {t.line}: the seats hash is written outside set_seat")
+    calls = {
+        tokens[i].text
+        for i in range(len(tokens) - 1)
+        if tokens[i + 1].text == "(" and tokens[i - 1].text != "function"
+    }
+    if calls & {"set_seat", "install_row"} and "save_rows" not in calls:
+        problems.append("the script changes seats but never saves the index rows (save_rows)")
     checked: set[tuple[str, int]] = set()
     while pending - checked:
         name, position = (pending - checked).pop()
@@ -254,6 +276,12 @@ def test_every_script_touches_only_the_keys_it_names_at_the_top(script: str) -> 
         ("local k = KEYS[1]\nlocal function f(k)\n  return redis.call('DEL', k)\nend\nf(ARGV)", "shadows"),
         ("local k = KEYS[1]\nif true then\n  k = 'other'\nend", "k is reassigned"),
         ("local k = KEYS[1]\nlocal x = redis.call('GET', KEYS[2])", "bind KEYS entries as they are"),
+        ("local seats_key = KEYS[1]\nredis.call('HDEL', seats_key, 's')", "written outside set_seat"),
+        (
+            "local seats_key = KEYS[1]\nlocal function set_seat(s)\n  redis.call('HDEL', seats_key, s)\nend\n"
+            "set_seat('a')",
+            "never saves the index rows",
+        ),
     ],
 )
 def test_the_checker_catches_undeclared_keys(source: str, complaint: str) -> None:

@@ -22,7 +22,10 @@ class GateResult:
     fingerprint: str = ""
     unavailable: tuple[str, ...] = ()
     seat_ids: tuple[str, ...] = ()
-    """The hold's seats, as Redis records them (on a REPLAY; empty once the hold is gone)."""
+    """The hold's seats: those chosen (OK), or as Redis records them (REPLAY; empty once the
+    hold is gone)."""
+    version: int = 0
+    """The seat-map version a best-available refusal (UNAVAILABLE) was decided at."""
     already_held: int = 0
     records_complete: bool = False
     """On a refusal: True when Redis has every idempotency record of the event, so the

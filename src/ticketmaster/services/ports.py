@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from ticketmaster.domain.availability import RowProblem
 from ticketmaster.domain.catalog import Catalog, ImportReport, Progress, Venue
 from ticketmaster.domain.gate import RetimeResult, SeatChanges, SeatSnapshot
 from ticketmaster.domain.holds import Hold, HoldStatus
@@ -192,6 +193,15 @@ class GateInspector(HoldRetimer, SeatReleaser, Protocol):
 
     async def apply_seat_fixes(self, event_id: str, fixes: list[SeatFix]) -> set[str]:
         """Apply each fix whose seat still has the state it expects; the seats changed."""
+        ...
+
+    async def index_problems(self, event_id: str) -> dict[int, RowProblem]:
+        """Row -> what is wrong, for each row of the availability index that disagrees with
+        the seat states (domain/availability.py)."""
+        ...
+
+    async def rebuild_index_rows(self, event_id: str, indexes: Iterable[int]) -> int:
+        """Rebuild those rows of the availability index from the seat states."""
         ...
 
 

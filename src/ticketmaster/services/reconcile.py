@@ -3,7 +3,8 @@
 Heals, per event: sold seats missing in Redis, Redis SOLD without a live booking, Redis
 holds that PostgreSQL does not know (after a grace period: a hold's row is written just
 after the gate says yes) or no longer considers live, live PostgreSQL holds missing from
-Redis, and ACTIVE holds past expiry. An event Redis has not loaded needs no repair: its
+Redis, ACTIVE holds past expiry, and rows of the availability index (best available) that
+disagree with the seat states. An event Redis has not loaded needs no repair: its
 state is rebuilt from PostgreSQL on first touch.
 """
 
@@ -95,6 +96,14 @@ class Reconciler:
                     await self.gate.release(event_id, hold.id, hold.user_id, hold.seat_ids)
             else:
                 changes.append(f"{event_id}: CONFLICT hold {hold_id} could not be restored ({result.name})")
+        # Last, once the seat states are right: the availability index must say what they say.
+        problems = await self.gate.index_problems(event_id)
+        if problems:
+            await self.gate.rebuild_index_rows(event_id, problems)
+            changes += [
+                self._count(event_id, "index_row", f"availability index row {row} {problem}: rebuilt")
+                for row, problem in sorted(problems.items())
+            ]
         return changes
 
     @staticmethod

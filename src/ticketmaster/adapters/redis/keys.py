@@ -71,6 +71,20 @@ class RedisKeys:
         (the per-buyer limit; stale entries are dropped as the scripts meet them)."""
         return f"{self.event_tag(event_id)}:holders"
 
+    def seat_rows(self, event_id: str) -> str:
+        """Hash: the availability index, the event's seat states by row in rank order
+        (scripts/seat_state.lua, domain/availability.py)."""
+        return f"{self.event_tag(event_id)}:rows"
+
+    def row_fits(self, event_id: str) -> str:
+        """Sorted set: each row's summary, which counts of adjacent seats fit it and whether
+        without stranding a seat (scripts/seat_state.lua)."""
+        return f"{self.event_tag(event_id)}:rowfits"
+
+    def row_due(self, event_id: str) -> str:
+        """Sorted set: row index by the next hold expiry on it, when its summary is redone."""
+        return f"{self.event_tag(event_id)}:rowdue"
+
     def hold(self, event_id: str, hold_id: str) -> str:
         """Hash of one live hold; it expires (PEXPIREAT) when the hold does."""
         return f"{self.event_tag(event_id)}:hold:{hold_id}"

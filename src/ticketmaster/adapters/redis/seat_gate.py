@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 import redis.asyncio as redis
 
@@ -15,7 +16,15 @@ from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
-from ticketmaster.adapters.redis.seat_loader import IDEMPOTENCY_TTL_MS, EventStateLoader, LiveStateSource
+from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, index_problems
+from ticketmaster.adapters.redis.seat_loader import (
+    IDEMPOTENCY_TTL_MS,
+    EventStateLoader,
+    LiveStateSource,
+    venue_rows,
+)
+from ticketmaster.domain.availability import RowProblem
+from ticketmaster.domain.best_available import SeatSearch
 from ticketmaster.domain.gate import (
     DueHolds,
     GateResult,
@@ -44,6 +53,7 @@ class RedisSeatGate:
         self._source = source
         self._max_per_user = max_seats_per_user
         self._hold = ScriptBatcher(client, load_script("hold.lua"))
+        self._hold_best = ScriptBatcher(client, load_script("hold_best.lua"))
         self._release = ScriptBatcher(client, load_script("release.lua"))
         self._expire = ScriptBatcher(client, load_script("expire.lua"))
         self._expire_due = client.register_script(load_script("expire_due.lua"))
@@ -53,9 +63,31 @@ class RedisSeatGate:
         self._retime = client.register_script(load_script("retime.lua"))
         self._sell = client.register_script(load_script("sell.lua"))
         self._reconcile = client.register_script(load_script("reconcile.lua"))
+        self._index_rows = client.register_script(load_script("index_rows.lua"))
         self._noted: dict[str, float] = {}
 
     # --- holds -------------------------------------------------------------------------
+
+    def _index_keys(self, event_id: str) -> list[str]:
+        """The availability index, which every script changing a seat keeps in step."""
+        k = self._keys
+        return [k.seat_rows(event_id), k.row_fits(event_id), k.row_due(event_id)]
+
+    def _new_hold_keys(self, event_id: str, hold_id: str, user_id: str, idempotency_key: str) -> list[str]:
+        """The keys of hold.lua and hold_best.lua (see their headers)."""
+        k = self._keys
+        return [
+            k.seats(event_id),
+            k.version(event_id),
+            k.loaded(event_id),
+            k.idempotency(event_id, user_id, idempotency_key),
+            k.hold_seats(event_id),
+            k.holders(event_id),
+            k.expiries(event_id),
+            k.hold(event_id, hold_id),
+            k.seat_changes(event_id),
+            *self._index_keys(event_id),
+        ]
 
     async def hold(
         self,
@@ -66,38 +98,57 @@ class RedisSeatGate:
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
+        *,
+        max_seats: int | None = None,
     ) -> GateResult:
-        """Hold all seats or none (see hold.lua); loads the event first if needed."""
-        k = self._keys
-        keys = [
-            k.seats(event_id),
-            k.version(event_id),
-            k.loaded(event_id),
-            k.idempotency(event_id, user_id, idempotency_key),
-            k.hold_seats(event_id),
-            k.holders(event_id),
-            k.expiries(event_id),
-            k.hold(event_id, hold_id),
-            k.seat_changes(event_id),
-        ]
-        args: list[str | int] = [
-            hold_id,
-            user_id,
-            ttl_ms,
-            fingerprint,
-            self._max_per_user,
-            IDEMPOTENCY_TTL_MS,
-            *seat_ids,
-        ]
+        """Hold all seats or none (see hold.lua); loads the event first if needed.
+        ``max_seats``: the event's per-buyer limit (default: the gate's)."""
+        keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
+        limit = self._max_per_user if max_seats is None else max_seats
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, *seat_ids]
+        return await self._new_hold(self._hold, event_id, hold_id, keys, args, best=False)
+
+    async def hold_best(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        search: SeatSearch,
+        ttl_ms: int,
+        fingerprint: str,
+        idempotency_key: str,
+        *,
+        max_seats: int | None = None,
+    ) -> GateResult:
+        """Pick the best available seats and hold them (see hold_best.lua)."""
+        keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
+        limit = self._max_per_user if max_seats is None else max_seats
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS]
+        args += [search.count, "1" if search.adjacent else "0"]
+        args += [bound for pair in search.ranges for bound in pair]
+        return await self._new_hold(self._hold_best, event_id, hold_id, keys, args, best=True)
+
+    async def _new_hold(
+        self,
+        script: ScriptBatcher,
+        event_id: str,
+        hold_id: str,
+        keys: list[str],
+        args: list[str | int],
+        *,
+        best: bool,
+    ) -> GateResult:
         for _ in range(3):
-            reply = await self._hold(keys=keys, args=args)  # the pipe bounds the wait
+            reply = await script(keys=keys, args=args)  # the pipe bounds the wait
             kind = reply[0]
             if kind == "NOT_LOADED":
                 await self.ensure_loaded(event_id)
                 continue
             if kind == "OK":
                 await self._note_holds(event_id)
-                return GateResult(Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]))
+                return GateResult(
+                    Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]), seat_ids=tuple(reply[3:])
+                )
             if kind == "REPLAY":
                 return GateResult(
                     Outcome.REPLAY,
@@ -107,8 +158,12 @@ class RedisSeatGate:
                     seat_ids=tuple(reply[4].split(",")) if reply[4] else (),
                 )
             if kind == "UNAVAILABLE":
+                # hold.lua names the seats taken; hold_best.lua the version it found nothing at.
                 return GateResult(
-                    Outcome.UNAVAILABLE, unavailable=tuple(reply[2:]), records_complete=reply[1] == 1
+                    Outcome.UNAVAILABLE,
+                    unavailable=() if best else tuple(reply[2:]),
+                    version=int(reply[2]) if best else 0,
+                    records_complete=reply[1] == 1,
                 )
             return GateResult(Outcome.LIMIT, already_held=int(reply[1]), records_complete=reply[2] == 1)
         raise RuntimeError(f"event {event_id} state keeps disappearing while holding")
@@ -122,7 +177,8 @@ class RedisSeatGate:
         *,
         forget_idempotency_key: str | None = None,
     ) -> int:
-        """Free the seats still held by this hold (see release.lua); returns how many."""
+        """Free the seats still held by this hold (see release.lua); returns how many. No
+        ``seat_ids``: the seats Redis recorded for the hold."""
         k = self._keys
         keys = [
             k.seats(event_id),
@@ -132,6 +188,7 @@ class RedisSeatGate:
             k.expiries(event_id),
             k.hold(event_id, hold_id),
             k.seat_changes(event_id),
+            *self._index_keys(event_id),
         ]
         if forget_idempotency_key:
             keys.append(k.idempotency(event_id, user_id, forget_idempotency_key))
@@ -147,8 +204,8 @@ class RedisSeatGate:
         self._noted[event_id] = now + 1.0
         await self._redis.sadd(self._keys.events_with_holds(), event_id)
 
-    def _hold_keys(self, event_id: str, hold_id: str) -> list[str]:
-        """The keys expire, sell and retime start with (see their headers)."""
+    def _hold_keys(self, event_id: str, hold_id: str, *, loaded: bool = False) -> list[str]:
+        """The keys of expire, sell and (``loaded``) retime (see their headers)."""
         k = self._keys
         return [
             k.seats(event_id),
@@ -157,6 +214,9 @@ class RedisSeatGate:
             k.hold_seats(event_id),
             k.holders(event_id),
             k.expiries(event_id),
+            *([k.loaded(event_id)] if loaded else []),
+            k.seat_changes(event_id),
+            *self._index_keys(event_id),
         ]
 
     async def retime(
@@ -171,8 +231,7 @@ class RedisSeatGate:
         require_live: bool,
     ) -> RetimeResult:
         """Point the hold's seats at it with a new status/expiry (see retime.lua)."""
-        k = self._keys
-        keys = [*self._hold_keys(event_id, hold_id), k.loaded(event_id), k.seat_changes(event_id)]
+        keys = self._hold_keys(event_id, hold_id, loaded=True)
         args: list[str | int] = [
             hold_id,
             user_id,
@@ -193,7 +252,7 @@ class RedisSeatGate:
 
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Mark the booked seats SOLD (see sell.lua)."""
-        keys = [*self._hold_keys(event_id, hold_id), self._keys.seat_changes(event_id)]
+        keys = self._hold_keys(event_id, hold_id)
         args = [hold_id, user_id, *seat_ids]
         return int(await asyncio.wait_for(self._sell(keys=keys, args=args), OPERATION_TIMEOUT_S))
 
@@ -202,7 +261,7 @@ class RedisSeatGate:
 
     async def expire(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Free a lapsed hold's seats (see expire.lua): -1 if the hold is still live."""
-        keys = [*self._hold_keys(event_id, hold_id), self._keys.seat_changes(event_id)]
+        keys = self._hold_keys(event_id, hold_id)
         return int(await self._expire(keys=keys, args=[hold_id, user_id, *seat_ids]))
 
     async def expire_due(self, event_id: str, limit: int) -> DueHolds:
@@ -215,6 +274,7 @@ class RedisSeatGate:
             k.hold_seats(event_id),
             k.holders(event_id),
             k.seat_changes(event_id),
+            *self._index_keys(event_id),
         ]
         async with asyncio.timeout(OPERATION_TIMEOUT_S):
             released, unknown, ahead = await self._expire_due(keys=keys, args=[limit])
@@ -259,7 +319,7 @@ class RedisSeatGate:
     async def apply_seat_fixes(self, event_id: str, fixes: list[SeatFix]) -> set[str]:
         """Compare-and-set each seat's raw state (see reconcile.lua); the seats changed."""
         k = self._keys
-        keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id)]
+        keys = [k.seats(event_id), k.version(event_id), k.seat_changes(event_id), *self._index_keys(event_id)]
         applied: set[str] = set()
         # Chunked: the script copies its arguments with unpack(), bounded by Lua's stack.
         for start in range(0, len(fixes), FIXES_PER_CALL):
@@ -269,6 +329,27 @@ class RedisSeatGate:
             async with asyncio.timeout(OPERATION_TIMEOUT_S):
                 applied.update(str(seat) for seat in await self._reconcile(keys=keys, args=args))
         return applied
+
+    async def index_problems(self, event_id: str) -> dict[int, RowProblem]:
+        """Row index -> what is wrong, for each row of the event's availability index that
+        disagrees with the seat states (domain/availability.py)."""
+        return await index_problems(
+            self._redis, self._keys, event_id, await venue_rows(self._source, event_id)
+        )
+
+    async def rebuild_index_rows(self, event_id: str, indexes: Iterable[int]) -> int:
+        """Rebuild these rows of the availability index from the seat states (index_rows.lua)."""
+        wanted = set(indexes)
+        rows = [r for r in await venue_rows(self._source, event_id) if r.index in wanted]
+        keys = [self._keys.seats(event_id), *self._index_keys(event_id)]
+        rebuilt = 0
+        for start in range(0, len(rows), ROWS_PER_CALL):
+            args: list[str | int] = []
+            for row in rows[start : start + ROWS_PER_CALL]:
+                args += [row.index, row.seat_prefix, row.seats]
+            async with asyncio.timeout(OPERATION_TIMEOUT_S):
+                rebuilt += int(await self._index_rows(keys=keys, args=args))
+        return rebuilt
 
     async def snapshot(self, event_id: str) -> SeatSnapshot:
         """Version and raw seat states read atomically (MULTI), loading the event if needed."""

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.holds import BlockingHold
+from ticketmaster.domain.layout import EventInfo, RankedRow, VenueLayout
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 LOAD_LOCK_MS = 15_000
@@ -27,30 +29,56 @@ LOAD_CHUNK = 5_000
 class LiveStateSource(Protocol):
     async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]: ...
     async def has_hold_history(self, event_id: str) -> bool: ...
+    async def event_info(self, event_id: str) -> EventInfo | None: ...
+    async def venue_layout(self, venue_id: str) -> VenueLayout | None: ...
+
+
+@dataclass
+class _Chunk:
+    """What one load.lua call installs."""
+
+    rows: list[RankedRow] = field(default_factory=list)
+    sold: list[str] = field(default_factory=list)
+    holds: list[BlockingHold] = field(default_factory=list)
+    size: int = 0
+
+    def args(self, gap_ms: int) -> list[str | int]:
+        args: list[str | int] = [gap_ms, len(self.rows)]
+        for row in self.rows:
+            args += [row.index, row.seat_prefix, row.seats]
+        args += [len(self.sold), *self.sold]
+        for h in self.holds:
+            args += [h.id, h.user_id, h.blocks_until_ms, h.status, len(h.seat_ids), *h.seat_ids]
+        return args
 
 
 def _chunks(
-    sold: list[str], holds: list[BlockingHold], limit: int
-) -> Iterator[tuple[list[str], list[BlockingHold]]]:
-    """Sold seats and holds in groups of at most ``limit`` script arguments (at least one
-    group, possibly empty)."""
-    seats: list[str] = []
-    group: list[BlockingHold] = []
-    size = 0
+    rows: Sequence[RankedRow], sold: list[str], holds: list[BlockingHold], limit: int
+) -> list[_Chunk]:
+    """The index's rows, then the sold seats, then the holds, in groups of at most ``limit``
+    script arguments (at least one group, possibly empty)."""
+    chunks = [_Chunk()]
+
+    def room(cost: int) -> _Chunk:
+        if chunks[-1].size and chunks[-1].size + cost > limit:
+            chunks.append(_Chunk())
+        chunks[-1].size += cost
+        return chunks[-1]
+
+    for row in rows:
+        room(3).rows.append(row)
     for seat in sold:
-        if size + 1 > limit:
-            yield seats, group
-            seats, group, size = [], [], 0
-        seats.append(seat)
-        size += 1
+        room(1).sold.append(seat)
     for hold in holds:
-        cost = 5 + len(hold.seat_ids)
-        if size + cost > limit and size:
-            yield seats, group
-            seats, group, size = [], [], 0
-        group.append(hold)
-        size += cost
-    yield seats, group
+        room(5 + len(hold.seat_ids)).holds.append(hold)
+    return chunks
+
+
+async def venue_rows(source: LiveStateSource, event_id: str) -> tuple[RankedRow, ...]:
+    """The rows of the event's venue in rank order (none for an unknown event)."""
+    info = await source.event_info(event_id)
+    layout = None if info is None else await source.venue_layout(info.venue_id)
+    return () if layout is None else layout.ranked_rows
 
 
 class EventStateLoader:
@@ -100,24 +128,29 @@ class EventStateLoader:
 
     async def _install(self, event_id: str) -> None:
         k = self._keys
+        rows = await venue_rows(self._source, event_id)
         sold, holds = await self._source.live_state(event_id)
         # Holds made before this rebuild may have idempotency records Redis lost with its state.
         gap_ms = IDEMPOTENCY_TTL_MS if await self._source.has_hold_history(event_id) else 0
         common = [k.seats(event_id), k.version(event_id)]
-        rest = [k.expiries(event_id), k.seat_changes(event_id), k.hold_seats(event_id), k.holders(event_id)]
+        rest = [
+            k.expiries(event_id),
+            k.seat_changes(event_id),
+            k.hold_seats(event_id),
+            k.holders(event_id),
+            k.seat_rows(event_id),
+            k.row_fits(event_id),
+            k.row_due(event_id),
+        ]
         # Every call but the last runs against a staging marker, so partial data never reads
         # as loaded; each pass also leaves the change log reset (nothing replays across it).
-        chunks = list(_chunks(sold, holds, LOAD_CHUNK))
+        chunks = _chunks(rows, sold, holds, LOAD_CHUNK)
         staging = k.loaded_staging(event_id)
-        for number, (seats, group) in enumerate(chunks, start=1):
+        for number, chunk in enumerate(chunks, start=1):
             marker = k.loaded(event_id) if number == len(chunks) else staging
-            args: list[str | int] = [gap_ms, len(seats), *seats]
-            for h in group:
-                args += [h.id, h.user_id, h.blocks_until_ms, h.status, len(h.seat_ids), *h.seat_ids]
+            hold_keys = [k.hold(event_id, h.id) for h in chunk.holds]
             await self._redis.delete(staging)
-            await self._load(
-                keys=[*common, marker, *rest, *(k.hold(event_id, h.id) for h in group)], args=args
-            )
+            await self._load(keys=[*common, marker, *rest, *hold_keys], args=chunk.args(gap_ms))
         await self._redis.delete(staging)
         if holds:
             await self._with_holds(event_id)

@@ -2,6 +2,8 @@
 
 KEYS[1] seats hash   KEYS[2] version   KEYS[3] hold hash   KEYS[4] holdseats hash
 KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] changes stream (see changes.lua)
+KEYS[8] rows hash   KEYS[9] fits zset   KEYS[10] due zset: the availability index
+        (seat_state.lua), kept in step
 ARGV[1] hold id   ARGV[2] user id   ARGV[3..] seat ids of the hold (from PostgreSQL or Redis)
 
 Returns -1 when the hold is still live in Redis (its key exists: not expired, or its
@@ -13,9 +15,11 @@ bumped, and the freed seats logged under it, only when a seat was freed.
 ]]
 local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holders_key, expiries_key, changes_key = KEYS[5], KEYS[6], KEYS[7]
+local rows_key, fits_key, due_key = KEYS[8], KEYS[9], KEYS[10]
 local hold_id, user = ARGV[1], ARGV[2]
 local seat_ids = {unpack(ARGV, 3)}
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
 
 -- PTTL 0 is the hold's last millisecond: lapsed for the gate already (exp > now is live).
@@ -24,17 +28,9 @@ if redis.call('PTTL', hold_key) > 0 then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mine = hold_id .. '|'
-local changed, changes = 0, {}
-for _, seat in ipairs(seat_ids) do
-  local state = redis.call('HGET', seats_key, seat)
-  if state and string.sub(state, 1, #mine) == mine and tonumber(string.sub(state, #mine + 1)) <= now then
-    redis.call('HDEL', seats_key, seat)
-    changed = changed + 1
-    changes[#changes + 1] = seat
-    changes[#changes + 1] = ''
-  end
-end
+local changes = {}
+local changed = free_hold_seats(hold_id, seat_ids, changes, now)
+save_rows(now)
 forget_hold(hold_id, user, now)
 if changed > 0 then
   log_changes(changes_key, redis.call('INCR', version_key), changes)

@@ -2,6 +2,8 @@
 
 KEYS[1] seats hash   KEYS[2] version   KEYS[3] expiries zset   KEYS[4] holdseats hash
 KEYS[5] holders hash   KEYS[6] changes stream (seat change log, see changes.lua)
+KEYS[7] rows hash   KEYS[8] fits zset   KEYS[9] due zset: the availability index
+        (seat_state.lua), kept in step
 ARGV[1] most holds released in one call
 
 Returns {released, unknown, next}:
@@ -21,8 +23,10 @@ change-log entry cover every seat freed. Idempotent.
 ]]
 local seats_key, version_key, expiries_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holders_key, changes_key = KEYS[5], KEYS[6]
+local rows_key, fits_key, due_key = KEYS[7], KEYS[8], KEYS[9]
 local batch = tonumber(ARGV[1])
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
 
 local t = redis.call('TIME')
@@ -33,18 +37,12 @@ for i = 1, #due, 2 do
   local hold_id, exp = due[i], due[i + 1]
   local record = redis.call('HGET', holdseats_key, hold_id)
   if record then
-    local user, seats = string.match(record, '^([^|]*)|(.*)$')
-    local mine = hold_id .. '|'
-    local freed = 0
-    for seat in string.gmatch(seats, '[^,]+') do
-      local state = redis.call('HGET', seats_key, seat)
-      if state and string.sub(state, 1, #mine) == mine and tonumber(string.sub(state, #mine + 1)) <= now then
-        redis.call('HDEL', seats_key, seat)
-        freed = freed + 1
-        changes[#changes + 1] = seat
-        changes[#changes + 1] = ''
-      end
+    local user, list = string.match(record, '^([^|]*)|(.*)$')
+    local seats = {}
+    for seat in string.gmatch(list, '[^,]+') do
+      seats[#seats + 1] = seat
     end
+    local freed = free_hold_seats(hold_id, seats, changes, now)
     forget_hold(hold_id, user, now)
     released[#released + 1] = hold_id
     released[#released + 1] = exp
@@ -53,6 +51,7 @@ for i = 1, #due, 2 do
     unknown[#unknown + 1] = hold_id
   end
 end
+save_rows(now)
 if #changes > 0 then
   log_changes(changes_key, redis.call('INCR', version_key), changes)
 end

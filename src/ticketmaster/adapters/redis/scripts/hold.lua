@@ -12,6 +12,9 @@ KEYS[7]  expiries   zset  holdId scored by expiresAtMs (for the sweepers)
 KEYS[8]  hold       hash  the new hold: user, seats, n, exp, status; expires at exp (PEXPIREAT)
 KEYS[9]  changes    stream the seat change log: on "OK", one entry "<version>-0" naming every
                           held seat with its new state (see changes.lua)
+KEYS[10] rows       hash  the availability index (seat_state.lua), kept in step
+KEYS[11] fits       zset  its row summaries
+KEYS[12] due        zset  when each row's summary must be made again
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
 ARGV[4]  fingerprint    ARGV[5] max seats a user may hold for this event
 ARGV[6]  idempotency record ttl ms
@@ -39,12 +42,14 @@ unchanged on a Cluster.
 local seats_key, version_key, loaded_key, idem_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
+local rows_key, fits_key, due_key = KEYS[10], KEYS[11], KEYS[12]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local seat_ids = {unpack(ARGV, 7)}
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
---#include idempotency.lua
+--#include new_hold.lua
 
 local loaded = redis.call('GET', loaded_key)
 if not loaded then
@@ -69,21 +74,4 @@ if #unavailable > 2 then
   return unavailable
 end
 
-local already = seats_held(user, now)
-if already + #seat_ids > max_seats then
-  return {'LIMIT', already, records_complete(loaded, now)}
-end
-
-local exp = now + ttl_ms
-local state = hold_id .. '|' .. exp
-local changes = {}
-for _, seat in ipairs(seat_ids) do
-  changes[#changes + 1] = seat
-  changes[#changes + 1] = state
-  redis.call('HSET', seats_key, seat, state)
-end
-put_hold(hold_key, hold_id, user, seat_ids, exp, 'ACTIVE', now)
-redis.call('SET', idem_key, hold_id .. '|' .. fingerprint .. '|' .. exp, 'PX', idem_ttl_ms)
-local version = redis.call('INCR', version_key)
-log_changes(changes_key, version, changes)
-return {'OK', exp, version}
+return grant(seat_ids, loaded, now)

@@ -2,7 +2,9 @@
 scripts are replaced by this text when they are loaded (seat_gate.load_script). The one
 place that writes and reads what Redis records about a hold.
 
-Uses the including script's locals, bound from its KEYS (every key stays declared):
+Uses the including script's locals, bound from its KEYS (every key stays declared), and
+seat_state.lua, included before it:
+  seats_key      hash  the seat states (seat_state.lua)
   expiries_key   zset  holdId scored by expiresAtMs (the sweepers' work list)
   holdseats_key  hash  holdId -> "<user>|<seat,seat..>" of every hold with seats in the view:
                        what expiry needs once the hold key is gone, and the gate's proof
@@ -19,6 +21,9 @@ hold_live(hold_id, exp, now): whether a seat state "<holdId>|<exp>" still blocks
 seat_taken(state, now): whether a raw seat state (nil = absent) blocks the seat.
 seats_held(user, now): seats of the buyer's live holds; lapsed or forgotten entries are
   dropped on the way.
+free_hold_seats(hold_id, seats, changes, lapsed_by): make AVAILABLE each of the seats still
+  pointing at the hold (if lapsed_by is given, only those whose expiry is at or before it),
+  appending (seat, "") to the change list; returns how many.
 ]]
 local function hold_live(hold_id, exp, now)
   return tonumber(exp) > now and redis.call('HEXISTS', holdseats_key, hold_id) == 1
@@ -84,4 +89,19 @@ local function forget_hold(hold_id, user, now)
   redis.call('HDEL', holdseats_key, hold_id)
   local entries, _, recorded = holder_entries(user, now, hold_id)
   save_entries(user, entries, recorded)
+end
+
+local function free_hold_seats(hold_id, seats, changes, lapsed_by)
+  local mine, freed = hold_id .. '|', 0
+  for _, seat in ipairs(seats) do
+    local state = redis.call('HGET', seats_key, seat)
+    if state and string.sub(state, 1, #mine) == mine
+        and (not lapsed_by or tonumber(string.sub(state, #mine + 1)) <= lapsed_by) then
+      set_seat(seat, nil)
+      freed = freed + 1
+      changes[#changes + 1] = seat
+      changes[#changes + 1] = ''
+    end
+  end
+  return freed
 end

@@ -4,22 +4,29 @@ KEYS[1]  seats     hash   KEYS[2] version   KEYS[3] loaded (or the staging marke
 KEYS[4]  expiries  zset   KEYS[5] changes stream: replaced by one "*reset" entry at the new
                                   version
 KEYS[6]  holdseats hash   KEYS[7] holders hash (hold_record.lua)
-KEYS[8..] the hold key of each hold in ARGV, in the same order
+KEYS[8]  rows hash   KEYS[9] fits zset   KEYS[10] due zset: the availability index
+         (seat_state.lua)
+KEYS[11..] the hold key of each hold in ARGV, in the same order
 ARGV[1]  idempotency gap ms: 0 when PostgreSQL knows no hold of the event (so Redis will see
          every record), else how long records of earlier holds may be missing (their TTL)
-ARGV[2]  number of sold seats S, then S seat ids
+ARGV[2]  number of venue rows R, then R x (row index, seat-id prefix, seats)
+then     number of sold seats S, then S seat ids
 then     holds, each: holdId, userId, expiresAtMs, status, n, seat ids x n
 
 Returns 1 when installed, 0 when the event was already loaded (a concurrent loader won).
 Holds already past expiry are skipped: expired means free. A big event is installed by
-several calls (seat_gate.py): all but the last against a staging marker, so partial data
-never reads as loaded.
+several calls (seat_loader.py), the rows of the index first: all but the last against a
+staging marker, so partial data never reads as loaded. A row's index entry is built from
+the seat states as they are when it is installed, and every seat written after that goes
+through set_seat, so the index matches the seats whatever Redis held before.
 ]]
 local seats_key, version_key, loaded_key, expiries_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local changes_key, holdseats_key, holders_key = KEYS[5], KEYS[6], KEYS[7]
-local hold_keys = {unpack(KEYS, 8)}
+local rows_key, fits_key, due_key = KEYS[8], KEYS[9], KEYS[10]
+local hold_keys = {unpack(KEYS, 11)}
 local gap_ms = tonumber(ARGV[1])
 local payload = {unpack(ARGV, 2)}
+--#include seat_state.lua
 --#include hold_record.lua
 
 if redis.call('EXISTS', loaded_key) == 1 then
@@ -28,9 +35,13 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local i = 1
+local rows = tonumber(payload[i]); i = i + 1
+for _ = 1, rows do
+  install_row(payload[i], payload[i + 1], tonumber(payload[i + 2])); i = i + 3
+end
 local sold = tonumber(payload[i]); i = i + 1
 for _ = 1, sold do
-  redis.call('HSET', seats_key, payload[i], 'SOLD'); i = i + 1
+  set_seat(payload[i], 'SOLD'); i = i + 1
 end
 local h = 0
 while i <= #payload do
@@ -44,12 +55,13 @@ while i <= #payload do
   if exp > now then
     for _, seat in ipairs(seats) do
       if redis.call('HGET', seats_key, seat) ~= 'SOLD' then
-        redis.call('HSET', seats_key, seat, hold_id .. '|' .. exp)
+        set_seat(seat, hold_id .. '|' .. exp)
       end
     end
     put_hold(hold_keys[h], hold_id, user, seats, exp, status, now)
   end
 end
+save_rows(now)
 redis.call('SET', loaded_key, gap_ms > 0 and ('g' .. (now + gap_ms)) or 'c')
 -- The version must keep growing across a Redis restart, so it restarts from the clock,
 -- scaled so that even a million changes a second since the last load stay below it.

@@ -1,12 +1,17 @@
---[[ idempotency.lua: not a script of its own; `--#include idempotency.lua` lines of the hold
-scripts are replaced by this text when they are loaded (seat_gate.load_script).
+--[[ new_hold.lua: not a script of its own; `--#include new_hold.lua` lines of the hold
+scripts (hold.lua, hold_best.lua) are replaced by this text when they are loaded
+(lua.load_script): what both do around choosing the seats. Include after changes.lua,
+seat_state.lua and hold_record.lua.
 
-Uses the including script's locals idem_key (the buyer's record for this Idempotency-Key)
-and holdseats_key (see hold_record.lua), bound from its KEYS.
+Uses the including script's locals: from its KEYS idem_key (the buyer's record for this
+Idempotency-Key), hold_key, version_key, changes_key (and holdseats_key, see
+hold_record.lua); from its ARGV hold_id, user, ttl_ms, fingerprint, max_seats, idem_ttl_ms.
 
 replay_of(): {"REPLAY", holdId, fingerprint, expiresAtMs, seats} when the buyer used
   this Idempotency-Key on the event before (seats as Redis still records them, "" once the
   hold is gone), else nil.
+grant(seats, loaded, now): hold the seats for the buyer unless that takes them past the
+  per-buyer limit: {"OK", expiresAtMs, version} or {"LIMIT", seatsAlreadyHeld, complete}.
 records_complete(loaded, now): 1 when the "loaded" marker proves every idempotency record of
   the event is in Redis ("c", or "g<ms>" once that gap is over: see load.lua), else 0.
 ]]
@@ -29,4 +34,25 @@ local function records_complete(loaded, now)
     return 1
   end
   return 0
+end
+
+local function grant(seats, loaded, now)
+  local already = seats_held(user, now)
+  if already + #seats > max_seats then
+    return {'LIMIT', already, records_complete(loaded, now)}
+  end
+  local exp = now + ttl_ms
+  local state = hold_id .. '|' .. exp
+  local changes = {}
+  for _, seat in ipairs(seats) do
+    changes[#changes + 1] = seat
+    changes[#changes + 1] = state
+    set_seat(seat, state)
+  end
+  save_rows(now)
+  put_hold(hold_key, hold_id, user, seats, exp, 'ACTIVE', now)
+  redis.call('SET', idem_key, hold_id .. '|' .. fingerprint .. '|' .. exp, 'PX', idem_ttl_ms)
+  local version = redis.call('INCR', version_key)
+  log_changes(changes_key, version, changes)
+  return {'OK', exp, version}
 end

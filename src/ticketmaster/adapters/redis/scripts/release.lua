@@ -7,10 +7,15 @@ KEYS[4]  holders    hash  (hold_record.lua)
 KEYS[5]  expiries   zset
 KEYS[6]  hold       hash  the hold being released
 KEYS[7]  changes    stream seat change log: an entry for the version bump, if any (changes.lua)
-KEYS[8]  idem       str   optional: the idempotency record to delete too if it names this hold
+KEYS[8]  rows       hash  the availability index (seat_state.lua), kept in step
+KEYS[9]  fits       zset  its row summaries
+KEYS[10] due        zset  when each row's summary must be made again
+KEYS[11] idem       str   optional: the idempotency record to delete too if it names this hold
                           (undo of a hold whose write failed)
 ARGV[1]  hold id    ARGV[2] user id
-ARGV[3..] seat ids of the hold (from PostgreSQL; the hold key may already have expired)
+ARGV[3..] seat ids of the hold (from PostgreSQL; the hold key may already have expired);
+          none: the seats Redis recorded for it (undo of a best-available hold whose reply
+          was lost)
 
 Returns the number of seats that changed (0 when nothing did: idempotent).
 Only seats still pointing at this hold change: a seat since sold, or held by a newer
@@ -18,30 +23,30 @@ hold, is left alone, so a late or duplicate release can never free someone else'
 The version is bumped (and logged) only when a seat changed.
 ]]
 local seats_key, version_key, holdseats_key, holders_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local expiries_key, hold_key, changes_key, idem_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local expiries_key, hold_key, changes_key = KEYS[5], KEYS[6], KEYS[7]
+local rows_key, fits_key, due_key, idem_key = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local hold_id, user = ARGV[1], ARGV[2]
 local seat_ids = {unpack(ARGV, 3)}
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local changed, changes = 0, {}
-local mine = hold_id .. '|'
-for _, seat in ipairs(seat_ids) do
-  local state = redis.call('HGET', seats_key, seat)
-  if state and string.sub(state, 1, #mine) == mine then
-    redis.call('HDEL', seats_key, seat)
-    changed = changed + 1
-    changes[#changes + 1] = seat
-    changes[#changes + 1] = ''
+if #seat_ids == 0 then
+  local record = redis.call('HGET', holdseats_key, hold_id)
+  for seat in string.gmatch(record and string.match(record, '^[^|]*|(.*)$') or '', '[^,]+') do
+    seat_ids[#seat_ids + 1] = seat
   end
 end
+local changes = {}
+local changed = free_hold_seats(hold_id, seat_ids, changes, nil)
+save_rows(now)
 redis.call('DEL', hold_key)
 forget_hold(hold_id, user, now)
 if idem_key then
   local record = redis.call('GET', idem_key)
-  if record and string.sub(record, 1, #mine) == mine then
+  if record and string.sub(record, 1, #hold_id + 1) == hold_id .. '|' then
     redis.call('DEL', idem_key)
   end
 end

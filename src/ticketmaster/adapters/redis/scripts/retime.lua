@@ -3,6 +3,8 @@
 KEYS[1] seats  hash   KEYS[2] version  KEYS[3] hold hash  KEYS[4] holdseats hash
 KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] loaded marker
 KEYS[8] changes stream (seat change log, see changes.lua)
+KEYS[9] rows hash   KEYS[10] fits zset   KEYS[11] due zset: the availability index
+        (seat_state.lua), kept in step
 ARGV[1] hold id   ARGV[2] user id   ARGV[3] status (ACTIVE | PURCHASING)
 ARGV[4] new expiry ms   ARGV[5] "1" = the hold must still be live in Redis (starting a
         purchase: an expired hold is never honoured), "0" = re-create it if its seats are free
@@ -20,10 +22,12 @@ expiry). Atomic like every script: no hold, release or sale can interleave. Retu
 ]]
 local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holders_key, expiries_key, loaded_key, changes_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local rows_key, fits_key, due_key = KEYS[9], KEYS[10], KEYS[11]
 local hold_id, user, status, exp = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local require_live = ARGV[5] == '1'
 local seat_ids = {unpack(ARGV, 6)}
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
 
 local t = redis.call('TIME')
@@ -44,14 +48,8 @@ for _, seat in ipairs(seat_ids) do
 end
 local changes = {}
 if exp <= now then
-  for _, seat in ipairs(seat_ids) do
-    local state = redis.call('HGET', seats_key, seat)
-    if state and string.sub(state, 1, #mine) == mine then
-      redis.call('HDEL', seats_key, seat)
-      changes[#changes + 1] = seat
-      changes[#changes + 1] = ''
-    end
-  end
+  free_hold_seats(hold_id, seat_ids, changes, nil)
+  save_rows(now)
   redis.call('DEL', hold_key)
   forget_hold(hold_id, user, now)
   log_changes(changes_key, redis.call('INCR', version_key), changes)
@@ -60,11 +58,12 @@ end
 local state = hold_id .. '|' .. exp
 for _, seat in ipairs(seat_ids) do
   if redis.call('HGET', seats_key, seat) ~= state then
-    redis.call('HSET', seats_key, seat, state)
+    set_seat(seat, state)
     changes[#changes + 1] = seat
     changes[#changes + 1] = state
   end
 end
+save_rows(now)
 put_hold(hold_key, hold_id, user, seat_ids, exp, status, now)
 log_changes(changes_key, redis.call('INCR', version_key), changes)
 return 1

@@ -2,6 +2,8 @@
 
 KEYS[1] seats hash  KEYS[2] version  KEYS[3] hold hash  KEYS[4] holdseats hash
 KEYS[5] holders hash   KEYS[6] expiries zset   KEYS[7] changes stream (see changes.lua)
+KEYS[8] rows hash   KEYS[9] fits zset   KEYS[10] due zset: the availability index
+        (seat_state.lua), kept in step
 ARGV[1] hold id   ARGV[2] user id   ARGV[3..] seat ids of the booking
 
 Returns the number of seats that changed. PostgreSQL has already accepted the booking
@@ -12,9 +14,11 @@ is bumped, and the newly SOLD seats logged under it, only when a seat changed.
 ]]
 local seats_key, version_key, hold_key, holdseats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holders_key, expiries_key, changes_key = KEYS[5], KEYS[6], KEYS[7]
+local rows_key, fits_key, due_key = KEYS[8], KEYS[9], KEYS[10]
 local hold_id, user = ARGV[1], ARGV[2]
 local seat_ids = {unpack(ARGV, 3)}
 --#include changes.lua
+--#include seat_state.lua
 --#include hold_record.lua
 
 local t = redis.call('TIME')
@@ -22,12 +26,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local changed, changes = 0, {}
 for _, seat in ipairs(seat_ids) do
   if redis.call('HGET', seats_key, seat) ~= 'SOLD' then
-    redis.call('HSET', seats_key, seat, 'SOLD')
+    set_seat(seat, 'SOLD')
     changed = changed + 1
     changes[#changes + 1] = seat
     changes[#changes + 1] = 'SOLD'
   end
 end
+save_rows(now)
 redis.call('DEL', hold_key)
 forget_hold(hold_id, user, now)
 if changed > 0 then

@@ -1,0 +1,61 @@
+"""Reading an event's availability index as scripts/seat_state.lua stores it, to check it
+against the seat states (domain/availability.py) and to rebuild rows that disagree."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import redis.asyncio as redis
+
+from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
+from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.domain.availability import RowProblem, StoredRow, problems
+from ticketmaster.domain.layout import RankedRow
+
+SPAN = 2**24
+"""seat_state.lua's SPAN: a fits member "<count>:<row>" scores count * 2 * SPAN, plus SPAN
+when every choice of that count strands a seat, plus the row's index."""
+ROWS_PER_CALL = 500
+
+
+def _decode(
+    raw_rows: dict[str, str], fits: list[tuple[str, float]], due: list[tuple[str, float]]
+) -> tuple[dict[int, StoredRow], dict[str, int]]:
+    """(row index -> stored row, seat-id prefix -> row index) from the raw index keys."""
+    index_of = {field[1:]: int(value) for field, value in raw_rows.items() if field.startswith("#")}
+    prefixes = {int(field[1:]): value for field, value in raw_rows.items() if field.startswith("@")}
+    summaries: dict[int, dict[int, bool]] = {}
+    for member, score in fits:
+        count, _, index = member.partition(":")
+        clean = int(score) - int(count) * 2 * SPAN < SPAN
+        summaries.setdefault(int(index), {})[int(count)] = clean
+    dues = {int(member): int(score) for member, score in due}
+    stored = {
+        int(field): StoredRow(
+            prefix=prefixes.get(int(field), ""),
+            values=tuple(int(v) for v in value.split(",") if v),
+            fits=summaries.get(int(field), {}),
+            due=dues.get(int(field)),
+        )
+        for field, value in raw_rows.items()
+        if field.isdigit()
+    }
+    return stored, index_of
+
+
+async def index_problems(
+    client: redis.Redis, keys: RedisKeys, event_id: str, rows: Sequence[RankedRow]
+) -> dict[int, RowProblem]:
+    """Row index -> what is wrong, for each row of the event's index that disagrees with the
+    seat states (both read in one MULTI, with Redis's clock)."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.seats(event_id))
+        pipe.hgetall(keys.seat_rows(event_id))
+        pipe.zrange(keys.row_fits(event_id), 0, -1, withscores=True)
+        pipe.zrange(keys.row_due(event_id), 0, -1, withscores=True)
+        pipe.time()
+        async with asyncio.timeout(OPERATION_TIMEOUT_S):
+            states, raw_rows, fits, due, (seconds, micros) = await pipe.execute()
+    stored, index_of = _decode(raw_rows, fits, due)
+    return problems(rows, states, stored, index_of, int(seconds) * 1000 + int(micros) // 1000)
