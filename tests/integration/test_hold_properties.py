@@ -10,35 +10,23 @@ fixtures belong to pytest-asyncio's loop and are not shared with it.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
-import asyncpg
 import pytest
-import redis.asyncio as redis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from tests import factories
-from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresHoldRepository
-from ticketmaster.adapters.postgres.pool import create_pool
+from tests.integration.engines import Engines, close_engines, ms, open_engines
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
-from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.client import create_client
-from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.errors import HoldLimitExceeded, IdempotencyConflict, NotFound, SeatsUnavailable
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.ids import new_id
-from ticketmaster.services.holds import HoldSeats, HoldService
+from ticketmaster.services.holds import HoldSeats
 
-T = TypeVar("T")
 SEATS = [f"sec0-{row}-{n}" for row in ("A", "B") for n in range(1, 7)]
 USERS = 3
 TTLS_S = (0.2, 0.3, 0.4)
@@ -48,84 +36,6 @@ SEATS_PER_USER = 4
 # Redis TIME, PostgreSQL now() and this process read the same host clock; the slack only
 # absorbs the time a call spends in flight.
 SLACK_MS = 20
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ms(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-class RedisClock:
-    """The service's clock, aligned once to Redis TIME (which decides expiry in the gate)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    async def align(self, client: redis.Redis) -> None:
-        """Offset from the quickest of a few TIME round trips (error: half that round trip)."""
-        samples = []
-        for _ in range(20):
-            sent = datetime.now(UTC)
-            seconds, micros = await client.time()
-            received = datetime.now(UTC)
-            redis_now = EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros))
-            samples.append((received - sent, redis_now - (sent + (received - sent) / 2)))
-        self.offset = min(samples)[1]
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def now_ms(self) -> int:
-        return ms(self())
-
-
-@dataclass
-class Engines:
-    """Real adapters wired as bootstrap.build wires them, on a loop of the machine's own."""
-
-    loop: asyncio.AbstractEventLoop
-    pool: asyncpg.Pool
-    redis: redis.Redis
-    keys: RedisKeys
-    repo: PostgresHoldRepository
-    writer: HoldWriter
-    gate: RedisSeatGate
-    service: HoldService
-    clock: RedisClock
-
-    def run(self, coro: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-
-def open_engines(database_url: str, redis_url: str, namespace: str) -> Engines:
-    loop = asyncio.new_event_loop()
-
-    async def build() -> Engines:
-        pool = await create_pool(database_url, max_size=4)
-        client = create_client(redis_url)
-        keys = RedisKeys(namespace)
-        repo = PostgresHoldRepository(pool)
-        writer = HoldWriter(repo)
-        writer.start()
-        catalog = CatalogCache(client, keys, repo)
-        gate = RedisSeatGate(client, keys, repo, max_seats_per_user=SEATS_PER_USER)
-        clock = RedisClock()
-        await clock.align(client)
-        service = HoldService(catalog, gate, repo, writer, 1, clock=clock)
-        return Engines(loop, pool, client, keys, repo, writer, gate, service, clock)
-
-    return loop.run_until_complete(build())
-
-
-def close_engines(engines: Engines) -> None:
-    async def close() -> None:
-        await engines.writer.stop()
-        await engines.redis.aclose()
-        await engines.pool.close()
-
-    engines.run(close())
-    engines.loop.run_until_complete(engines.loop.shutdown_asyncgens())
-    engines.loop.close()
 
 
 @dataclass
@@ -323,29 +233,12 @@ class HoldMachine(RuleBasedStateMachine):
         pending = [h.exp_ms for h in self.holds.values() if h.end_ms > now]
         if not pending:
             return
-        target = min(pending)
-        deadline = time.monotonic() + (target - now) / 1000 + 2.0
-        while True:
-            seconds, micros = e.run(e.redis.time())
-            if int(seconds) * 1000 + int(micros) // 1000 > target:
-                return
-            assert time.monotonic() < deadline, "Redis TIME does not advance"
-            e.run(asyncio.sleep(0.005))
+        e.wait_until_past(min(pending))
 
     @rule(rebuild_now=st.booleans())
     def redis_loses_the_event(self, rebuild_now: bool) -> None:
         """Every Redis key of the event vanishes; the next touch rebuilds it from PostgreSQL."""
-        e = self.engines
-
-        async def wipe() -> None:
-            pattern = f"{e.keys.event_tag(self.event_id)}:*"
-            doomed = [k async for k in e.redis.scan_iter(match=pattern, count=1000)]
-            if doomed:
-                await e.redis.delete(*doomed)
-            if rebuild_now:
-                await e.gate.snapshot(self.event_id)
-
-        e.run(wipe())
+        self.engines.lose_event(self.event_id, rebuild_now=rebuild_now)
 
     # --- invariants ------------------------------------------------------------------------
 
@@ -417,7 +310,7 @@ class HoldMachine(RuleBasedStateMachine):
 
 
 def test_random_hold_histories_keep_i2_and_i4(database_url: str, redis_url: str, namespace: str) -> None:
-    engines = open_engines(database_url, redis_url, namespace)
+    engines = open_engines(database_url, redis_url, namespace, seats_per_user=SEATS_PER_USER)
     HoldMachine.engines = engines
     try:
         run_state_machine_as_test(

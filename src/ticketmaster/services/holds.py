@@ -1,4 +1,4 @@
-"""Use cases: hold seats, read a hold, cancel a hold.
+"""Use cases: hold seats (named, or the best available), read a hold, cancel a hold.
 
 Hold path (I2, I5): the Redis gate decides atomically; only then is the hold row
 committed to PostgreSQL, and only after that commit does the buyer get a 201. If the
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ticketmaster.domain import best_available
 from ticketmaster.domain import holds as rules
+from ticketmaster.domain.best_available import BestAvailable, SeatSearch
 from ticketmaster.domain.errors import (
     AdmissionRequired,
     HoldLimitExceeded,
@@ -37,11 +39,14 @@ REPLAY_WAIT_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class HoldSeats:
+    """Hold ``seat_ids``, or, with ``best``, the seats the gate picks (``seat_ids`` empty)."""
+
     event_id: str
     user_id: str
     seat_ids: list[str]
     idempotency_key: str | None
     admission_token: str | None = None
+    best: BestAvailable | None = None
 
 
 class Catalog(Protocol):
@@ -56,6 +61,16 @@ class SeatGate(Protocol):
         hold_id: str,
         user_id: str,
         seat_ids: tuple[str, ...],
+        ttl_ms: int,
+        fingerprint: str,
+        idempotency_key: str,
+    ) -> GateResult: ...
+    async def hold_best(
+        self,
+        event_id: str,
+        hold_id: str,
+        user_id: str,
+        search: SeatSearch,
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
@@ -118,23 +133,47 @@ class HoldService:
                 raise AdmissionRequired("this event has a waiting room and admissions are not configured")
             self.admission.verify(cmd.admission_token, cmd.user_id, cmd.event_id)
         layout = await self.catalog.venue_layout(info.venue_id, info.layout_revision)
-        seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
-        fingerprint = rules.fingerprint(cmd.event_id, seats)
+        ttl_ms = self.hold_ttl_seconds * 1000
+        ask: Callable[[str], Awaitable[GateResult]]
+        if cmd.best is None:
+            seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
+            fingerprint = rules.fingerprint(cmd.event_id, seats)
+
+            def ask(hold_id: str) -> Awaitable[GateResult]:
+                return self.gate.hold(cmd.event_id, hold_id, cmd.user_id, seats, ttl_ms, fingerprint, key)
+
+        else:
+            seats = ()  # the gate picks them
+            sections = best_available.allowed_sections(cmd.best, info, layout)
+            search = SeatSearch(
+                cmd.best.count, cmd.best.adjacent, best_available.row_ranges(layout.ranked_rows, sections)
+            )
+            fingerprint = cmd.best.fingerprint(cmd.event_id)
+
+            def ask(hold_id: str) -> Awaitable[GateResult]:
+                return self.gate.hold_best(
+                    cmd.event_id, hold_id, cmd.user_id, search, ttl_ms, fingerprint, key
+                )
+
         for _ in range(3):
-            hold = await self._attempt(cmd, key, seats, fingerprint)
+            hold = await self._attempt(cmd, key, seats, fingerprint, ask)
             if hold is not None:
                 return hold
         raise Unavailable("the hold could not be confirmed; retry with the same Idempotency-Key")
 
     async def _attempt(
-        self, cmd: HoldSeats, key: str, seats: tuple[str, ...], fingerprint: str
+        self,
+        cmd: HoldSeats,
+        key: str,
+        seats: tuple[str, ...],
+        fingerprint: str,
+        ask: Callable[[str], Awaitable[GateResult]],
     ) -> Hold | None:
-        """One pass through the gate; None means "the state moved under us, go again"."""
+        """One pass through the gate (``ask(hold_id)``; ``seats`` empty when it picks them);
+        None means "the state moved under us, go again"."""
         hold_id = new_id("hold")
         try:
-            reply = await self.gate.hold(
-                cmd.event_id, hold_id, cmd.user_id, seats, self.hold_ttl_seconds * 1000, fingerprint, key
-            )
+            reply = await ask(hold_id)
         except Exception:
             # The script may have run before the failure (e.g. a timeout): undo it, so no hold
             # without a row blocks seats and the key stays usable. Harmless if it never ran.
@@ -143,7 +182,7 @@ class HoldService:
                     hold_id,
                     cmd.event_id,
                     cmd.user_id,
-                    seats,
+                    seats,  # none for best available: the gate releases what it recorded
                     HoldStatus.ACTIVE,
                     datetime.now(UTC),
                     fingerprint,
@@ -156,7 +195,7 @@ class HoldService:
                 id=hold_id,
                 event_id=cmd.event_id,
                 user_id=cmd.user_id,
-                seat_ids=tuple(sorted(seats)),
+                seat_ids=tuple(sorted(seats or reply.seat_ids)),
                 status=HoldStatus.ACTIVE,
                 expires_at=_utc(reply.expires_at_ms),
                 fingerprint=fingerprint,
@@ -171,6 +210,9 @@ class HoldService:
             earlier = await self._earlier(cmd.user_id, key, cmd.event_id, fingerprint)
             if earlier is not None:
                 return earlier
+        if reply.outcome is Outcome.UNAVAILABLE and cmd.best is not None:
+            # The version lets a client (or a test) see the seat map the gate found no fit in.
+            raise SeatsUnavailable("no available seats fit this request", seatIds=[], version=reply.version)
         if reply.outcome is Outcome.UNAVAILABLE:
             raise SeatsUnavailable("some of these seats are not available", seatIds=list(reply.unavailable))
         raise HoldLimitExceeded(
@@ -236,6 +278,7 @@ class HoldService:
         inflight = self._inflight.get(reply.hold_id)
         if inflight is not None:
             return await asyncio.shield(inflight)
+        seats = seats or reply.seat_ids  # best available: the seats Redis recorded for it
         deadline = time.monotonic() + REPLAY_WAIT_S
         delay = 0.005
         while time.monotonic() < deadline:
@@ -256,8 +299,8 @@ class HoldService:
             expires_at=_utc(reply.expires_at_ms),
             fingerprint=reply.fingerprint,
         )
-        if adopted.expires_at <= self.clock():
-            await self._undo(adopted, key)  # lapsed before anyone made it durable
+        if adopted.expires_at <= self.clock() or not seats:
+            await self._undo(adopted, key)  # lapsed (or gone) before anyone made it durable
             return None
         return await self._make_durable(adopted, key)
 

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from ticketmaster.bootstrap import Container
 from ticketmaster.domain import errors
+from ticketmaster.domain.best_available import BestAvailable, parse_best
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.times import rfc3339
 from ticketmaster.entrypoints.http import bodies, openapi
@@ -49,16 +50,23 @@ _OUTCOME = {
 _ATTEMPTS = {o: HOLD_ATTEMPTS.labels(o) for o in ("created", "conflict", "limit", "unavailable", "invalid")}
 
 
-def _seat_ids(raw: bytes) -> list[str]:
-    """The body's ``seatIds`` (a JSON list of strings); its size and seats are checked later."""
+def _hold_body(raw: bytes) -> tuple[list[str], BestAvailable | None]:
+    """The body's ``seatIds`` (a JSON list of strings; its size and seats are checked later)
+    or its ``best`` request: exactly one of them."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidRequest("the body must be a JSON object", field="body") from None
-    seat_ids = body.get("seatIds") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("the body must be a JSON object", field="body")
+    seat_ids, best = body.get("seatIds"), body.get("best")
+    if (seat_ids is None) == (best is None):
+        raise errors.InvalidRequest("the body must carry exactly one of seatIds and best", field="body")
+    if best is not None:
+        return [], parse_best(best)
     if not isinstance(seat_ids, list) or not all(isinstance(s, str) for s in seat_ids):
         raise errors.InvalidRequest("seatIds must be a list of seat ids (strings)", field="seatIds")
-    return seat_ids
+    return seat_ids, None
 
 
 class HoldEndpoint:
@@ -82,9 +90,10 @@ class HoldEndpoint:
                 elif name == b"x-admission-token":
                     admission_token = value.decode("latin-1")
             user = await allow_write(c, bearer_user(c, authorization or ""))
-            seat_ids = _seat_ids(await _body(receive))
+            seat_ids, best = _hold_body(await _body(receive))
+            event_id = scope["path_params"]["event_id"]
             hold = await c.holds.hold_seats(
-                HoldSeats(scope["path_params"]["event_id"], user, seat_ids, idempotency_key, admission_token)
+                HoldSeats(event_id, user, seat_ids, idempotency_key, admission_token, best)
             )
         except errors.DomainError as exc:
             # Answered here rather than raised through the framework: at an on-sale refusals
