@@ -304,6 +304,8 @@ BAD: list[Any] = [
         id="section-listed-twice-in-one-tier",
     ),
     pytest.param(drop(*E, "priceTiers", 1), "events[0].priceTiers", id="section-left-unpriced"),
+    # `$` would match before a final newline: an id must match whole.
+    pytest.param(put(*E, "id", value="evt_1\n"), "events[0].id", id="id-with-trailing-newline"),
     pytest.param(
         both(
             put(*E, "venueId", value="ven_2"),

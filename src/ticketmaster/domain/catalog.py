@@ -17,8 +17,8 @@ from typing import Any
 from ticketmaster.domain.layout import Geometry, Stage
 from ticketmaster.domain.seats import seat_id
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MAX_SEATS_PER_ROW = 1000
 MAX_TITLE = 200
 # The venue drawing, in venue units (one seat = 1): far more than the largest stadium needs.
@@ -144,7 +144,7 @@ def _str(obj: dict[str, Any], name: str, path: str, *, max_len: int = 200) -> st
 
 def _id(obj: dict[str, Any], name: str, path: str) -> str:
     value = _field(obj, name, path)
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise CatalogError(f"{path}.{name}", "must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     return value
 
@@ -285,7 +285,7 @@ def _parse_tiers(raw: Any, path: str, section_ids: frozenset[str] | None) -> tup
         t_path = f"{path}[{t_index}]"
         t_obj = _obj(t_raw, t_path)
         currency = _str(t_obj, "currency", t_path)
-        if not CURRENCY_PATTERN.match(currency):
+        if not CURRENCY_PATTERN.fullmatch(currency):
             raise CatalogError(f"{t_path}.currency", "must be a 3-letter upper-case ISO 4217 code")
         sections = _list(_field(t_obj, "sections", t_path), f"{t_path}.sections")
         for i, section in enumerate(sections):

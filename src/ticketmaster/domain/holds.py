@@ -23,7 +23,7 @@ from ticketmaster.domain.errors import InvalidRequest, MalformedRequest
 
 MAX_SEATS_PER_HOLD = 8
 MAX_SEATS_PER_USER_PER_EVENT = 8
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 class HoldStatus(StrEnum):
@@ -76,7 +76,7 @@ class BlockingHold:
 def check_idempotency_key(key: str | None) -> str:
     if key is None:
         raise MalformedRequest("the Idempotency-Key header is required", field="Idempotency-Key")
-    if not IDEMPOTENCY_KEY.match(key):
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise MalformedRequest(
             "Idempotency-Key must be 1-255 printable ASCII characters without spaces",
             field="Idempotency-Key",
