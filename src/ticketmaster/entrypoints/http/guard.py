@@ -7,7 +7,7 @@ nothing malformed reaches PostgreSQL, Redis or a cache key.
   longer than ``MAX_PATH_CHARS``, names no resource: every id this service issues or
   imports is short printable ASCII. 404 ``not_found``.
 - A query string whose names or values, percent-decoded, are not UTF-8 or carry control
-  characters (C0, DEL, C1): 400 ``invalid_request`` naming the parameter.
+  characters (C0, DEL, C1): 422 ``invalid_request``, as any other bad query parameter.
 - A header line over ``MAX_HEADER_LINE_BYTES`` or headers over ``MAX_HEADER_BYTES`` in
   all: 400 ``invalid_request``. (The HTTP parser itself refuses control characters in
   header values, before any application code runs.)
@@ -16,6 +16,7 @@ nothing malformed reaches PostgreSQL, Redis or a cache key.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -59,11 +60,19 @@ def _headers_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-async def refuse(send: Send, status: int, code: str, message: str, **extra: object) -> None:
+async def refuse(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    **extra: object,
+) -> None:
     """Answer an error in the usual body shape (errors.py) straight from ASGI messages."""
     body = orjson.dumps({"error": code, "message": message, **extra})
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -88,6 +97,6 @@ class RequestGuard:
         query: bytes = scope["query_string"]
         problem = _query_problem(query) if query else None
         if problem is not None:
-            await refuse(send, 400, "invalid_request", problem, field="query")
+            await refuse(send, 422, "invalid_request", problem, field="query")
             return
         await self.app(scope, receive, send)

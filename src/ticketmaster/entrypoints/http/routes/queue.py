@@ -119,6 +119,7 @@ status_route = HotRoute(
         bodies.QueueStatus,
         openapi.MISSING_QUEUE_TOKEN,
         openapi.QUEUE_TOKEN_REFUSED,
+        openapi.NO_EVENT,  # a path that is not printable ASCII names no event (guard.py)
         *openapi.AUTHED,
         description="waiting (position, people ahead, wait) or admitted (the admission token)",
         links={
