@@ -250,7 +250,9 @@ async def test_an_unauthenticated_hold_is_a_401_before_its_body_is_read(
     event_id, _ = await one_event(pool)
 
     response = await http.post(
-        f"/events/{event_id}/holds", content=b"not json", headers={"Idempotency-Key": "k-anon"}
+        f"/events/{event_id}/holds",
+        content=b"not json",
+        headers={"Idempotency-Key": "k-anon", "Content-Type": "application/json"},
     )
 
     assert_error(response, 401, "unauthorized")

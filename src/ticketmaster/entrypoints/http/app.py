@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from ticketmaster import bootstrap, logs
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors, openapi
+from ticketmaster.entrypoints.http.body_limit import BodyLimit
 from ticketmaster.entrypoints.http.guard import RequestGuard
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     openapi.install(app)
     errors.install(app)
     app.add_middleware(BrowseCacheMiddleware, cache=MicroCache(ttl=settings.browse_cache_seconds))
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestGuard)  # before any cache key or route sees the request
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first

@@ -41,8 +41,8 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "invalid_request",
-    415: "invalid_request",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
 }
 
 
