@@ -201,7 +201,8 @@ class Sandbox:
         self.process = subprocess.Popen([*CLI, *args], env=env)
 
     def wait_ready(self) -> None:
-        _wait_http_ok(self.url + "/healthz", self.process, "sandbox")
+        # Generous: on a loaded machine the sandbox's imports alone can take tens of seconds.
+        _wait_http_ok(self.url + "/healthz", self.process, "sandbox", timeout=60.0)
 
     async def ledger(self) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -84,7 +85,8 @@ class PurchaseProcessor:
     provider_name: str = "sandbox"
     concurrency: int = 32
     lease_seconds: float = 30.0
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{new_id('wrk')}")
+    # host:pid:unique - an operator (or a test) can tell which process holds a lease.
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{new_id('wrk')}")
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
 
