@@ -6,14 +6,12 @@ loads an event's state from PostgreSQL once, and turns script replies into resul
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 
 import redis.asyncio as redis
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
-from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, index_problems
@@ -241,8 +239,7 @@ class RedisSeatGate:
             *seat_ids,
         ]
         for _ in range(3):
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                code = int(await self._retime(keys=keys, args=args))
+            code = int(await self._retime(keys=keys, args=args))
             if code == 1:
                 await self._note_holds(event_id)
             if code != -2:
@@ -254,7 +251,7 @@ class RedisSeatGate:
         """Mark the booked seats SOLD (see sell.lua)."""
         keys = self._hold_keys(event_id, hold_id)
         args = [hold_id, user_id, *seat_ids]
-        return int(await asyncio.wait_for(self._sell(keys=keys, args=args), OPERATION_TIMEOUT_S))
+        return int(await self._sell(keys=keys, args=args))
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
@@ -276,8 +273,7 @@ class RedisSeatGate:
             k.seat_changes(event_id),
             *self._index_keys(event_id),
         ]
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            released, unknown, ahead = await self._expire_due(keys=keys, args=[limit])
+        released, unknown, ahead = await self._expire_due(keys=keys, args=[limit])
         return DueHolds(
             released=[
                 (str(released[i]), int(float(released[i + 1])), int(released[i + 2]))
@@ -292,8 +288,7 @@ class RedisSeatGate:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hget(self._keys.hold_seats(event_id), hold_id)
             pipe.zscore(self._keys.expiries(event_id), hold_id)
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                record, score = await pipe.execute()
+            record, score = await pipe.execute()
         if record is None:
             return None
         user_id, _, seats = str(record).partition("|")
@@ -301,8 +296,7 @@ class RedisSeatGate:
 
     async def version(self, event_id: str) -> int | None:
         """The event's seat-map version, None when the event is not loaded."""
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            value = await self._redis.get(self._keys.version(event_id))
+        value = await self._redis.get(self._keys.version(event_id))
         return None if value is None else int(value)
 
     async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None:
@@ -313,8 +307,7 @@ class RedisSeatGate:
 
     async def is_loaded(self, event_id: str) -> bool:
         """Whether the event's state is in Redis (else it is rebuilt on first touch)."""
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            return bool(await self._redis.exists(self._keys.loaded(event_id)))
+        return bool(await self._redis.exists(self._keys.loaded(event_id)))
 
     async def apply_seat_fixes(self, event_id: str, fixes: list[SeatFix]) -> set[str]:
         """Compare-and-set each seat's raw state (see reconcile.lua); the seats changed."""
@@ -326,8 +319,7 @@ class RedisSeatGate:
             args: list[str] = []
             for fix in fixes[start : start + FIXES_PER_CALL]:
                 args += [fix.seat_id, fix.expected, fix.new]
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                applied.update(str(seat) for seat in await self._reconcile(keys=keys, args=args))
+            applied.update(str(seat) for seat in await self._reconcile(keys=keys, args=args))
         return applied
 
     async def index_problems(self, event_id: str) -> dict[int, RowProblem]:
@@ -347,8 +339,7 @@ class RedisSeatGate:
             args: list[str | int] = []
             for row in rows[start : start + ROWS_PER_CALL]:
                 args += [row.index, row.seat_prefix, row.seats]
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                rebuilt += int(await self._index_rows(keys=keys, args=args))
+            rebuilt += int(await self._index_rows(keys=keys, args=args))
         return rebuilt
 
     async def snapshot(self, event_id: str) -> SeatSnapshot:
@@ -359,8 +350,7 @@ class RedisSeatGate:
                 pipe.exists(k.loaded(event_id))
                 pipe.get(k.version(event_id))
                 pipe.hgetall(k.seats(event_id))
-                async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                    loaded, version, states = await pipe.execute()
+                loaded, version, states = await pipe.execute()
             if loaded:
                 return SeatSnapshot(int(version or 0), states, int(time.time() * 1000))
             await self.ensure_loaded(event_id)
@@ -377,8 +367,7 @@ class RedisSeatGate:
             pipe.exists(k.loaded(event_id))
             pipe.get(k.version(event_id))
             pipe.xrange(k.seat_changes(event_id), min=f"({version}-0", count=limit)
-            async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                loaded, current_text, log = await pipe.execute()
+            loaded, current_text, log = await pipe.execute()
         taken_at_ms = int(time.time() * 1000)
         current = int(current_text or 0)
         if not loaded or not version <= current <= version + limit:

@@ -3,12 +3,10 @@ against the seat states (domain/availability.py) and to rebuild rows that disagr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.availability import RowProblem, StoredRow, problems
 from ticketmaster.domain.layout import RankedRow
@@ -55,7 +53,6 @@ async def index_problems(
         pipe.zrange(keys.row_fits(event_id), 0, -1, withscores=True)
         pipe.zrange(keys.row_due(event_id), 0, -1, withscores=True)
         pipe.time()
-        async with asyncio.timeout(OPERATION_TIMEOUT_S):
-            states, raw_rows, fits, due, (seconds, micros) = await pipe.execute()
+        states, raw_rows, fits, due, (seconds, micros) = await pipe.execute()
     stored, index_of = _decode(raw_rows, fits, due)
     return problems(rows, states, stored, index_of, int(seconds) * 1000 + int(micros) // 1000)
