@@ -38,6 +38,8 @@ class Load:
     payment_ms: tuple[float, float] = (100.0, 1000.0)
     admission_per_min: float | None = None
     max_admitted: int | None = None
+    admission_window_s: float | None = None
+    """How long an admission lasts (None: the hold TTL, the product's default)."""
     rtt_ms: float = 1.0
     seed: int = 1
 
@@ -218,7 +220,7 @@ class Model:
     def _ticker(self, arrive: list[float], leave: list[float], queue: list[int], open_at: float) -> Any:
         yield self.env.timeout(open_at)
         admitted_at: list[float] = []  # admission times still inside the window
-        window = self.load.hold_ttl_s
+        window = self.load.admission_window_s or self.load.hold_ttl_s
         i, last = 0, self.env.now
         while not self.over.triggered:
             now = self.env.now

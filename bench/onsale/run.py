@@ -38,6 +38,7 @@ from bench.onsale.seats import SeatView
 from bench.onsale.stack import CLI, Stack, start_stack
 
 ROWS, ROW_SEATS = 20, 25  # 500 seats a section; section 1 is the front
+ADMISSION_WINDOW_S = 120
 
 
 def event_catalog(event_id: str, seats: int, on_sale_at: datetime) -> dict[str, Any]:
@@ -65,6 +66,9 @@ def event_catalog(event_id: str, seats: int, on_sale_at: datetime) -> dict[str, 
                 "onSaleAt": on_sale_at.strftime("%Y-%m-%dT%H:%M:%S.")
                 + f"{on_sale_at.microsecond // 1000:03d}Z",
                 "waitingRoom": True,
+                # Admitted buyers who find every seat held keep looking for a while (holds lapse
+                # after the short benchmark TTL): the window is not tied to that TTL.
+                "admissionWindowSeconds": ADMISSION_WINDOW_S,
                 "priceTiers": [
                     {
                         "id": "pt_front",
