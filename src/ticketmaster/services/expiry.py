@@ -21,6 +21,7 @@ from typing import Protocol
 from ticketmaster.domain.gate import DueHolds
 from ticketmaster.domain.holds import BlockingHold, HoldStatus
 from ticketmaster.observability import EXPIRY_LAG, HOLDS_EXPIRED
+from ticketmaster.services.ports import SeatReleaser
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,7 @@ class ExpiryRepository(Protocol):
     async def settle(self, hold_id: str) -> BlockingHold | None: ...
 
 
-class SeatReleaser(Protocol):
-    async def release(
-        self,
-        event_id: str,
-        hold_id: str,
-        user_id: str,
-        seat_ids: tuple[str, ...],
-        *,
-        forget_idempotency_key: str | None = None,
-    ) -> int: ...
+class ExpiryGate(SeatReleaser, Protocol):
     async def expire(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int: ...
     async def lapsed_hold(self, event_id: str, hold_id: str) -> tuple[str, tuple[str, ...], int] | None: ...
     async def expire_due(self, event_id: str, limit: int) -> DueHolds: ...
@@ -55,7 +47,7 @@ class SeatReleaser(Protocol):
 @dataclass
 class ExpireHolds:
     repo: ExpiryRepository
-    gate: SeatReleaser
+    gate: ExpiryGate
     _busy: set[str] = field(default_factory=set)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _to_settle: set[str] = field(default_factory=set)

@@ -31,8 +31,8 @@ from ticketmaster.domain.errors import (
 from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.ids import new_id
-from ticketmaster.domain.layout import EventInfo, VenueLayout
 from ticketmaster.domain.times import rfc3339
+from ticketmaster.services.ports import LayoutCatalog, SeatReleaser
 
 REPLAY_WAIT_S = 2.0
 
@@ -49,12 +49,7 @@ class HoldSeats:
     best: BestAvailable | None = None
 
 
-class Catalog(Protocol):
-    async def event_info(self, event_id: str) -> EventInfo | None: ...
-    async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout: ...
-
-
-class SeatGate(Protocol):
+class SeatGate(SeatReleaser, Protocol):
     async def hold(
         self,
         event_id: str,
@@ -75,15 +70,6 @@ class SeatGate(Protocol):
         fingerprint: str,
         idempotency_key: str,
     ) -> GateResult: ...
-    async def release(
-        self,
-        event_id: str,
-        hold_id: str,
-        user_id: str,
-        seat_ids: tuple[str, ...],
-        *,
-        forget_idempotency_key: str | None = None,
-    ) -> int: ...
     async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None: ...
 
 
@@ -111,7 +97,7 @@ def _utc(ms: int) -> datetime:
 
 @dataclass
 class HoldService:
-    catalog: Catalog
+    catalog: LayoutCatalog
     gate: SeatGate
     holds: HoldRepository
     writer: DurableWriter

@@ -33,10 +33,15 @@ class Signer(Protocol):
 # --- the seat map and its live stream ---------------------------------------------------
 
 
-class LayoutCatalog(Protocol):
-    """Event facts and venue layouts as the hot path reads them (cached per process)."""
+class EventFacts(Protocol):
+    """What the hot path knows of an event (cached per process)."""
 
     async def event_info(self, event_id: str) -> EventInfo | None: ...
+
+
+class LayoutCatalog(EventFacts, Protocol):
+    """Event facts and venue layouts as the hot path reads them (cached per process)."""
+
     async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
         """The layout at ``revision`` (an ``EventInfo.layout_revision``) or a later one."""
         ...

@@ -37,16 +37,11 @@ from ticketmaster.domain.errors import (
     NotFound,
     Unauthorized,
 )
-from ticketmaster.domain.layout import EventInfo
-from ticketmaster.services.ports import Signer
+from ticketmaster.services.ports import EventFacts, Signer
 
 QUEUE = "queue"
 ADMISSION = "admission"
 MAX_ETA_MEMORY = 100_000
-
-
-class Catalog(Protocol):
-    async def event_info(self, event_id: str) -> EventInfo | None: ...
 
 
 class JoinedNumber(Protocol):
@@ -103,7 +98,7 @@ def _now_ms() -> int:
 
 @dataclass
 class WaitingRoomService:
-    catalog: Catalog
+    catalog: EventFacts
     queues: QueueStore
     signer: Signer
     hold_ttl_seconds: int
