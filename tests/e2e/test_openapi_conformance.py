@@ -104,9 +104,9 @@ def test_every_answer_of_a_running_server_is_documented(
     assert never_refused == set(), "schemathesis never tried these operations without a valid token"
 
 
-def _documented(spec: dict[str, Any], path: str, response: httpx.Response) -> None:
-    """The status and content type are documented for GET ``path``; an error has the error body."""
-    documented = spec["paths"][path]["get"]["responses"]
+def _documented(spec: dict[str, Any], path: str, response: httpx.Response, method: str = "get") -> None:
+    """The status and content type are documented for ``path``; an error has the error body."""
+    documented = spec["paths"][path][method]["responses"]
     assert str(response.status_code) in documented, (response.status_code, sorted(documented))
     media_type = response.headers["content-type"].split(";")[0]
     assert media_type in documented[str(response.status_code)].get("content", {}), media_type
@@ -127,3 +127,29 @@ async def test_the_seat_stream_answers_as_documented(demo_stack: DemoStack) -> N
         bad_resume = await http.get(f"/events/{OPEN_EVENT}/seats/stream", headers={"Last-Event-ID": "x"})
         assert bad_resume.status_code == 422
         _documented(spec, STREAM, bad_resume)
+
+
+# What the edge middlewares refuse for every operation, sent where no body or query is
+# documented at all: the refusal must still be one the operation documents.
+EDGE_CASES = [
+    ("get", "/healthz", {"params": {"x": "a\x01b"}}, 422),
+    ("get", "/metrics", {"headers": {"X-Filler": "x" * 9000}}, 400),
+    ("post", "/auth/guest", {"content": b"hello", "headers": {"Content-Type": "text/plain"}}, 415),
+    (
+        "delete",
+        "/holds/{hold_id}",
+        {"content": b"{}" + b" " * 17_000, "headers": {"Content-Type": "application/json"}},
+        413,
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "request_parts", "status"), EDGE_CASES)
+async def test_refusals_at_the_edge_are_documented_on_every_operation(
+    demo_stack: DemoStack, method: str, path: str, request_parts: dict[str, Any], status: int
+) -> None:
+    async with httpx.AsyncClient(base_url=demo_stack.url, timeout=10) as http:
+        spec = (await http.get("/openapi.json")).json()
+        response = await http.request(method.upper(), path.replace("{hold_id}", "hld_x"), **request_parts)
+        assert response.status_code == status, response.text
+        _documented(spec, path, response, method)

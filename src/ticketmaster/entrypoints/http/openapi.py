@@ -5,7 +5,8 @@ body); each route passes :func:`answers` its success and the refusals it can giv
 schema lists every status code with the one error body (:class:`bodies.ErrorBody`) and an
 example per code. Refusals that whole families of operations share (load shedding, an
 engine down, the bearer token, a write's rate limit and body checks) are the sets
-``SERVED``, ``AUTHED`` and ``WRITE``. Links between operations
+``SERVED``, ``AUTHED`` and ``WRITE``; those of the edge middlewares (headers too large,
+a bad query, a body too large or not JSON), ``EDGE``, are added to every operation. Links between operations
 (a hold's id to its purchase, and so on) let Swagger UI and schemathesis's stateful phase
 follow the buyer's journey. The schemathesis test (tests/e2e/test_openapi_conformance.py)
 keeps this table true to what a running server answers.
@@ -156,6 +157,18 @@ RATE_LIMITED = _refusal(
     "too many requests from this buyer or client address (Retry-After)",
     "too many write requests; retry after the Retry-After delay",
 )
+HEADERS_TOO_LARGE = _refusal(
+    400,
+    "invalid_request",
+    "a header line is over 8 KiB or the headers over 32 KiB",
+    "request headers exceed 32768 bytes",
+)
+BAD_QUERY = _refusal(
+    422,
+    "invalid_request",
+    "a query parameter is not UTF-8 text or carries a control character",
+    "query parameter 'city' carries a control character",
+)
 PAYLOAD_TOO_LARGE = _refusal(
     413, "payload_too_large", "the body is over 16 KiB", "the request body must be at most 16384 bytes"
 )
@@ -182,8 +195,11 @@ UNAVAILABLE = _refusal(
 SERVED = (OVERLOADED, UNAVAILABLE)
 # Every operation of a buyer: the bearer token.
 AUTHED = (UNAUTHORIZED, *SERVED)
-# Every write of a buyer (POST, DELETE): the per-buyer rate limit, and the body's checks.
-WRITE = (UNAUTHORIZED, RATE_LIMITED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, *SERVED)
+# Every write of a buyer (POST, DELETE): the per-buyer rate limit.
+WRITE = (UNAUTHORIZED, RATE_LIMITED, *SERVED)
+# Every operation, answered before routing by the edge middlewares (guard.py, body_limit.py);
+# install() adds them to each operation of the schema.
+EDGE = (HEADERS_TOO_LARGE, BAD_QUERY, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
 
 
 def answers(
@@ -211,19 +227,18 @@ def answers(
             "headers": {"ETag": {"schema": {"type": "string"}}},
         }
     for refusal in dict.fromkeys(refusals):
-        entry = documented.setdefault(
-            refusal.status,
-            {"model": ErrorBody, "description": "", "content": {"application/json": {"examples": {}}}},
-        )
-        said = f"`{refusal.code}`: {refusal.when}"
-        entry["description"] = f"{entry['description']}; {said}" if entry["description"] else said
-        entry["content"]["application/json"]["examples"][refusal.when] = {
-            "summary": refusal.code,
-            "value": refusal.example,
-        }
-        if refusal.status in (429, 503):
-            entry["headers"] = _RETRY_AFTER
+        _describe(documented.setdefault(refusal.status, {"model": ErrorBody, "description": ""}), refusal)
     return documented
+
+
+def _describe(entry: dict[str, Any], refusal: Refusal) -> None:
+    """Add ``refusal`` to the response ``entry`` of its status: its line, its example."""
+    said = f"`{refusal.code}`: {refusal.when}"
+    entry["description"] = f"{entry['description']}; {said}" if entry.get("description") else said
+    examples = entry.setdefault("content", {}).setdefault("application/json", {}).setdefault("examples", {})
+    examples[refusal.when] = {"summary": refusal.code, "value": refusal.example}
+    if refusal.status in (429, 503):
+        entry["headers"] = _RETRY_AFTER
 
 
 def link(operation_id: str, description: str, *, body: Any = None, **parameters: str) -> dict[str, Any]:
@@ -239,14 +254,16 @@ def link(operation_id: str, description: str, *, body: Any = None, **parameters:
 
 def install(app: FastAPI) -> None:
     """Finish the generated schema: declare the bearer scheme (Swagger UI's Authorize
-    button then fills the Authorization header of every (auth) operation) and drop the
-    framework's own 422 bodies, which this API never answers."""
+    button then fills the Authorization header of every (auth) operation), drop the
+    framework's own 422 bodies, which this API never answers, and add the refusals of
+    the edge middlewares to every operation."""
     generate = app.openapi
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()  # FastAPI keeps it as app.openapi_schema
             _drop_framework_validation_errors(document)
+            _add_edge_refusals(document)
             document.setdefault("components", {})["securitySchemes"] = {
                 BEARER_SCHEME: {
                     "type": "http",
@@ -258,6 +275,17 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = schema  # type: ignore[method-assign]  # FastAPI's documented way to extend it
+
+
+def _add_edge_refusals(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for refusal in EDGE:
+                entry = responses.setdefault(str(refusal.status), {"description": ""})
+                content = entry.setdefault("content", {}).setdefault("application/json", {})
+                content.setdefault("schema", {"$ref": "#/components/schemas/ErrorBody"})
+                _describe(entry, refusal)
 
 
 _FRAMEWORK_422 = "HTTPValidationError"
