@@ -25,7 +25,7 @@ from tests import factories
 from tests.integration.engines import Engines, close_engines, ms, open_engines
 from tests.integration.seat_world import at_ms, sell
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
-from ticketmaster.domain.best_available import SeatSearch, choose, parse_best, row_ranges
+from ticketmaster.domain.best_available import SeatSearch, choose, parse_best
 from ticketmaster.domain.errors import HoldLimitExceeded, SeatsUnavailable
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.ids import new_id
@@ -192,7 +192,9 @@ class BestAvailableMachine(RuleBasedStateMachine):
         if tiers is not None:
             body["priceTierIds"] = sorted(tiers)
         allowed = {s for s in known if tiers is None or self.tier_of[s] in tiers}
-        search = SeatSearch(count, adjacent, row_ranges(self.rows, allowed))
+        search = SeatSearch(
+            count, adjacent, tuple((r.index, r.index) for r in self.rows if r.section_id in allowed)
+        )
         user_id = self.users[user]
         states = self.states()
         before = e.clock.now_ms() - SLACK_MS

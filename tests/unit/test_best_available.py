@@ -168,10 +168,10 @@ def test_filters_keep_the_sections_both_allow_as_ranges_of_rows() -> None:
     assert back == {"B", "C"}
     assert both == {"C"}
     assert front_c == set()
-    assert row_ranges(layout.ranked_rows, back) == ((2, 4),)
-    assert row_ranges(layout.ranked_rows, split) == ((0, 1), (3, 4))
-    assert row_ranges(layout.ranked_rows, front_c) == ()
-    search = SeatSearch(2, True, row_ranges(layout.ranked_rows, back))
+    assert row_ranges(layout, back) == ((2, 4),)
+    assert row_ranges(layout, split) == ((0, 1), (3, 4))
+    assert row_ranges(layout, front_c) == ()
+    search = SeatSearch(2, True, row_ranges(layout, back))
     assert choose(layout.ranked_rows, free, search) == ("B-R0-1", "B-R0-2")
     assert choose(layout.ranked_rows, free, SeatSearch(1, True, ())) is None
 

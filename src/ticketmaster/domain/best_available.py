@@ -95,6 +95,8 @@ def allowed_sections(best: BestAvailable, info: EventInfo, layout: VenueLayout) 
         raise InvalidRequest(
             "unknown price tier ids for this event", field="best.priceTierIds", priceTierIds=unknown_tiers
         )
+    if not best.section_ids and not best.price_tier_ids:
+        return frozenset(sections)
     allowed = set(best.section_ids or sections)
     if best.price_tier_ids:
         tiers = set(best.price_tier_ids)
@@ -105,17 +107,19 @@ def allowed_sections(best: BestAvailable, info: EventInfo, layout: VenueLayout) 
 # --- the rows in rank order (VenueLayout.ranked_rows) ----------------------------------------
 
 
-def row_ranges(rows: Sequence[RankedRow], sections: Iterable[str]) -> tuple[tuple[int, int], ...]:
-    """The allowed rows as runs of consecutive indexes (first, last), in rank order."""
-    allowed = frozenset(sections)
+def row_ranges(layout: VenueLayout, sections: Iterable[str]) -> tuple[tuple[int, int], ...]:
+    """The rows of these sections as runs of consecutive indexes (first, last) in rank
+    order (a section's rows are consecutive: one step per section, not per row)."""
+    wanted = set(sections) & layout.section_rows.keys()
+    if len(wanted) == len(layout.section_rows):
+        return ((0, len(layout.ranked_rows) - 1),) if wanted else ()
+    spans = sorted(layout.section_rows[s] for s in wanted)
     ranges: list[tuple[int, int]] = []
-    for row in rows:
-        if row.section_id not in allowed:
-            continue
-        if ranges and ranges[-1][1] == row.index - 1:
-            ranges[-1] = (ranges[-1][0], row.index)
+    for first, last in spans:
+        if ranges and ranges[-1][1] == first - 1:
+            ranges[-1] = (ranges[-1][0], last)
         else:
-            ranges.append((row.index, row.index))
+            ranges.append((first, last))
     return tuple(ranges)
 
 

@@ -108,6 +108,15 @@ class VenueLayout:
         return frozenset(self.section_of)
 
     @cached_property
+    def section_rows(self) -> dict[str, tuple[int, int]]:
+        """Section id -> the (first, last) indexes of its rows in ``ranked_rows``."""
+        spans: dict[str, tuple[int, int]] = {}
+        for row in self.ranked_rows:
+            first = spans.get(row.section_id, (row.index, row.index))[0]
+            spans[row.section_id] = (first, row.index)
+        return spans
+
+    @cached_property
     def ranked_rows(self) -> tuple[RankedRow, ...]:
         """Every row, in rank order (best available, domain/best_available.py)."""
         rows: list[RankedRow] = []

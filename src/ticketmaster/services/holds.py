@@ -132,7 +132,7 @@ class HoldService:
             seats = ()  # the gate picks them
             sections = best_available.allowed_sections(cmd.best, info, layout)
             search = SeatSearch(
-                cmd.best.count, cmd.best.adjacent, best_available.row_ranges(layout.ranked_rows, sections)
+                cmd.best.count, cmd.best.adjacent, best_available.row_ranges(layout, sections)
             )
             fingerprint = cmd.best.fingerprint(cmd.event_id)
 
