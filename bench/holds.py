@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,8 +89,18 @@ class HoldRequests:
     demand.
     """
 
-    def __init__(self, host: str, port: int, tokens: list[str], seed: int, prebuilt: int = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tokens: list[str],
+        seed: int,
+        prebuilt: int = 0,
+        body: Callable[[random.Random], dict[str, object]] | None = None,
+    ) -> None:
+        """``body(rng)``: each request's JSON body (default: 1-4 random contiguous seats)."""
         self.head = f"POST /events/{EVENT_ID}/holds HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        self.body = body or (lambda rng: {"seatIds": _seat_run(rng)})
         self.tokens = tokens
         self.next = 0
         self.rng = random.Random(seed)
@@ -101,7 +111,7 @@ class HoldRequests:
     def _build(self, client_id: int, seq: int) -> bytes:
         token = self.tokens[self.next % len(self.tokens)]
         self.next += 1
-        body = json.dumps({"seatIds": _seat_run(self.rng)}).encode()
+        body = json.dumps(self.body(self.rng)).encode()
         return (
             self.head
             + f"Authorization: Bearer {token}\r\n"
@@ -165,7 +175,7 @@ def stadium_deployment(
         yield target, tokens
 
 
-def _rates(result: LoadResult) -> tuple[float, float, int]:
+def hold_rates(result: LoadResult) -> tuple[float, float, int]:
     created = result.statuses.get(201, 0) / result.duration_s
     conflicts = sum(v for k, v in result.statuses.items() if k == 409) / result.duration_s
     others = sum(v for k, v in result.statuses.items() if k not in (201, 409)) + sum(result.errors.values())
@@ -217,7 +227,7 @@ def main() -> int:
                         args.warmup,
                     )
                 )
-                created, conflicts, other = _rates(holds)
+                created, conflicts, other = hold_rates(holds)
                 if other and round_no == 0:
                     print(f"  holds @ {level}: {holds.statuses} {holds.errors}", file=sys.stderr)
                 rows.setdefault(f"holds @ {level}", []).append(
@@ -250,7 +260,7 @@ def main() -> int:
                 )
 
             maps, writes = run_event_loop(map_under_load(99 + round_no))
-            created, conflicts, other = _rates(writes)
+            created, conflicts, other = hold_rates(writes)
             rows.setdefault("seat map under holds", []).append(
                 (maps.rps, created, maps.p50_ms, maps.p99_ms, maps.error_count + other, 0.0, 0.0)
             )
