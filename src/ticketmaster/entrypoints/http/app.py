@@ -19,6 +19,7 @@ from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.routes.pages import WebApp, web_router
+from ticketmaster.entrypoints.http.security_headers import SecurityHeaders
 from ticketmaster.entrypoints.http.shedding import LoadShedder
 from ticketmaster.runtime import settle_heap
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestGuard)  # before any cache key or route sees the request
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # outermost: sheds first
+    app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # sheds first
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
     app.include_router(web_router(WebApp()))

@@ -21,4 +21,5 @@ router = APIRouter(tags=["identity"])
 )
 async def guest(c: ContainerDep) -> Response:
     token, user_id = await issue_guest(c.users, c.signer, c.settings.token_ttl_seconds)
-    return json_response({"token": token, "userId": user_id}, 201)
+    # A bearer token: no cache along the way may keep it.
+    return json_response({"token": token, "userId": user_id}, 201, {"Cache-Control": "no-store"})
