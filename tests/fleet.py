@@ -102,8 +102,9 @@ class RedisServer:
 
     BINARY = "/usr/bin/redis-server"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra_args: str) -> None:
         self.directory = directory
+        self.extra_args = extra_args  # more redis-server options, e.g. a maxmemory-policy
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -115,7 +116,7 @@ class RedisServer:
         self.starts += 1
         args = [self.BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--daemonize", "no", "--dir", str(self.directory)]
-        args += ["--logfile", str(self.directory / f"redis-{self.starts}.log")]
+        args += ["--logfile", str(self.directory / f"redis-{self.starts}.log"), *self.extra_args]
         self.process = subprocess.Popen(args)
         deadline = time.monotonic() + timeout
         while not redis_ping(self.port):

@@ -6,6 +6,7 @@ import redis
 import redis.asyncio
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -40,3 +41,21 @@ def create_client(url: str, *, max_connections: int = 256) -> redis.asyncio.Redi
         driver_info=_DRIVER_INFO,
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+REQUIRED_EVICTION_POLICY = "noeviction"
+_UNREADABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, ResponseError)
+
+
+async def eviction_policy(url: str) -> str | None:
+    """The server's ``maxmemory-policy``, or None when it cannot be read (CONFIG renamed
+    or not permitted, as on some managed services; Redis unreachable)."""
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+    try:
+        reply = await client.config_get("maxmemory-policy")
+    except _UNREADABLE:
+        return None
+    finally:
+        await client.aclose()
+    policy = reply.get("maxmemory-policy")
+    return str(policy) if policy is not None else None

@@ -25,7 +25,7 @@ from ticketmaster.adapters.postgres.migrate import current_revision, upgrade_to_
 from ticketmaster.adapters.redis.catalog_cache import EVENT_INFO_REDIS_TTL_S, announce_catalog_change
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.config import Settings
+from ticketmaster.config import PREFIX, Settings
 from ticketmaster.domain.catalog import Catalog, CatalogError, ImportReport, parse_catalog
 from ticketmaster.embedded import EmbeddedEngines, EnginesNotInstalled
 from ticketmaster.entrypoints.cli.serving import serve_api
@@ -59,6 +59,28 @@ def engines(settings: Settings) -> Iterator[Settings]:
         )
     finally:
         started.stop()
+
+
+def require_noeviction(settings: Settings) -> None:
+    """Refuse to start on a Redis that may evict keys: the gate's idempotency records and
+    hold keys must live until they expire, or a retried request could hold a seat twice."""
+    from ticketmaster.adapters.redis.client import REQUIRED_EVICTION_POLICY, eviction_policy
+
+    assert settings.redis_url is not None
+    policy = asyncio.run(eviction_policy(settings.redis_url))
+    if policy is None:
+        print(
+            "ticketmaster: warning: cannot read the Redis maxmemory-policy (CONFIG GET refused "
+            f"or Redis down); it must be {REQUIRED_EVICTION_POLICY}",
+            file=sys.stderr,
+        )
+    elif policy != REQUIRED_EVICTION_POLICY:
+        raise SystemExit(
+            f"ticketmaster: the Redis of {PREFIX}REDIS_URL has maxmemory-policy {policy}; it must be "
+            f"{REQUIRED_EVICTION_POLICY} (the seat gate relies on its idempotency records and hold "
+            f"keys: an evicted one could let a retry hold or sell a seat twice). Run "
+            f"`CONFIG SET maxmemory-policy {REQUIRED_EVICTION_POLICY}` and set it in redis.conf."
+        )
 
 
 def _db(settings: Settings) -> str:
@@ -175,6 +197,7 @@ def _catalog_is_empty(database_url: str) -> bool:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     with engines(settings) as s:
+        require_noeviction(s)
         return serve_api(s, workers=args.workers or s.web_concurrency)
 
 
@@ -189,6 +212,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_host)
         print(f"worker metrics on http://{args.metrics_host}:{args.metrics_port}/metrics", flush=True)
     with engines(settings) as s:
+        require_noeviction(s)
         uvloop.run(worker_main(s))
     return 0
 
@@ -236,6 +260,7 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with engines(settings) as s:
+        require_noeviction(s)
         upgrade_to_head(_db(s))
         if _catalog_is_empty(_db(s)):
             print("empty database: loading the demo catalog", flush=True)
