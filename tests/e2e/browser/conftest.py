@@ -47,7 +47,9 @@ class WebStack:
     short_url: str  # holds last SHORT_TTL_S
 
 
-@pytest.fixture(scope="session")
+# Package scope: its worker pays for purchases in the shared test database, so it must be
+# gone before the other end-to-end tests, which run workers of their own on that database.
+@pytest.fixture(scope="package")
 def web_stack(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
     sandbox = Sandbox(tmp_path_factory.mktemp("web-sandbox"), latency="20:60")
     env = {
