@@ -19,7 +19,7 @@ HOLD_TTL_MS = 600_000  # the production default hold time
 class FreshEvents:
     """LiveStateSource for the gate's first load: a bench event has nothing sold or held."""
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
         return [], []
 
     async def has_hold_history(self, event_id: str) -> bool:

@@ -197,10 +197,11 @@ class Shop:
     pool: asyncpg.Pool
     stack: PurchaseStack
 
-    async def event(self, seats: int = 10) -> tuple[str, list[str]]:
-        """A fresh on-sale event of one row (``seats`` seats at PRICE_CENTS); its seat ids."""
+    async def event(self, seats: int = 10, **fields: Any) -> tuple[str, list[str]]:
+        """A fresh on-sale event of one row (``seats`` seats at PRICE_CENTS, more import-file
+        ``fields``); its seat ids."""
         v = factories.venue(sections=1, rows=1, seats=seats)
-        e = factories.event(v, price_cents=PRICE_CENTS)
+        e = factories.event(v, price_cents=PRICE_CENTS, **fields)
         await factories.load(self.pool, {"venues": [v], "events": [e]})
         section = v["sections"][0]["id"]
         return e["id"], [f"{section}-A-{n}" for n in range(1, seats + 1)]

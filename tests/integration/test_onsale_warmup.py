@@ -43,7 +43,7 @@ class CountingRepo:
         self.layout_reads += 1
         return await self.repo.venue_layout(venue_id)
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
         self.state_reads[event_id] += 1
         return await self.repo.live_state(event_id)
 

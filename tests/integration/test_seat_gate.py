@@ -262,6 +262,38 @@ async def test_the_state_is_rebuilt_from_postgres_after_redis_lost_it(world: Wor
     assert limited.already_held == 2
 
 
+async def test_bought_seats_count_toward_the_limit_and_survive_a_rebuild(world: World) -> None:
+    s = world.seats
+    buyer, other = await users(world.pool, 2)
+    paid = await world.hold(s[0:5], user=buyer)
+    assert paid.outcome is Outcome.OK
+    sold = a_hold(world.event_id, buyer, s[0:5], expires_at=at_ms(paid.expires_at_ms), hold_id=paid.hold_id)
+    await world.repo.insert_many([NewHold(sold, "key-paid")])
+    await sell(world.pool, sold, live=True)
+    await world.pool.execute("UPDATE holds SET status = 'PURCHASED' WHERE id = $1", paid.hold_id)
+    assert await world.gate.sell(world.event_id, paid.hold_id, buyer, tuple(s[0:5])) == 5
+    assert await world.gate.sell(world.event_id, paid.hold_id, buyer, tuple(s[0:5])) == 0  # counted once
+
+    over = await world.hold(s[5:9], user=buyer)
+    at_limit = await world.hold(s[5:8], user=buyer)
+    await world.wipe()
+    rebuilt_over = await world.hold(s[8:12], user=buyer)  # the Redis-only hold is gone
+
+    assert (over.outcome, over.already_held, over.already_bought) == (Outcome.LIMIT, 0, 5)
+    assert at_limit.outcome is Outcome.OK
+    assert (rebuilt_over.outcome, rebuilt_over.already_held, rebuilt_over.already_bought) == (
+        Outcome.LIMIT,
+        0,
+        5,
+    )
+    assert (await world.hold(s[8:9], user=other)).outcome is Outcome.OK
+    # An event's own limit, passed per call, replaces the gate's default.
+    larger = await world.gate.hold(
+        world.event_id, new_id("hold"), buyer, tuple(s[12:16]), TTL_MS, "fp", "k-9", max_seats=9
+    )
+    assert larger.outcome is Outcome.OK
+
+
 @dataclass
 class CountingSource:
     """The real repository, counting how often the gate asks it for an event's live state."""
@@ -269,7 +301,7 @@ class CountingSource:
     repo: PostgresHoldRepository
     calls: int = 0
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
+    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
         self.calls += 1
         return await self.repo.live_state(event_id)
 

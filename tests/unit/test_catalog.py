@@ -249,6 +249,15 @@ BAD: list[Any] = [
         "events[0].admissionWindowSeconds",
         id="admission-window-negative",
     ),
+    pytest.param(
+        put(*E, "maxTicketsPerBuyer", value=0), "events[0].maxTicketsPerBuyer", id="max-tickets-zero"
+    ),
+    pytest.param(
+        put(*E, "maxTicketsPerBuyer", value="8"), "events[0].maxTicketsPerBuyer", id="max-tickets-string"
+    ),
+    pytest.param(
+        put(*E, "maxTicketsPerBuyer", value=10_001), "events[0].maxTicketsPerBuyer", id="max-tickets-huge"
+    ),
     # --- price tiers ---
     pytest.param(drop(*E, "priceTiers"), "events[0].priceTiers", id="tiers-missing"),
     pytest.param(put(*E, "priceTiers", value=[]), "events[0].priceTiers", id="tiers-empty"),
@@ -395,6 +404,16 @@ def test_optional_fields_take_their_defaults() -> None:
 
     assert event.on_sale_at == ALWAYS_ON_SALE
     assert event.sale.waiting_room is False
+    assert event.sale.max_tickets_per_buyer is None
+
+
+def test_an_event_may_set_its_own_per_buyer_limit() -> None:
+    doc = base()
+    doc["events"][0]["maxTicketsPerBuyer"] = 4
+
+    (event,) = parse_catalog(doc).events
+
+    assert event.sale.max_tickets_per_buyer == 4
 
 
 def test_an_empty_document_is_an_empty_catalog() -> None:

@@ -51,6 +51,8 @@ class FakeGate:
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
+        *,
+        max_seats: int | None = None,
     ) -> GateResult:
         self.holds_asked.append(hold_id)
         reply = self.replies.pop(0)

@@ -20,6 +20,7 @@ from ticketmaster.domain.seats import seat_id
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MAX_SEATS_PER_ROW = 1000
+MAX_TICKETS_PER_BUYER = 10_000
 MAX_TITLE = 200
 # The venue drawing, in venue units (one seat = 1): far more than the largest stadium needs.
 MAX_COORDINATE = 100_000
@@ -85,12 +86,13 @@ class PriceTier:
 
 @dataclass(frozen=True, slots=True)
 class SaleSettings:
-    """Waiting-room knobs of one event; None means "derive the default"."""
+    """Waiting-room knobs and the per-buyer limit of one event; None means "the default"."""
 
     waiting_room: bool = False
     admission_rate_per_minute: int | None = None
     max_admitted: int | None = None
     admission_window_seconds: int | None = None
+    max_tickets_per_buyer: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +343,11 @@ def _parse_event(raw: Any, path: str, venues: dict[str, Venue]) -> Event:
             admission_rate_per_minute=_optional_int(obj, "admissionRatePerMinute", path),
             max_admitted=_optional_int(obj, "maxAdmitted", path),
             admission_window_seconds=_optional_int(obj, "admissionWindowSeconds", path),
+            max_tickets_per_buyer=(
+                None
+                if obj.get("maxTicketsPerBuyer") is None
+                else _int(obj, "maxTicketsPerBuyer", path, minimum=1, maximum=MAX_TICKETS_PER_BUYER)
+            ),
         ),
     )
 

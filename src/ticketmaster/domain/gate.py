@@ -27,6 +27,8 @@ class GateResult:
     version: int = 0
     """The seat-map version a best-available refusal (UNAVAILABLE) was decided at."""
     already_held: int = 0
+    already_bought: int = 0
+    """On a LIMIT: the seats the buyer holds and has bought of the event."""
     records_complete: bool = False
     """On a refusal: True when Redis has every idempotency record of the event, so the
     key cannot belong to an earlier hold (no need to ask PostgreSQL)."""

@@ -185,6 +185,7 @@ class EventInfo:
     max_admitted: int | None = None
     admission_window_seconds: int | None = None
     layout_revision: int = 0  # of the venue's layout (VenueLayout.revision) when read
+    max_tickets_per_buyer: int | None = None  # seats held or bought per buyer; None: default
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,6 +198,7 @@ class EventInfo:
             "seatCount": self.seat_count,
             "admission": [self.admission_rate_per_minute, self.max_admitted, self.admission_window_seconds],
             "layoutRevision": self.layout_revision,
+            "maxTicketsPerBuyer": self.max_tickets_per_buyer,
         }
 
     @classmethod
@@ -215,4 +217,5 @@ class EventInfo:
             admission_window_seconds=window,
             # Written before layouts had revisions: a cached copy expires within a minute.
             layout_revision=int(data.get("layoutRevision", 0)),
+            max_tickets_per_buyer=data.get("maxTicketsPerBuyer"),
         )

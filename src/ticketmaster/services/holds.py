@@ -59,6 +59,8 @@ class SeatGate(SeatReleaser, Protocol):
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
+        *,
+        max_seats: int | None = None,
     ) -> GateResult: ...
     async def hold_best(
         self,
@@ -69,6 +71,8 @@ class SeatGate(SeatReleaser, Protocol):
         ttl_ms: int,
         fingerprint: str,
         idempotency_key: str,
+        *,
+        max_seats: int | None = None,
     ) -> GateResult: ...
     async def idempotency_record(self, event_id: str, user_id: str, key: str) -> str | None: ...
 
@@ -120,13 +124,16 @@ class HoldService:
             self.admission.verify(cmd.admission_token, cmd.user_id, cmd.event_id)
         layout = await self.catalog.venue_layout(info.venue_id, info.layout_revision)
         ttl_ms = self.hold_ttl_seconds * 1000
+        limit = info.max_tickets_per_buyer  # None: the gate's default (8)
         ask: Callable[[str], Awaitable[GateResult]]
         if cmd.best is None:
             seats = rules.check_seat_request(cmd.seat_ids, layout.seat_ids)
             fingerprint = rules.fingerprint(cmd.event_id, seats)
 
             def ask(hold_id: str) -> Awaitable[GateResult]:
-                return self.gate.hold(cmd.event_id, hold_id, cmd.user_id, seats, ttl_ms, fingerprint, key)
+                return self.gate.hold(
+                    cmd.event_id, hold_id, cmd.user_id, seats, ttl_ms, fingerprint, key, max_seats=limit
+                )
 
         else:
             seats = ()  # the gate picks them
@@ -138,11 +145,11 @@ class HoldService:
 
             def ask(hold_id: str) -> Awaitable[GateResult]:
                 return self.gate.hold_best(
-                    cmd.event_id, hold_id, cmd.user_id, search, ttl_ms, fingerprint, key
+                    cmd.event_id, hold_id, cmd.user_id, search, ttl_ms, fingerprint, key, max_seats=limit
                 )
 
         for _ in range(3):
-            hold = await self._attempt(cmd, key, seats, fingerprint, ask)
+            hold = await self._attempt(cmd, key, seats, fingerprint, ask, limit)
             if hold is not None:
                 return hold
         raise Unavailable("the hold could not be confirmed; retry with the same Idempotency-Key")
@@ -154,6 +161,7 @@ class HoldService:
         seats: tuple[str, ...],
         fingerprint: str,
         ask: Callable[[str], Awaitable[GateResult]],
+        limit: int | None,
     ) -> Hold | None:
         """One pass through the gate (``ask(hold_id)``; ``seats`` empty when it picks them);
         None means "the state moved under us, go again"."""
@@ -202,8 +210,10 @@ class HoldService:
         if reply.outcome is Outcome.UNAVAILABLE:
             raise SeatsUnavailable("some of these seats are not available", seatIds=list(reply.unavailable))
         raise HoldLimitExceeded(
-            f"a buyer may hold at most {rules.MAX_SEATS_PER_USER_PER_EVENT} seats of an event",
+            "a buyer may hold or buy at most "
+            f"{limit or rules.MAX_SEATS_PER_USER_PER_EVENT} seats of this event",
             seatsHeld=reply.already_held,
+            seatsBought=reply.already_bought,
         )
 
     async def _make_durable(self, hold: Hold, key: str) -> Hold | None:

@@ -126,23 +126,26 @@ async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str])
     changed = await conn.fetch(
         """
         INSERT INTO events (id, title, starts_at, venue_id, city, on_sale_at, waiting_room,
-                            admission_rate_per_minute, max_admitted, admission_window_seconds)
+                            admission_rate_per_minute, max_admitted, admission_window_seconds,
+                            max_tickets_per_buyer)
         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                             $6::timestamptz[], $7::bool[], $8::int[], $9::int[], $10::int[])
+                             $6::timestamptz[], $7::bool[], $8::int[], $9::int[], $10::int[],
+                             $11::int[])
         ON CONFLICT (id) DO UPDATE SET
             title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, city = EXCLUDED.city,
             on_sale_at = EXCLUDED.on_sale_at, waiting_room = EXCLUDED.waiting_room,
             admission_rate_per_minute = EXCLUDED.admission_rate_per_minute,
             max_admitted = EXCLUDED.max_admitted,
             admission_window_seconds = EXCLUDED.admission_window_seconds,
+            max_tickets_per_buyer = EXCLUDED.max_tickets_per_buyer,
             updated_at = now()
         WHERE (events.title, events.starts_at, events.city, events.on_sale_at,
                events.waiting_room, events.admission_rate_per_minute, events.max_admitted,
-               events.admission_window_seconds)
+               events.admission_window_seconds, events.max_tickets_per_buyer)
           IS DISTINCT FROM
               (EXCLUDED.title, EXCLUDED.starts_at, EXCLUDED.city, EXCLUDED.on_sale_at,
                EXCLUDED.waiting_room, EXCLUDED.admission_rate_per_minute, EXCLUDED.max_admitted,
-               EXCLUDED.admission_window_seconds)
+               EXCLUDED.admission_window_seconds, EXCLUDED.max_tickets_per_buyer)
         RETURNING id
         """,
         [e.id for e in events],
@@ -155,6 +158,7 @@ async def _write_events(conn: Conn, events: list[Event], cities: dict[str, str])
         [e.sale.admission_rate_per_minute for e in events],
         [e.sale.max_admitted for e in events],
         [e.sale.admission_window_seconds for e in events],
+        [e.sale.max_tickets_per_buyer for e in events],
     )
     return {r["id"] for r in changed}
 

@@ -148,7 +148,8 @@ class PostgresHoldRepository:
             row = await conn.fetchrow(
                 """
                 SELECT e.venue_id, e.on_sale_at, e.waiting_room, e.admission_rate_per_minute,
-                       e.max_admitted, e.admission_window_seconds, v.layout_revision,
+                       e.max_admitted, e.admission_window_seconds, e.max_tickets_per_buyer,
+                       v.layout_revision,
                        (SELECT coalesce(sum(seat_count), 0) FROM seat_rows r
                          WHERE r.venue_id = e.venue_id) AS seat_count
                 FROM events e JOIN venues v ON v.id = e.venue_id WHERE e.id = $1
@@ -174,6 +175,7 @@ class PostgresHoldRepository:
             admission_rate_per_minute=row["admission_rate_per_minute"],
             max_admitted=row["max_admitted"],
             admission_window_seconds=row["admission_window_seconds"],
+            max_tickets_per_buyer=row["max_tickets_per_buyer"],
             layout_revision=row["layout_revision"],
         )
 
@@ -222,11 +224,16 @@ class PostgresHoldRepository:
         )
         return bool(found)
 
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]:
-        """Seats sold to live bookings, and holds that still block seats (one snapshot)."""
+    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
+        """(seat, buyer) of each seat sold to a live booking, and the holds that still block
+        seats (one snapshot)."""
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             sold = await conn.fetch(
-                "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live", event_id
+                """
+                SELECT s.seat_id, b.user_id FROM booking_seats s JOIN bookings b ON b.id = s.booking_id
+                WHERE s.event_id = $1 AND s.live
+                """,
+                event_id,
             )
             holds = await conn.fetch(
                 f"""
@@ -238,7 +245,7 @@ class PostgresHoldRepository:
                 """,
                 event_id,
             )
-        return [r["seat_id"] for r in sold], [blocking_hold(r) for r in holds]
+        return [(r["seat_id"], r["user_id"]) for r in sold], [blocking_hold(r) for r in holds]
 
 
 class HoldWriter:

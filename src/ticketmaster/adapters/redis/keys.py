@@ -85,6 +85,11 @@ class RedisKeys:
         """Sorted set: row index by the next hold expiry on it, when its summary is redone."""
         return f"{self.event_tag(event_id)}:rowdue"
 
+    def bought(self, event_id: str) -> str:
+        """Hash user id -> seats of the event the buyer bought (live bookings), for the
+        per-buyer limit: kept by sell.lua, rebuilt from PostgreSQL by load.lua."""
+        return f"{self.event_tag(event_id)}:bought"
+
     def hold(self, event_id: str, hold_id: str) -> str:
         """Hash of one live hold; it expires (PEXPIREAT) when the hold does."""
         return f"{self.event_tag(event_id)}:hold:{hold_id}"

@@ -85,6 +85,7 @@ class RedisSeatGate:
             k.hold(event_id, hold_id),
             k.seat_changes(event_id),
             *self._index_keys(event_id),
+            k.bought(event_id),
         ]
 
     async def hold(
@@ -163,7 +164,12 @@ class RedisSeatGate:
                     version=int(reply[2]) if best else 0,
                     records_complete=reply[1] == 1,
                 )
-            return GateResult(Outcome.LIMIT, already_held=int(reply[1]), records_complete=reply[2] == 1)
+            return GateResult(
+                Outcome.LIMIT,
+                already_held=int(reply[1]),
+                already_bought=int(reply[3]),
+                records_complete=reply[2] == 1,
+            )
         raise RuntimeError(f"event {event_id} state keeps disappearing while holding")
 
     async def release(
@@ -249,7 +255,7 @@ class RedisSeatGate:
 
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Mark the booked seats SOLD (see sell.lua)."""
-        keys = self._hold_keys(event_id, hold_id)
+        keys = [*self._hold_keys(event_id, hold_id), self._keys.bought(event_id)]
         args = [hold_id, user_id, *seat_ids]
         return int(await self._sell(keys=keys, args=args))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,7 +28,10 @@ LOAD_CHUNK = 5_000
 
 
 class LiveStateSource(Protocol):
-    async def live_state(self, event_id: str) -> tuple[list[str], list[BlockingHold]]: ...
+    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
+        """(seat, buyer) of each sold seat, and the holds still blocking seats (one snapshot)."""
+        ...
+
     async def has_hold_history(self, event_id: str) -> bool: ...
     async def event_info(self, event_id: str) -> EventInfo | None: ...
     async def venue_layout(self, venue_id: str) -> VenueLayout | None: ...
@@ -39,6 +43,7 @@ class _Chunk:
 
     rows: list[RankedRow] = field(default_factory=list)
     sold: list[str] = field(default_factory=list)
+    bought: list[tuple[str, int]] = field(default_factory=list)
     holds: list[BlockingHold] = field(default_factory=list)
     size: int = 0
 
@@ -46,17 +51,22 @@ class _Chunk:
         args: list[str | int] = [gap_ms, len(self.rows)]
         for row in self.rows:
             args += [row.index, row.seat_prefix, row.seats]
-        args += [len(self.sold), *self.sold]
+        args += [len(self.sold), *self.sold, len(self.bought)]
+        for user, seats in self.bought:
+            args += [user, seats]
         for h in self.holds:
             args += [h.id, h.user_id, h.blocks_until_ms, h.status, len(h.seat_ids), *h.seat_ids]
         return args
 
 
 def _chunks(
-    rows: Sequence[RankedRow], sold: list[str], holds: list[BlockingHold], limit: int
+    rows: Sequence[RankedRow],
+    sold: list[tuple[str, str]],
+    holds: list[BlockingHold],
+    limit: int,
 ) -> list[_Chunk]:
-    """The index's rows, then the sold seats, then the holds, in groups of at most ``limit``
-    script arguments (at least one group, possibly empty)."""
+    """The index's rows, then the sold seats and each buyer's count of them, then the holds,
+    in groups of at most ``limit`` script arguments (at least one group, possibly empty)."""
     chunks = [_Chunk()]
 
     def room(cost: int) -> _Chunk:
@@ -67,8 +77,10 @@ def _chunks(
 
     for row in rows:
         room(3).rows.append(row)
-    for seat in sold:
+    for seat, _ in sold:
         room(1).sold.append(seat)
+    for user, seats in sorted(Counter(user for _, user in sold).items()):
+        room(2).bought.append((user, seats))
     for hold in holds:
         room(5 + len(hold.seat_ids)).holds.append(hold)
     return chunks
@@ -141,6 +153,7 @@ class EventStateLoader:
             k.seat_rows(event_id),
             k.row_fits(event_id),
             k.row_due(event_id),
+            k.bought(event_id),
         ]
         # Every call but the last runs against a staging marker, so partial data never reads
         # as loaded; each pass also leaves the change log reset (nothing replays across it).

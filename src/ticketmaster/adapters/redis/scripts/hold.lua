@@ -15,8 +15,9 @@ KEYS[9]  changes    stream the seat change log: on "OK", one entry "<version>-0"
 KEYS[10] rows       hash  the availability index (seat_state.lua), kept in step
 KEYS[11] fits       zset  its row summaries
 KEYS[12] due        zset  when each row's summary must be made again
+KEYS[13] bought     hash  userId -> seats bought (sell.lua), for the limit
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
-ARGV[4]  fingerprint    ARGV[5] max seats a user may hold for this event
+ARGV[4]  fingerprint    ARGV[5] max seats a user may hold or buy for this event
 ARGV[6]  idempotency record ttl ms
 ARGV[7..] seat ids (already validated against the layout, distinct)
 
@@ -25,7 +26,8 @@ Returns one of
   {"REPLAY", holdId, fingerprint, expiresAtMs, seats}  the key was used before: nothing
                                                  changed ("seats" as recorded, "" if gone)
   {"UNAVAILABLE", complete, seatId...}           some seat is sold or held: nothing changed
-  {"LIMIT", seatsAlreadyHeld, complete}          per-user limit: nothing changed
+  {"LIMIT", seatsHeld, complete, seatsBought}    per-buyer limit (held + bought + these
+                                                 would pass it): nothing changed
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
 
 "complete" is 1 when the absence of an idempotency record proves the key is new for this
@@ -42,7 +44,7 @@ unchanged on a Cluster.
 local seats_key, version_key, loaded_key, idem_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
-local rows_key, fits_key, due_key = KEYS[10], KEYS[11], KEYS[12]
+local rows_key, fits_key, due_key, bought_key = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local seat_ids = {unpack(ARGV, 7)}

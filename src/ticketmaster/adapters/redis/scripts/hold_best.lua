@@ -1,9 +1,9 @@
 --[[ hold_best.lua: pick the best available seats of one event and hold them, in one step.
 
-KEYS[1..12] as hold.lua: seats, version, loaded, idem, holdseats, holders, expiries, hold
-            (the new hold), changes, rows, fits, due
+KEYS[1..13] as hold.lua: seats, version, loaded, idem, holdseats, holders, expiries, hold
+            (the new hold), changes, rows, fits, due, bought
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
-ARGV[4]  fingerprint    ARGV[5] max seats a user may hold for this event
+ARGV[4]  fingerprint    ARGV[5] max seats a user may hold or buy for this event
 ARGV[6]  idempotency record ttl ms
 ARGV[7]  count (1..8)   ARGV[8] "1" adjacent, "0" the best seats one by one
 ARGV[9..] the allowed rows: pairs first, last row index, ascending and disjoint (the
@@ -13,7 +13,7 @@ Returns one of
   {"OK", expiresAtMs, version, seatId...}        the seats chosen and held
   {"REPLAY", holdId, fingerprint, expiresAtMs, seats}   as hold.lua
   {"UNAVAILABLE", complete, version}             nothing fits at this version
-  {"LIMIT", seatsAlreadyHeld, complete}          per-user limit: nothing changed
+  {"LIMIT", seatsHeld, complete, seatsBought}    as hold.lua
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
 
 The choice is domain/best_available.py's rule, found without reading every seat: the
@@ -33,7 +33,7 @@ the check and the writes cannot interleave with any other change of these seats.
 local seats_key, version_key, loaded_key, idem_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
-local rows_key, fits_key, due_key = KEYS[10], KEYS[11], KEYS[12]
+local rows_key, fits_key, due_key, bought_key = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local count, adjacent = tonumber(ARGV[7]), ARGV[8] == '1'

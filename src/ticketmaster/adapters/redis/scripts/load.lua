@@ -6,11 +6,13 @@ KEYS[4]  expiries  zset   KEYS[5] changes stream: replaced by one "*reset" entry
 KEYS[6]  holdseats hash   KEYS[7] holders hash (hold_record.lua)
 KEYS[8]  rows hash   KEYS[9] fits zset   KEYS[10] due zset: the availability index
          (seat_state.lua)
-KEYS[11..] the hold key of each hold in ARGV, in the same order
+KEYS[11] bought    hash   userId -> seats the buyer bought (the per-buyer limit)
+KEYS[12..] the hold key of each hold in ARGV, in the same order
 ARGV[1]  idempotency gap ms: 0 when PostgreSQL knows no hold of the event (so Redis will see
          every record), else how long records of earlier holds may be missing (their TTL)
 ARGV[2]  number of venue rows R, then R x (row index, seat-id prefix, seats)
 then     number of sold seats S, then S seat ids
+then     number of buyers B, then B x (userId, seats bought): each buyer in one call only
 then     holds, each: holdId, userId, expiresAtMs, status, n, seat ids x n
 
 Returns 1 when installed, 0 when the event was already loaded (a concurrent loader won).
@@ -22,8 +24,8 @@ through set_seat, so the index matches the seats whatever Redis held before.
 ]]
 local seats_key, version_key, loaded_key, expiries_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local changes_key, holdseats_key, holders_key = KEYS[5], KEYS[6], KEYS[7]
-local rows_key, fits_key, due_key = KEYS[8], KEYS[9], KEYS[10]
-local hold_keys = {unpack(KEYS, 11)}
+local rows_key, fits_key, due_key, bought_key = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local hold_keys = {unpack(KEYS, 12)}
 local gap_ms = tonumber(ARGV[1])
 local payload = {unpack(ARGV, 2)}
 --#include seat_state.lua
@@ -42,6 +44,10 @@ end
 local sold = tonumber(payload[i]); i = i + 1
 for _ = 1, sold do
   set_seat(payload[i], 'SOLD'); i = i + 1
+end
+local buyers = tonumber(payload[i]); i = i + 1
+for _ = 1, buyers do
+  redis.call('HSET', bought_key, payload[i], payload[i + 1]); i = i + 2
 end
 local h = 0
 while i <= #payload do

@@ -4,14 +4,15 @@ scripts (hold.lua, hold_best.lua) are replaced by this text when they are loaded
 seat_state.lua and hold_record.lua.
 
 Uses the including script's locals: from its KEYS idem_key (the buyer's record for this
-Idempotency-Key), hold_key, version_key, changes_key (and holdseats_key, see
-hold_record.lua); from its ARGV hold_id, user, ttl_ms, fingerprint, max_seats, idem_ttl_ms.
+Idempotency-Key), hold_key, version_key, changes_key, bought_key (userId -> seats bought)
+(and holdseats_key, see hold_record.lua); from its ARGV hold_id, user, ttl_ms, fingerprint, max_seats, idem_ttl_ms.
 
 replay_of(): {"REPLAY", holdId, fingerprint, expiresAtMs, seats} when the buyer used
   this Idempotency-Key on the event before (seats as Redis still records them, "" once the
   hold is gone), else nil.
-grant(seats, loaded, now): hold the seats for the buyer unless that takes them past the
-  per-buyer limit: {"OK", expiresAtMs, version} or {"LIMIT", seatsAlreadyHeld, complete}.
+grant(seats, loaded, now): hold the seats for the buyer unless that takes the seats they
+  hold and bought past the per-buyer limit: {"OK", expiresAtMs, version} or
+  {"LIMIT", seatsHeld, complete, seatsBought}.
 records_complete(loaded, now): 1 when the "loaded" marker proves every idempotency record of
   the event is in Redis ("c", or "g<ms>" once that gap is over: see load.lua), else 0.
 ]]
@@ -37,9 +38,10 @@ local function records_complete(loaded, now)
 end
 
 local function grant(seats, loaded, now)
-  local already = seats_held(user, now)
-  if already + #seats > max_seats then
-    return {'LIMIT', already, records_complete(loaded, now)}
+  local held = seats_held(user, now)
+  local bought = tonumber(redis.call('HGET', bought_key, user) or '0')
+  if held + bought + #seats > max_seats then
+    return {'LIMIT', held, records_complete(loaded, now), bought}
   end
   local exp = now + ttl_ms
   local state = hold_id .. '|' .. exp
