@@ -150,3 +150,30 @@ async def test_facts_read_before_an_announced_import_are_not_kept(
     shared = await other.event_info(before["id"])
     assert shared is not None
     assert shared.on_sale_at.year == 2026
+
+
+async def test_unknown_events_come_from_a_short_negative_cache_that_stays_bounded(
+    pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str
+) -> None:
+    """Every unknown id a client sends is remembered briefly (no PostgreSQL query per
+    request), and the memory of them is an LRU: a flood of distinct ids cannot grow it."""
+    venue = factories.venue()
+    event = factories.event(venue)
+    await factories.load(pool, {"venues": [venue], "events": [event]})
+    source = CountingSource(PostgresHoldRepository(pool))
+    cache = CatalogCache(redis_client, RedisKeys(namespace), source, max_events=100)
+
+    for _ in range(50):
+        assert await cache.event_info("evt_nobody") is None
+    assert source.events == 1
+    # Another process finds the unknown id's short-lived marker in Redis: no query either.
+    other = CatalogCache(redis_client, RedisKeys(namespace), source)
+    assert await other.event_info("evt_nobody") is None
+    assert source.events == 1
+
+    assert await cache.event_info(event["id"]) is not None
+    for n in range(300):
+        assert await cache.event_info(f"evt_flood_{n}") is None
+        assert await cache.event_info(event["id"]) is not None
+    assert cache.cached_events() <= 100
+    assert source.events == 1 + 1 + 300  # each unknown id once; the known one from Redis after

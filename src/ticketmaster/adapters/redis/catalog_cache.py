@@ -20,6 +20,7 @@ from typing import Protocol
 
 import orjson
 import redis.asyncio as redis
+from cachetools import LRUCache
 
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.layout import EventInfo, VenueLayout
@@ -28,6 +29,9 @@ EVENT_INFO_REDIS_TTL_S = 60  # old generations' keys go; the bound if a change w
 EVENT_INFO_LOCAL_TTL_S = 5.0
 GENERATION_CHECK_S = 1.0
 UNKNOWN_EVENT_TTL_S = 2.0
+_UNKNOWN = "unknown"  # the Redis marker of an event id PostgreSQL does not have
+# Event ids come from clients (unknown ones are remembered too): an LRU, not a dict.
+MAX_LOCAL_EVENTS = 10_000
 MAX_LOCAL_LAYOUTS = 64
 # A layout revision never changes, but a re-import leaves the old one behind: let it go.
 LAYOUT_REDIS_TTL_S = 24 * 3600
@@ -46,11 +50,12 @@ class CatalogCache:
         source: CatalogSource,
         *,
         generation_check_s: float = GENERATION_CHECK_S,
+        max_events: int = MAX_LOCAL_EVENTS,
     ) -> None:
         self._redis = client
         self._keys = keys
         self._source = source
-        self._events: dict[str, tuple[float, EventInfo | None]] = {}
+        self._events: LRUCache[str, tuple[float, EventInfo | None]] = LRUCache(max_events)
         self._layouts: OrderedDict[str, VenueLayout] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Future[VenueLayout]] = {}
         self._event_loads: dict[tuple[str, str], asyncio.Future[EventInfo | None]] = {}
@@ -95,7 +100,7 @@ class CatalogCache:
         raw = await self._redis.get(self._keys.event_meta(event_id, generation))
         if raw is None:
             return await self._refresh(event_id, generation)
-        info = EventInfo.from_json(orjson.loads(raw))
+        info = None if raw == _UNKNOWN else EventInfo.from_json(orjson.loads(raw))
         self._keep(event_id, generation, info)
         return info
 
@@ -106,12 +111,11 @@ class CatalogCache:
 
     async def _refresh(self, event_id: str, generation: str) -> EventInfo | None:
         info = await self._source.event_info(event_id)
+        key = self._keys.event_meta(event_id, generation)
         if info is not None:
-            await self._redis.set(
-                self._keys.event_meta(event_id, generation),
-                orjson.dumps(info.to_json()),
-                ex=EVENT_INFO_REDIS_TTL_S,
-            )
+            await self._redis.set(key, orjson.dumps(info.to_json()), ex=EVENT_INFO_REDIS_TTL_S)
+        else:  # shared by every process, briefly; an import's new generation never sees it
+            await self._redis.set(key, _UNKNOWN, ex=int(UNKNOWN_EVENT_TTL_S))
         self._keep(event_id, generation, info)
         return info
 
@@ -120,6 +124,10 @@ class CatalogCache:
             return
         ttl = EVENT_INFO_LOCAL_TTL_S if info is not None else UNKNOWN_EVENT_TTL_S
         self._events[event_id] = (time.monotonic() + ttl, info)
+
+    def cached_events(self) -> int:
+        """How many event ids (known or not) this process remembers."""
+        return len(self._events)
 
     async def venue_layout(self, venue_id: str, revision: int) -> VenueLayout:
         """The venue's layout at ``revision`` (an ``EventInfo.layout_revision``) or a later
