@@ -40,6 +40,7 @@ import zlib
 from dataclasses import dataclass, field
 
 import orjson
+from cachetools import LRUCache
 
 from ticketmaster.domain.errors import NotFound
 from ticketmaster.domain.gate import SeatChanges
@@ -59,6 +60,7 @@ SEGMENT_BYTES = 32 * 1024
 _LEVEL = 1
 # Up to this many changed segments (~1 ms) are rendered on the event loop; more in a thread.
 _INLINE_SEGMENTS = 8
+MAX_EVENTS = 256  # events with render state per process (see SeatMapRenderer)
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
 _FINAL_BLOCK = b"\x03\x00"  # an empty final fixed-Huffman block ends the deflate stream
 
@@ -344,13 +346,28 @@ def _template_key(info: EventInfo) -> tuple[str, int, str]:
 
 
 class SeatMapRenderer:
-    def __init__(self, gate: SeatStateReader, catalog: LayoutCatalog) -> None:
+    """Render state per event, only for events that exist (ids come from clients; the
+    catalog caches unknown ones briefly) and for at most ``max_events`` of them, least
+    recently used out first (a stadium's state is megabytes). An event evicted while it
+    renders is rendered anew by its next request."""
+
+    def __init__(
+        self, gate: SeatStateReader, catalog: LayoutCatalog, *, max_events: int = MAX_EVENTS
+    ) -> None:
         self._gate = gate
         self._catalog = catalog
-        self._events: dict[str, _EventMaps] = {}
+        self._events: LRUCache[str, _EventMaps] = LRUCache(max_events)
+
+    def rendered_events(self) -> int:
+        """How many events this process keeps render state for."""
+        return len(self._events)
 
     async def seat_map(self, event_id: str) -> RenderedMap:
-        st = self._events.setdefault(event_id, _EventMaps())
+        st = self._events.get(event_id)
+        if st is None:
+            if await self._catalog.event_info(event_id) is None:
+                raise NotFound(f"event {event_id!r} does not exist")
+            st = self._events.setdefault(event_id, _EventMaps())
         current = st.current
         if (
             current is not None
