@@ -10,11 +10,10 @@ Only ``GET /events`` and ``GET /events/{id}`` are cached; errors never are.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from cachetools import TTLCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketmaster.entrypoints.http.responses import etag_matches
@@ -25,26 +24,36 @@ class Cached:
     body: bytes
     etag: str
     cache_control: str
-    expires: float
+    size: int  # bytes charged against the budget: the key and body, plus fixed overhead
+
+
+ENTRY_OVERHEAD_BYTES = 256  # the entry's objects beside key and body (so tiny ones count too)
+MAX_BYTES = 32 * 1024 * 1024
 
 
 class MicroCache:
-    def __init__(self, ttl: float = 1.0, max_entries: int = 10_000) -> None:
+    """Entries expire ``ttl`` after they were stored; beyond ``max_bytes`` (keys come from
+    clients: any query string is a new one) the least recently used go first."""
+
+    def __init__(self, ttl: float = 1.0, max_bytes: int = MAX_BYTES) -> None:
         self.ttl = ttl
-        self._max = max_entries
-        self._entries: OrderedDict[str, Cached] = OrderedDict()
+        self._max = max_bytes
+        self._entries: TTLCache[str, Cached] = TTLCache(max_bytes, max(ttl, 0.0), getsizeof=_size)
 
     def get(self, key: str) -> Cached | None:
-        hit = self._entries.get(key)
-        if hit is None or hit.expires < time.monotonic():
-            return None
-        return hit
+        return self._entries.get(key)
 
     def put(self, key: str, body: bytes, etag: str, cache_control: str = "") -> None:
-        self._entries[key] = Cached(body, etag, cache_control, time.monotonic() + self.ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        size = len(key) + len(body) + len(etag) + len(cache_control) + ENTRY_OVERHEAD_BYTES
+        if size <= self._max:
+            self._entries[key] = Cached(body, etag, cache_control, size)
+
+    def bytes_held(self) -> int:
+        return int(self._entries.currsize)
+
+
+def _size(entry: Cached) -> int:
+    return entry.size
 
 
 def _route_of(path: str) -> str | None:
