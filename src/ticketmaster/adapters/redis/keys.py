@@ -1,7 +1,11 @@
 """Every Redis key the service uses, built in one place.
 
-All keys of one event share the hash tag ``{evt:<id>}`` so each script touches a single
-Cluster slot; venue layouts are tagged per venue. The namespace prefix lets several
+All keys of one event share the hash tag ``{evt:<id>}`` so each script (and each MULTI)
+touches a single Cluster slot; venue layouts are tagged per venue. Keys that are not per
+event (a user's rate-limit bucket, the cross-event work lists, the catalog generation) live
+in slots of their own and are only ever used by single-key commands, never beside event
+keys (tests/unit/test_redis_keys.py). No hot path lists keys (KEYS/SCAN): jobs that need
+"all events" read a work list or ask PostgreSQL. The namespace prefix lets several
 deployments (or test runs) share one Redis without touching each other's keys.
 """
 

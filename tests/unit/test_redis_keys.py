@@ -1,0 +1,67 @@
+"""RedisKeys: every key of one event hashes to that event's Cluster slot, and keys that are
+not per event (users, cross-event lists, the catalog generation) never share it, so a
+script or MULTI over one event's keys runs on one node of a Redis Cluster (SPEC §3)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from redis.crc import key_slot
+
+from ticketmaster.adapters.redis.keys import RedisKeys
+
+KEYS = RedisKeys("tm")
+# Events whose ids are known to fall in different slots (checked below).
+EVENTS = ("evt_0001", "evt_0002", "evt_0003")
+
+
+def _event_keys(event_id: str) -> dict[str, list[str]]:
+    """Builder name -> the keys it builds for ``event_id`` (every builder taking one)."""
+    built: dict[str, list[str]] = {}
+    for name, method in inspect.getmembers(KEYS, inspect.ismethod):
+        params = list(inspect.signature(method).parameters)
+        if not params or params[0] != "event_id":
+            continue
+        extra = {"generation": "g1", "hold_id": "hold_1", "user_id": "usr_1", "key": "k", "slots": 3}
+        value = method(event_id, **{p: extra[p] for p in params[1:]})
+        built[name] = value if isinstance(value, list) else [value]
+    return built
+
+
+def _slot(key: str) -> int:
+    return int(key_slot(key.encode()))
+
+
+def test_the_example_events_lie_in_different_slots() -> None:
+    assert len({_slot(KEYS.event_tag(e)) for e in EVENTS}) == len(EVENTS)
+
+
+@pytest.mark.parametrize("event_id", EVENTS)
+def test_every_key_of_an_event_is_in_the_event_slot(event_id: str) -> None:
+    built = _event_keys(event_id)
+    assert {"seats", "loaded", "hold", "idempotency", "queue_seen", "seat_changes"} <= built.keys()
+    slot = _slot(KEYS.event_tag(event_id))
+    assert {name: {_slot(k) for k in keys} for name, keys in built.items()} == {
+        name: {slot} for name in built
+    }
+
+
+def test_keys_that_are_not_per_event_have_slots_of_their_own() -> None:
+    event_slots = {_slot(KEYS.event_tag(e)) for e in EVENTS}
+    shared = [
+        KEYS.rate_limit("usr_1"),
+        KEYS.events_with_holds(),
+        KEYS.active_queues(),
+        KEYS.catalog_generation(),
+        KEYS.venue_layout("ven_1", 1),
+    ]
+    assert not {_slot(k) for k in shared} & event_slots
+    # A user's keys follow the user, not any event they touch.
+    assert _slot(KEYS.rate_limit("usr_1")) == _slot(KEYS.user_tag("usr_1") + ":x")
+
+
+def test_a_hold_key_names_its_event_and_hold() -> None:
+    key = KEYS.hold("evt_0001", "hold_1")
+    assert KEYS.parse_hold_key(key) == ("evt_0001", "hold_1")
+    assert KEYS.parse_hold_key(KEYS.seats("evt_0001")) is None
