@@ -44,8 +44,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.model import COMPONENTS, Fleet, Load, Model, Outcome, load_costs
 
 COSTS = Path(__file__).resolve().parent / "costs.json"

@@ -20,8 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.model import Fleet, Load, load_costs
 from bench.onsale.run import ADMISSION_WINDOW_S
 from bench.simulate import COSTS, simulate

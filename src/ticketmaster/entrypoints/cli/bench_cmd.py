@@ -1,10 +1,9 @@
 """``ticketmaster bench ...`` and ``ticketmaster simulate``: thin front ends of the
 repository's top-level ``bench`` package (the on-sale harness and the on-sale model).
 
-``bench`` is benchmark code, not part of the installed package: the CLI finds it in the
-checkout the package was installed from (``make .venv`` installs it editable, so
-``src/ticketmaster`` stays in the checkout and ``bench/`` is two levels above it), or on
-``PYTHONPATH``. Without either, these commands say so and exit 2.
+``bench`` is a second top-level package of the same distribution (``pyproject.toml``), so
+the editable install that ``make`` makes imports it from the checkout. An install without it
+(a wheel built with only ``ticketmaster``) makes these commands say so and exit 2.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
-import ticketmaster
 from ticketmaster.config import Settings
 
 BENCH_HELP = "Benchmarks of the whole system: `bench onsale` (buyers against an on-sale, with faults)."
@@ -35,10 +32,7 @@ SIMULATE_HELP = (
 
 
 def _bench(module: str) -> ModuleType | None:
-    """``bench.<module>``, from PYTHONPATH or the checkout beside the installed source."""
-    root = Path(ticketmaster.__file__).resolve().parents[2]
-    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
-        sys.path.append(str(root))
+    """``bench.<module>``, or None when this install has no ``bench`` package."""
     try:
         return importlib.import_module(f"bench.{module}")
     except ImportError:
@@ -47,8 +41,8 @@ def _bench(module: str) -> ModuleType | None:
 
 def _missing(args: argparse.Namespace, settings: Settings) -> int:
     print(
-        "ticketmaster: this command needs the repository's bench/ package: run it from a checkout "
-        "(make .venv installs one editable) or put the checkout's root on PYTHONPATH",
+        "ticketmaster: this command needs the repository's bench package: install the checkout "
+        "(make does, editable)",
         file=sys.stderr,
     )
     return 2
