@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis as sync_redis
 import redis.asyncio as redis
 from bench.sut import with_database
 
@@ -196,6 +197,29 @@ class ServerProcess:
 
     def stop(self) -> None:
         end_process(self.process)
+
+
+@contextmanager
+def own_server(env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A ready ``serve`` process with ``env`` (a namespace of its own), whose Redis keys are
+    deleted when it stops."""
+    server = ServerProcess(env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+        forget_namespace(env)
+
+
+def forget_namespace(env: dict[str, str]) -> None:
+    """Delete every Redis key of ``env``'s namespace (what a test's own processes left)."""
+    client = sync_redis.Redis.from_url(env["TICKETMASTER_REDIS_URL"])
+    try:
+        for key in client.scan_iter(match=env["TICKETMASTER_REDIS_NAMESPACE"] + ":*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

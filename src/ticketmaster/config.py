@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -11,6 +12,8 @@ from typing import TypeVar
 
 PREFIX = "TICKETMASTER_"
 T = TypeVar("T")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 class ConfigError(ValueError):
@@ -94,6 +97,25 @@ def _parse_warmup(raw: str) -> float:
     return value
 
 
+def _parse_count(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 1_000_000:
+        raise ValueError("must be a whole number in [0, 1000000]")
+    return value
+
+
+def _parse_networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDRs (``none``: an empty list)."""
+    if raw.lower() == "none":
+        return ()
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+        )
+    except ValueError as exc:
+        raise ValueError(f"must be comma-separated addresses or CIDRs, or none ({exc})") from None
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -144,6 +166,10 @@ class Settings:
     web_concurrency: int = 1
     database_replica_urls: tuple[str, ...] = ()
     warmup_seconds: float = 60.0
+    streams_per_process: int = 4096
+    streams_per_client: int = 32
+    trusted_proxies: tuple[Network, ...] = ()
+    client_limit_exempt: tuple[Network, ...] = LOOPBACK
 
     @property
     def embedded(self) -> bool:
@@ -201,6 +227,12 @@ class Settings:
             web_concurrency=_positive("WEB_CONCURRENCY", _read(env, "WEB_CONCURRENCY", _parse_int, 1)),
             database_replica_urls=_read(env, "DATABASE_REPLICA_URLS", _parse_replica_urls, ()),
             warmup_seconds=_read(env, "WARMUP_SECONDS", _parse_warmup, 60.0),
+            streams_per_process=_positive(
+                "STREAMS_PER_PROCESS", _read(env, "STREAMS_PER_PROCESS", _parse_int, 4096)
+            ),
+            streams_per_client=_read(env, "STREAMS_PER_CLIENT", _parse_count, 32),
+            trusted_proxies=_read(env, "TRUSTED_PROXIES", _parse_networks, ()),
+            client_limit_exempt=_read(env, "CLIENT_LIMIT_EXEMPT", _parse_networks, LOOPBACK),
         )
 
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.conftest import ServerProcess, engine_env
+from tests.conftest import ServerProcess, engine_env, own_server
 from tests.e2e.crowd import Crowd, Reply
 
 LIMIT = 8
@@ -33,22 +32,8 @@ def small_server(
     database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     env = engine_env(database_url, redis_url, f"{namespace}shed", Path(tmp_path_factory.mktemp("shed")))
-    server = ServerProcess(env | {"TICKETMASTER_MAX_IN_FLIGHT": str(LIMIT)})
-    try:
-        server.wait_ready()
+    with own_server(env | {"TICKETMASTER_MAX_IN_FLIGHT": str(LIMIT)}) as server:
         yield server
-    finally:
-        server.stop()
-        forget_namespace(env)
-
-
-def forget_namespace(env: dict[str, str]) -> None:
-    client = redis.Redis.from_url(env["TICKETMASTER_REDIS_URL"])
-    try:
-        for key in client.scan_iter(match=env["TICKETMASTER_REDIS_NAMESPACE"] + ":*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
 
 
 @dataclass

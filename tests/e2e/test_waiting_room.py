@@ -19,11 +19,10 @@ from typing import Any
 import asyncpg
 import jwt
 import pytest
-import redis as sync_redis
 import redis.asyncio as redis
 
 from tests import factories
-from tests.conftest import ServerProcess, delete_namespace, engine_env
+from tests.conftest import ServerProcess, delete_namespace, engine_env, forget_namespace
 from tests.e2e.buyers import Buyer
 from tests.e2e.crowd import Crowd, Reply
 from ticketmaster.adapters.redis.keys import RedisKeys
@@ -56,16 +55,6 @@ def room_server(room_env: dict[str, str]) -> Iterator[ServerProcess]:
         worker.stop()
         server.stop()
         forget_namespace(room_env)
-
-
-def forget_namespace(env: dict[str, str]) -> None:
-    """Delete the keys the module's processes left (heartbeats flushed after the last test)."""
-    client = sync_redis.Redis.from_url(env["TICKETMASTER_REDIS_URL"])
-    try:
-        for key in client.scan_iter(match=env["TICKETMASTER_REDIS_NAMESPACE"] + ":*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws": "none",  # no WebSocket endpoint (live seats are Server-Sent Events)
         "log_config": None,
         "access_log": False,
-        # Nothing reads the client address (limits are per user), so X-Forwarded-For
-        # rewriting would be a per-request cost for nothing.
+        # The per-client limits read X-Forwarded-For themselves, and only from the trusted
+        # proxies (entrypoints/http/clients.py); the socket's peer stays the peer.
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
         # Under --workers the supervisor kills a process whose health-check thread does not

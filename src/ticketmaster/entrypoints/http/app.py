@@ -14,13 +14,14 @@ from ticketmaster import bootstrap, logs
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.http import errors, openapi
 from ticketmaster.entrypoints.http.body_limit import BodyLimit
+from ticketmaster.entrypoints.http.clients import ClientAddresses
 from ticketmaster.entrypoints.http.guard import RequestGuard
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
 from ticketmaster.entrypoints.http.routes.pages import WebApp, web_router
 from ticketmaster.entrypoints.http.security_headers import SecurityHeaders
-from ticketmaster.entrypoints.http.shedding import LoadShedder
+from ticketmaster.entrypoints.http.shedding import LoadShedder, StreamCap
 from ticketmaster.runtime import settle_heap
 
 BackgroundJobs = Callable[[bootstrap.Container, asyncio.Event], Coroutine[Any, Any, None]]
@@ -73,7 +74,9 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestGuard)  # before any cache key or route sees the request
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight)  # sheds first
+    clients = ClientAddresses.from_settings(settings)
+    streams = StreamCap(settings.streams_per_process, settings.streams_per_client, clients)
+    app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight, streams=streams)  # sheds first
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)

@@ -178,6 +178,12 @@ UNSUPPORTED_MEDIA_TYPE = _refusal(
     "the body is not application/json",
     "the request body must be application/json",
 )
+STREAMS_FULL = _refusal(
+    503,
+    "overloaded",
+    "the process, or this client address, has as many seat streams open as allowed (Retry-After)",
+    "this client address has as many seat streams open as it may; close one or retry later",
+)
 OVERLOADED = _refusal(
     503,
     "overloaded",

@@ -72,7 +72,9 @@ FastAPI's dependency resolution would cost more."""
     "/events/{event_id}/seats/stream",
     summary="Live seat updates (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses=openapi.answers(200, None, openapi.NO_EVENT, openapi.INVALID, *openapi.SERVED)
+    responses=openapi.answers(
+        200, None, openapi.NO_EVENT, openapi.INVALID, openapi.STREAMS_FULL, *openapi.SERVED
+    )
     | {200: {"content": {"text/event-stream": {}}, "description": "one event per batch of changes"}},
 )
 async def seat_stream(
