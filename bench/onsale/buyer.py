@@ -127,6 +127,17 @@ async def journey(sale: Sale, me: BuyerRecord, rng: random.Random) -> None:
 
 
 async def _queue(sale: Sale, me: BuyerRecord, rng: random.Random, auth: dict[str, str]) -> dict[str, str]:
+    while True:
+        admission = await _wait_in_line(sale, me, rng, auth)
+        if admission is not None:
+            return admission
+        # The server lost the line (Redis reset: 403 on the ticket): join again, as the web app does.
+
+
+async def _wait_in_line(
+    sale: Sale, me: BuyerRecord, rng: random.Random, auth: dict[str, str]
+) -> dict[str, str] | None:
+    """Join and poll until admitted (the admission header), or None when the ticket is refused."""
     ev = sale.event_id
     joined = await call(sale, "POST", f"/events/{ev}/queue", "queue_join", headers=auth)
     if joined.status != 201:
@@ -148,6 +159,8 @@ async def _queue(sale: Sale, me: BuyerRecord, rng: random.Random, auth: dict[str
             wait = sale.open_at - now + rng.uniform(0.0, sale.config.poll_s)
         await asyncio.sleep(wait)
         status = await call(sale, "GET", f"/events/{ev}/queue/status", "queue_status", headers=headers)
+        if status.status == 403 and (status.json() or {}).get("error") == "forbidden":
+            return None
         if status.status != 200:
             raise GaveUp(f"status answered {status.status}")
         body = status.json()

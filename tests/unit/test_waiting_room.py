@@ -190,6 +190,7 @@ class FakeJoin:
     number: int
     prequeue_size: int | None
     seed: str
+    epoch: str
 
 
 @dataclass
@@ -201,16 +202,18 @@ class FakeQueues:
     passed_now: dict[int, Passed] = field(default_factory=dict)
     reads: list[int] = field(default_factory=list)
     returns: list[int] = field(default_factory=list)
+    epoch: str = "epoch-1"
+    """The queue's epoch, unless ``view_now`` names its own."""
 
     async def join(
         self, event_id: str, user_id: str, on_sale_at_ms: int, *, requeue_from: int | None = None
     ) -> FakeJoin:
         if user_id not in self.numbers or self.numbers[user_id] == requeue_from:
             self.numbers[user_id] = max(self.numbers.values(), default=0) + 1
-        return FakeJoin(self.numbers[user_id], self.prequeue_size, "seed")
+        return FakeJoin(self.numbers[user_id], self.prequeue_size, "seed", self.epoch)
 
-    async def view(self, event_id: str) -> QueueView:
-        return self.view_now
+    async def view(self, event_id: str, *, fresh: bool = False) -> QueueView:
+        return self.view_now if self.view_now.epoch else replace(self.view_now, epoch=self.epoch)
 
     async def passed(self, event_id: str, position: int) -> Passed:
         self.reads.append(position)
@@ -253,6 +256,37 @@ async def test_join_then_poll_while_waiting_records_a_heartbeat_and_an_eta() -> 
     assert status.estimated_wait_seconds == 1  # one position at the measured 2/s
     assert queues.beats == [1]
     assert queues.reads == [], "no per-waiter read behind the counter"
+
+
+async def test_a_queue_token_of_a_lost_line_is_refused_and_joining_again_gives_a_new_place() -> None:
+    queues = FakeQueues(view_now=QueueView(admitted_up_to=0, issued=3, prequeue_size=0))
+    room = service(queues)
+    queues.numbers = {"usr_x": 1, "usr_y": 2}
+    joined = await room.join("usr_a", "evt_1")
+    assert joined.position == 3
+    # Redis restarted empty: its queue is gone, then a first joiner starts a new epoch.
+    queues.epoch, queues.numbers = "epoch-2", {}
+    queues.view_now = QueueView(admitted_up_to=0, issued=0, prequeue_size=0)
+
+    with pytest.raises(Forbidden, match="join the queue again"):
+        await room.status("usr_a", "evt_1", joined.queue_token)
+    assert queues.beats == [], "no heartbeat for a place of the lost line"
+
+    again = await room.join("usr_a", "evt_1")
+    assert again.position == 1, "a place in the new line"
+    status = await room.status("usr_a", "evt_1", again.queue_token)
+    assert (status.position, status.admitted) == (1, False)
+    assert queues.beats == [1]
+
+
+async def test_a_queue_token_from_before_epochs_is_still_read() -> None:
+    queues = FakeQueues(view_now=QueueView(admitted_up_to=0, issued=1, prequeue_size=0))
+    room = service(queues)
+    legacy, _ = signer.sign("queue", "usr_a", 600, evt="evt_1", n=1, pos=1, sale=0, r=600, w=60)
+
+    status = await room.status("usr_a", "evt_1", legacy)
+
+    assert (status.position, status.admitted) == (1, False)
 
 
 async def test_an_admitted_waiter_gets_a_token_expiring_one_window_after_admission() -> None:

@@ -23,6 +23,13 @@ Contract of a queue (one per event with ``waitingRoom`` on):
   everybody behind the counter, until the ticker readmits it within the same rate and
   cap, and its admission then lasts ``window`` from the readmission. A skipped waiter who
   comes back later than that has lapsed, like an admission (join again at the back).
+* **Epoch.** The queue lives in Redis only. A Redis that lost it (restarted empty, or from
+  an older snapshot) starts a new line with a new epoch: queue tokens of the old epoch are
+  refused (403 ``forbidden``; the buyer joins again and gets a place at the back of the new
+  line), while admission tokens already handed out stay valid until they expire, because
+  the hold path checks only their signature. The new line's ticker counts only its own
+  admissions against the cap, so for one window after such a loss the old admissions can
+  come on top of it (at most one cap more).
 """
 
 from __future__ import annotations
@@ -214,6 +221,8 @@ class QueueView:
     expired_up_to: int = 0
     log_up_to: tuple[int, ...] = ()
     log_at_ms: tuple[int, ...] = ()
+    epoch: str | None = None
+    """The queue's incarnation; None when Redis has no queue (nobody joined since it was lost)."""
 
     @property
     def waiting(self) -> int:

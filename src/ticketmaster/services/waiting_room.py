@@ -7,7 +7,8 @@ event (``evt``):
   when it was known at join time (absent for pre-queue tickets, whose position exists
   only after the opening shuffle), ``pred`` the predicted admission time (Unix ms, for
   the ETA-error metric), ``sale`` the on-sale time (ms), ``r``/``w`` the admission rate
-  and window in force at join time (fallbacks until the ticker has published them).
+  and window in force at join time (fallbacks until the ticker has published them), ``ep``
+  the queue's epoch (see domain/waiting_room.py).
 * admission token, ``typ`` "admission": ``pos`` and ``adm`` (admitted at, Unix ms); it
   expires one admission window after the counter passed the buyer's position (or after
   the ticker readmitted the buyer, for a returner: see domain/waiting_room.py).
@@ -51,13 +52,15 @@ class JoinedNumber(Protocol):
     def prequeue_size(self) -> int | None: ...
     @property
     def seed(self) -> str: ...
+    @property
+    def epoch(self) -> str: ...
 
 
 class QueueStore(Protocol):
     async def join(
         self, event_id: str, user_id: str, on_sale_at_ms: int, *, requeue_from: int | None = None
     ) -> JoinedNumber: ...
-    async def view(self, event_id: str) -> rules.QueueView: ...
+    async def view(self, event_id: str, *, fresh: bool = False) -> rules.QueueView: ...
     async def passed(self, event_id: str, position: int) -> rules.Passed: ...
     def heartbeat(self, event_id: str, position: int) -> None: ...
     def returned(self, event_id: str, position: int) -> None: ...
@@ -117,6 +120,8 @@ class WaitingRoomService:
         on_sale_ms = int(info.on_sale_at.timestamp() * 1000)
         reply = await self.queues.join(event_id, user_id, on_sale_ms)
         view = await self.queues.view(event_id)
+        if view.epoch != reply.epoch:  # the queue began (again) since this process last looked
+            view = await self.queues.view(event_id, fresh=True)
         position = rules.position_of(reply.number, reply.prequeue_size, reply.seed)
         window_ms = view.window_ms or policy.window_seconds * 1000
         if position is not None and await self._lapsed(event_id, view, position, window_ms):
@@ -129,6 +134,7 @@ class WaitingRoomService:
             "sale": on_sale_ms,
             "r": policy.rate_per_minute,
             "w": policy.window_seconds,
+            "ep": reply.epoch,
         }
         if position is None:
             eta = rules.prequeue_wait_seconds((on_sale_ms - now) / 1000, reply.number, policy.rate_per_minute)
@@ -162,6 +168,14 @@ class WaitingRoomService:
         has passed, none for those behind it; no PostgreSQL."""
         claims = self._queue_claims(user_id, event_id, queue_token)
         view = await self.queues.view(event_id)
+        epoch = claims.get("ep")  # absent in tokens signed before queues had epochs
+        if epoch is not None and epoch != view.epoch:
+            view = await self.queues.view(event_id, fresh=True)
+            if epoch != view.epoch:
+                raise Forbidden(
+                    "the waiting room lost its line (its Redis state was reset): join the queue "
+                    "again for a new place; an admission token you already hold stays valid"
+                )
         number = int(claims["n"])
         position = claims.get("pos")
         if position is None:

@@ -54,6 +54,8 @@ class JoinReply:
     prequeue_size: int | None
     """None while the sale has not opened (the number is a pre-queue ticket)."""
     seed: str
+    epoch: str
+    """The queue's incarnation (queue_join.lua): numbers of another epoch are not in this line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +128,20 @@ class RedisWaitingRoom:
                 self._bucket_ttl_ms,
                 QUEUE_KEYS_TTL_MS,
                 "" if requeue_from is None else requeue_from,
+                secrets.token_hex(8),
             ],
         )
-        number, fresh, size, seed, _opened = reply
-        await self._register(event_id)
-        return JoinReply(int(number), bool(int(fresh)), None if int(size) < 0 else int(size), str(seed))
+        number, fresh, size, seed, _opened, epoch, began = reply
+        # A new epoch means Redis had no queue (first join, or its state was lost with the
+        # ticker's list of queues): register it now, whatever this process did before.
+        await self._register(event_id, force=bool(int(began)))
+        return JoinReply(
+            int(number), bool(int(fresh)), None if int(size) < 0 else int(size), str(seed), str(epoch)
+        )
 
-    async def _register(self, event_id: str) -> None:
+    async def _register(self, event_id: str, *, force: bool = False) -> None:
         now = time.monotonic()
-        if self._registered.get(event_id, 0.0) > now:
+        if not force and self._registered.get(event_id, 0.0) > now:
             return
         await self._redis.sadd(self._keys.active_queues(), event_id)
         self._registered[event_id] = now + REGISTER_EVERY_S
@@ -149,16 +156,17 @@ class RedisWaitingRoom:
 
     # --- the cached view (status path) ---------------------------------------------------
 
-    async def view(self, event_id: str) -> QueueView:
-        """The event's queue as of at most ``VIEW_TTL_S`` ago; one refresh in flight per event."""
+    async def view(self, event_id: str, *, fresh: bool = False) -> QueueView:
+        """The event's queue as of at most ``VIEW_TTL_S`` ago; one refresh in flight per event.
+        ``fresh`` reads Redis now (the caller saw an epoch the cached view does not know)."""
         cached = self._views.get(event_id)
         if cached is None:
             cached = self._views[event_id] = _Cached()
             if len(self._views) > MAX_VIEWS:
                 self._views.popitem(last=False)
-        if cached.loaded and cached.fresh_until > time.monotonic():
+        if not fresh and cached.loaded and cached.fresh_until > time.monotonic():
             return cached.view
-        if cached.refreshing is not None:
+        if not fresh and cached.refreshing is not None:
             return await asyncio.shield(cached.refreshing)
         future: asyncio.Future[QueueView] = asyncio.get_running_loop().create_future()
         cached.refreshing = future
@@ -169,7 +177,8 @@ class RedisWaitingRoom:
             future.exception()  # retrieved: the waiters get it, nobody else must
             raise
         finally:
-            cached.refreshing = None
+            if cached.refreshing is future:
+                cached.refreshing = None
         cached.view, cached.loaded = view, True
         cached.fresh_until = time.monotonic() + VIEW_TTL_S
         self._views[event_id] = cached  # (again, if it was evicted meanwhile)
@@ -185,18 +194,19 @@ class RedisWaitingRoom:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hmget(
                 k.queue_state(event_id),
-                ["m", "seed", "opened", "a", "cum", "xu", "xc", "rate", "rcfg", "win", "ra"],
+                ["m", "seed", "opened", "a", "cum", "xu", "xc", "rate", "rcfg", "win", "ra", "ep"],
             )
             pipe.get(k.queue_issued(event_id))
             pipe.zrangebyscore(k.queue_log(event_id), "-inf" if since is None else f"({since}", "+inf")
             state, issued, entries = await pipe.execute()
-        m, seed, opened, a, cum, xu, xc, rate, rcfg, win, ra = state
+        m, seed, opened, a, cum, xu, xc, rate, rcfg, win, ra, epoch = state
         admitted_up_to = int(a or 0)
         expired_up_to = int(xu or 0)
         up_to: list[int] = []
         at_ms: list[int] = []
-        if since is not None and admitted_up_to < since:
-            entries = []  # the queue was reset under us: the next refresh reads the whole log
+        if previous is not None and since is not None and (admitted_up_to < since or epoch != previous.epoch):
+            # The queue was reset under us (a new epoch): its log is read whole, on its own.
+            entries = await self._redis.zrangebyscore(k.queue_log(event_id), "-inf", "+inf")
         elif previous is not None:
             up_to, at_ms = list(previous.log_up_to), list(previous.log_at_ms)
         for entry in entries:
@@ -217,6 +227,7 @@ class RedisWaitingRoom:
             expired_up_to=expired_up_to,
             log_up_to=tuple(up_to[first_live:]),
             log_at_ms=tuple(at_ms[first_live:]),
+            epoch=epoch,
         )
 
     # --- passed positions: skipped, returning, readmitted ---------------------------------
@@ -325,6 +336,7 @@ class RedisWaitingRoom:
                 MAX_STEP_CREDIT_MS,
                 QUEUE_KEYS_TTL_MS,
                 self._bucket_ttl_ms,
+                secrets.token_hex(8),
             ],
         )
         if reply[0] == "CLOSED":

@@ -87,7 +87,8 @@ UNAUTHORIZED = _refusal(
 QUEUE_TOKEN_REFUSED = _refusal(
     403,
     "forbidden",
-    "the queue token is invalid, expired, or another buyer's or event's",
+    "the queue token is invalid, expired, another buyer's or event's, or of a line the waiting "
+    "room lost (Redis reset): join again",
     "this queue token belongs to another buyer or event",
 )
 NOT_ON_SALE = _refusal(

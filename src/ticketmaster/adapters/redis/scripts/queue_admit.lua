@@ -20,7 +20,7 @@ ARGV[5]  admission window ms         ARGV[6] heartbeat timeout ms
 ARGV[7]  heartbeat bucket ms         ARGV[8] most positions examined in one step
 ARGV[9]  time constant of the measured rate (EWMA), ms
 ARGV[10] most time credited to one step, ms   ARGV[11] ttl ms of the queue keys
-ARGV[12] heartbeat bucket ttl ms
+ARGV[12] heartbeat bucket ttl ms   ARGV[13] epoch to keep if the queue has none yet
 
 Returns {"CLOSED"} before the on-sale time, else
   {a, admitted this step, skipped this step, active admissions, issued, rate (string),
@@ -66,7 +66,7 @@ local on_sale_ms, seed = tonumber(ARGV[1]), ARGV[2]
 local rate_cfg, cap, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local timeout, bucket_ms, scan_max = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local rate_time_constant_ms, max_credit_ms = tonumber(ARGV[9]), tonumber(ARGV[10])
-local queue_ttl_ms, bucket_ttl_ms = tonumber(ARGV[11]), ARGV[12]
+local queue_ttl_ms, bucket_ttl_ms, new_epoch = tonumber(ARGV[11]), ARGV[12], ARGV[13]
 --#include heartbeats.lua
 
 local t = redis.call('TIME')
@@ -76,7 +76,10 @@ if now < on_sale_ms then
 end
 
 local issued = tonumber(redis.call('GET', issued_key) or '0')
-local f = redis.call('HMGET', state_key, 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate')
+local f = redis.call('HMGET', state_key, 'm', 'opened', 'a', 'cum', 'xu', 'xc', 'last', 'carry', 'rate', 'ep')
+if not f[10] then
+  redis.call('HSET', state_key, 'ep', new_epoch)
+end
 local m, opened = tonumber(f[1]), tonumber(f[2])
 if not m then
   m, opened = issued, now
