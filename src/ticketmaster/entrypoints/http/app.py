@@ -36,6 +36,7 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await bootstrap.build(settings)
         app.state.container = container
+        app.state.readiness = ops.readiness_of(container)
         container.replicas.start()  # browse replicas' health and lag, probed by API processes
         settle_heap()
         stop = asyncio.Event()
