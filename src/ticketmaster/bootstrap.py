@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import hiredis
-import redis.asyncio as redis
 
 from ticketmaster.adapters.payments.sandbox import fetch_ledger
 from ticketmaster.adapters.postgres.consistency import PostgresConsistencyReader
@@ -18,9 +16,9 @@ from ticketmaster.adapters.postgres.purchases import PostgresPurchaseRepository
 from ticketmaster.adapters.postgres.replicas import ReplicaReader
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.client import create_client
+from ticketmaster.adapters.redis.client import RedisClient, create_client
+from ticketmaster.adapters.redis.cluster_pipes import hot_pipe
 from ticketmaster.adapters.redis.keys import RedisKeys
-from ticketmaster.adapters.redis.pipe import pipe_for
 from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom
@@ -47,7 +45,7 @@ class Container:
     settings: Settings
     pool: asyncpg.Pool
     replicas: ReplicaReader
-    redis: redis.Redis
+    redis: RedisClient
     keys: RedisKeys
     signer: TokenSigner
     events: PostgresEventCatalog
@@ -82,7 +80,7 @@ async def build(settings: Settings) -> Container:
     replicas = await ReplicaReader.connect(
         pool, settings.database_replica_urls, max_size=settings.db_pool_size
     )
-    client = create_client(settings.redis_url)
+    client = create_client(settings.redis_url, cluster=settings.redis_cluster)
     keys = RedisKeys(settings.redis_namespace)
     hold_repo = PostgresHoldRepository(pool)
     writer = HoldWriter(hold_repo)
@@ -151,7 +149,7 @@ def make_warmup(container: Container, *, load_seats: bool) -> OnSaleWarmup:
     client = container.redis
 
     async def prime_pipe() -> None:
-        await pipe_for(client).call(hiredis.pack_command(("PING",)))
+        await hot_pipe(client).prime()
 
     return OnSaleWarmup(
         container.events,

@@ -148,6 +148,8 @@ class Settings:
     token_ttl_seconds: int
     log_level: str
     redis_namespace: str
+    redis_cluster: bool = False
+    """TICKETMASTER_REDIS_URL is a seed node of a Redis Cluster (the client finds the rest)."""
     payment_provider: str = "sandbox"
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
@@ -190,9 +192,16 @@ class Settings:
         secret = _read(env, "SECRET_KEY", str, "")
         if secret and len(secret) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY is invalid: must be at least 32 characters")
+        redis_url = _read(env, "REDIS_URL", _parse_url(("redis", "rediss", "unix")), None)
+        redis_cluster = _read(env, "REDIS_CLUSTER", _parse_bool, False)
+        if redis_cluster and (redis_url is None or redis_url.startswith("unix")):
+            raise ConfigError(
+                f"{PREFIX}REDIS_CLUSTER=true needs {PREFIX}REDIS_URL: a redis:// or rediss:// seed node "
+                "of the cluster (the embedded Redis is a single node)"
+            )
         return cls(
             database_url=_read(env, "DATABASE_URL", _parse_url(("postgresql", "postgres")), None),
-            redis_url=_read(env, "REDIS_URL", _parse_url(("redis", "rediss", "unix")), None),
+            redis_url=redis_url,
             data_dir=data_dir,
             host=_read(env, "HOST", str, "127.0.0.1"),
             port=port,
@@ -205,6 +214,7 @@ class Settings:
             ),
             log_level=log_level,
             redis_namespace=_read(env, "REDIS_NAMESPACE", _parse_namespace, "tm"),
+            redis_cluster=redis_cluster,
             payment_provider=_read(env, "PAYMENT_PROVIDER", _parse_provider, "sandbox"),
             stripe_api_key=_read(env, "STRIPE_API_KEY", str, None),
             stripe_api_base=_read(env, "STRIPE_API_BASE", _parse_url(("http", "https")), None),

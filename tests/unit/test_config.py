@@ -27,6 +27,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.token_ttl_seconds == 86400
     assert s.log_level == "INFO"
     assert s.redis_namespace == "tm"
+    assert s.redis_cluster is False
     assert s.web_concurrency == 1
     assert s.database_replica_urls == ()
     assert s.warmup_seconds == 60
@@ -60,6 +61,7 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
             "TICKETMASTER_TOKEN_TTL_SECONDS": "60",
             "TICKETMASTER_LOG_LEVEL": "debug",
             "TICKETMASTER_REDIS_NAMESPACE": "run-1_a",
+            "TICKETMASTER_REDIS_CLUSTER": "true",
             "TICKETMASTER_WEB_CONCURRENCY": "4",
             "TICKETMASTER_DATABASE_REPLICA_URLS": "postgresql://r1:5432/tm, postgres://r2/tm,",
             "TICKETMASTER_WARMUP_SECONDS": "0",
@@ -80,6 +82,7 @@ def test_every_setting_is_read_and_parsed(tmp_path: Path) -> None:
     assert s.token_ttl_seconds == 60
     assert s.log_level == "DEBUG"
     assert s.redis_namespace == "run-1_a"
+    assert s.redis_cluster is True
     assert s.warmup_seconds == 0
     assert s.web_concurrency == 4
     assert s.database_replica_urls == ("postgresql://r1:5432/tm", "postgres://r2/tm")
@@ -144,6 +147,16 @@ def test_a_bad_value_names_its_variable(tmp_path: Path, name: str, value: str) -
         Settings.from_env(env)
 
     assert f"TICKETMASTER_{name}" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", [None, "unix:///tmp/redis.sock"])
+def test_a_cluster_needs_a_seed_node_url(tmp_path: Path, url: str | None) -> None:
+    env = {"TICKETMASTER_DATA_DIR": str(tmp_path), "TICKETMASTER_REDIS_CLUSTER": "yes"}
+    if url is not None:
+        env["TICKETMASTER_REDIS_URL"] = url
+
+    with pytest.raises(ConfigError, match="TICKETMASTER_REDIS_CLUSTER=true needs TICKETMASTER_REDIS_URL"):
+        Settings.from_env(env)
 
 
 def test_a_short_secret_is_not_echoed_in_the_error(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ from collections import OrderedDict
 from typing import Protocol
 
 import orjson
-import redis.asyncio as redis
 from cachetools import LRUCache
 
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 
@@ -45,7 +45,7 @@ class CatalogSource(Protocol):
 class CatalogCache:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         keys: RedisKeys,
         source: CatalogSource,
         *,
@@ -171,6 +171,6 @@ class CatalogCache:
         return layout
 
 
-async def announce_catalog_change(client: redis.Redis, keys: RedisKeys) -> None:
+async def announce_catalog_change(client: RedisClient, keys: RedisKeys) -> None:
     """Tell every process that the catalog changed (call after the import committed)."""
     await client.set(keys.catalog_generation(), secrets.token_hex(8))

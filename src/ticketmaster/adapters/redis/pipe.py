@@ -10,7 +10,8 @@ Contract:
   cost is what limited a Python process on the hold path long before Redis was busy.
 - Only redis-py's public connection API is used (``get_connection``,
   ``send_packed_command``, ``read_response``): the connection is borrowed from the
-  client's pool for the pipe's life, so the pool authenticates and selects the database
+  client's pool (or, on a Redis Cluster, from one node: adapters/redis/cluster_pipes.py)
+  for the pipe's life, so the pool authenticates and selects the database
   as for any command, and it is (re)borrowed on the first call after a failure. It is
   named ``name`` (CLIENT SETNAME) so operators and tests can find it.
 - Failure is all-or-nothing per connection: when it breaks, or its oldest command has
@@ -29,7 +30,7 @@ import os
 import time
 import weakref
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
@@ -40,11 +41,21 @@ from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 
 _Waiter = tuple["asyncio.Future[Any]", float]
 _names = itertools.count(1)
+PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+class ConnectionSource(Protocol):
+    """Where a pipe borrows its connection: a client's pool, or one Cluster node."""
+
+    async def get_connection(self) -> AbstractConnection: ...
+    async def release(self, connection: AbstractConnection) -> None: ...
 
 
 class CommandPipe:
-    def __init__(self, client: redis.Redis, *, timeout: float = OPERATION_TIMEOUT_S) -> None:
-        self._pool = client.connection_pool
+    def __init__(
+        self, client: redis.Redis | ConnectionSource, *, timeout: float = OPERATION_TIMEOUT_S
+    ) -> None:
+        self._pool: ConnectionSource = client.connection_pool if isinstance(client, redis.Redis) else client
         self._timeout = timeout
         self.name = f"tm-pipe-{os.getpid()}-{next(_names)}"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,7 +68,9 @@ class CommandPipe:
         self._watchdog: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def call(self, packed: bytes) -> Any:
+    async def call(self, packed: bytes, key: str | None = None) -> Any:
+        """The reply to ``packed``; ``key`` (the command's first key) routes it on a Cluster
+        and is not needed here."""
         if self._conn is None or self._loop is not asyncio.get_running_loop():
             await self._open()
         loop = self._loop
@@ -85,7 +98,7 @@ class CommandPipe:
             return
         self._opening = loop.create_future()
         try:
-            conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+            conn = await self._pool.get_connection()
             try:
                 async with asyncio.timeout(self._timeout):
                     await conn.send_command("CLIENT", "SETNAME", self.name)
@@ -179,6 +192,16 @@ class CommandPipe:
             return
         assert self._loop is not None
         self._watchdog = self._loop.call_later(self._timeout / 4, self._check_deadline)
+
+    def drop(self, reason: str) -> None:
+        """Fail the waiting callers and give the connection back (a Cluster node that left
+        the client's map); a later call borrows a new one."""
+        if self._conn is not None:
+            self._fail(self._conn, RedisConnectionError(reason))
+
+    async def prime(self) -> None:
+        """Open the connection ahead of need (the on-sale warm-up)."""
+        await self.call(PING)
 
 
 _PIPES: weakref.WeakKeyDictionary[redis.Redis, CommandPipe] = weakref.WeakKeyDictionary()

@@ -6,10 +6,8 @@ import logging
 import math
 from dataclasses import dataclass
 
-import redis.asyncio as redis
-
 from ticketmaster.adapters.redis.batching import ScriptBatcher
-from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.client import REDIS_DOWN, RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 
@@ -31,7 +29,7 @@ class RedisRateLimiter:
     guard fails on its own if it needs Redis) rather than refused for a limiter outage.
     """
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, *, rate_per_second: float, burst: int) -> None:
+    def __init__(self, client: RedisClient, keys: RedisKeys, *, rate_per_second: float, burst: int) -> None:
         if rate_per_second <= 0 or burst < 1:
             raise ValueError("need rate_per_second > 0 and burst >= 1")
         self._keys = keys

@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import redis.asyncio as redis
-
 from ticketmaster.adapters.redis.batching import ScriptBatcher
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, index_problems
@@ -44,7 +43,7 @@ FIXES_PER_CALL = 1_000
 
 class RedisSeatGate:
     def __init__(
-        self, client: redis.Redis, keys: RedisKeys, source: LiveStateSource, *, max_seats_per_user: int
+        self, client: RedisClient, keys: RedisKeys, source: LiveStateSource, *, max_seats_per_user: int
     ) -> None:
         self._redis = client
         self._keys = keys

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio as redis
-
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.availability import RowProblem, StoredRow, problems
 from ticketmaster.domain.layout import RankedRow
@@ -43,7 +42,7 @@ def _decode(
 
 
 async def index_problems(
-    client: redis.Redis, keys: RedisKeys, event_id: str, rows: Sequence[RankedRow]
+    client: RedisClient, keys: RedisKeys, event_id: str, rows: Sequence[RankedRow]
 ) -> dict[int, RowProblem]:
     """Row index -> what is wrong, for each row of the event's index that disagrees with the
     seat states (both read in one MULTI, with Redis's clock)."""

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import redis.asyncio as redis
-
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.domain.holds import BlockingHold
 from ticketmaster.domain.layout import EventInfo, RankedRow, VenueLayout
@@ -96,7 +95,7 @@ async def venue_rows(source: LiveStateSource, event_id: str) -> tuple[RankedRow,
 class EventStateLoader:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         keys: RedisKeys,
         source: LiveStateSource,
         load_source: str,

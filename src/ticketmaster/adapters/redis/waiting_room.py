@@ -20,8 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis.asyncio as redis
-
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.waiting_room import (
@@ -84,7 +83,7 @@ class _Cached:
 class RedisWaitingRoom:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         keys: RedisKeys,
         *,
         heartbeat_timeout_seconds: float,

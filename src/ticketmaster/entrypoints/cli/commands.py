@@ -124,7 +124,7 @@ async def _announce(settings: Settings) -> bool:
     """Replace the catalog generation, so every process drops the event facts it cached
     within a second; False (with a warning) when Redis could not be told."""
     assert settings.redis_url is not None
-    client = create_client(settings.redis_url)
+    client = create_client(settings.redis_url, cluster=settings.redis_cluster)
     try:
         await announce_catalog_change(client, RedisKeys(settings.redis_namespace))
     except (RedisError, OSError) as exc:

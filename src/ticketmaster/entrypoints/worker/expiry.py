@@ -10,11 +10,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import redis.asyncio as redis
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
-from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.client import REDIS_DOWN, RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.services.expiry import ExpireHolds
 
@@ -33,7 +33,7 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def enable_notifications(client: redis.Redis) -> bool:
+async def enable_notifications(client: RedisClient) -> bool:
     """Turn on keyspace events for expired keys (keeping other flags); False where CONFIG
     is refused."""
     try:
@@ -47,9 +47,10 @@ async def enable_notifications(client: redis.Redis) -> bool:
         return False
 
 
-def expired_holds_channel(client: redis.Redis, keys: RedisKeys) -> str:
+def expired_holds_channel(client: RedisClient, keys: RedisKeys) -> str:
     """The keyspace channel pattern of this namespace's hold keys in the client's database."""
-    db = client.connection_pool.connection_kwargs.get("db", 0)
+    # A Redis Cluster has database 0 only.
+    db = client.connection_pool.connection_kwargs.get("db", 0) if isinstance(client, Redis) else 0
     return f"__keyspace@{db}__:{keys.hold_key_pattern()}"
 
 
@@ -60,7 +61,7 @@ class ExpiryListener:
     the work, in batches, with no contention between the two); otherwise (e.g. an event
     the sweeper has not seen since a Redis restart) the listener releases the hold itself."""
 
-    client: redis.Redis
+    client: RedisClient
     keys: RedisKeys
     expire: ExpireHolds
     sweeper: RedisSweeper | None = None
@@ -127,7 +128,7 @@ class RedisSweeper:
     trips that each release one hold. The gap adds at most ``min_gap`` to expiry lag.
     """
 
-    client: redis.Redis
+    client: RedisClient
     keys: RedisKeys
     expire: ExpireHolds
     interval: float = 0.1
