@@ -22,6 +22,7 @@ import redis.asyncio as redis
 from bench.sut import with_database
 
 from ticketmaster.adapters.postgres.migrate import upgrade_to_head
+from ticketmaster.adapters.redis.client import RedisClient, create_client
 from ticketmaster.config import Settings
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
@@ -89,6 +90,29 @@ def redis_url(engine_urls: tuple[str, str]) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A seed node of a local 3-primary, 3-replica Redis Cluster (tests/cluster.py), started
+    once per session and only when a test asks for it."""
+    from tests.cluster import LocalRedisCluster
+
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def redis_cluster_client(redis_cluster_url: str, namespace: str) -> AsyncIterator[RedisClient]:
+    """The service's own cluster client (``create_client(cluster=True)``) on that cluster."""
+    client = create_client(redis_cluster_url, cluster=True)
+    yield client
+    await delete_namespace(client, namespace)
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
 def namespace() -> str:
     return f"tmtest{RUN_ID}"
 
@@ -138,7 +162,8 @@ async def redis_client(redis_url: str, namespace: str) -> AsyncIterator[redis.Re
     await client.aclose()
 
 
-async def delete_namespace(client: redis.Redis, namespace: str) -> None:
+async def delete_namespace(client: RedisClient, namespace: str) -> None:
+    """Delete this run's keys (on a Cluster, SCAN visits every primary)."""
     async for key in client.scan_iter(match=f"{namespace}:*", count=1000):
         await client.delete(key)
 

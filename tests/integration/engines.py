@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
-import redis.asyncio as redis
 
 from ticketmaster.adapters.postgres.holds import HoldWriter, PostgresHoldRepository
 from ticketmaster.adapters.postgres.pool import create_pool
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
-from ticketmaster.adapters.redis.client import create_client
+from ticketmaster.adapters.redis.client import RedisClient, create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.services.holds import HoldService
@@ -36,7 +35,7 @@ class RedisClock:
     def __init__(self) -> None:
         self.offset = timedelta(0)
 
-    async def align(self, client: redis.Redis) -> None:
+    async def align(self, client: RedisClient) -> None:
         """Offset from the quickest of a few TIME round trips (error: half that round trip)."""
         samples = []
         for _ in range(20):
@@ -60,7 +59,7 @@ class Engines:
 
     loop: asyncio.AbstractEventLoop
     pool: asyncpg.Pool
-    redis: redis.Redis
+    redis: RedisClient
     keys: RedisKeys
     repo: PostgresHoldRepository
     writer: HoldWriter
@@ -96,13 +95,16 @@ class Engines:
             self.run(asyncio.sleep(0.005))
 
 
-def open_engines(database_url: str, redis_url: str, namespace: str, *, seats_per_user: int) -> Engines:
-    """Engines on a new event loop; the gate limits each buyer to ``seats_per_user``."""
+def open_engines(
+    database_url: str, redis_url: str, namespace: str, *, seats_per_user: int, cluster: bool = False
+) -> Engines:
+    """Engines on a new event loop; the gate limits each buyer to ``seats_per_user``;
+    ``cluster``: ``redis_url`` is a seed node of a Redis Cluster."""
     loop = asyncio.new_event_loop()
 
     async def build() -> Engines:
         pool = await create_pool(database_url, max_size=4)
-        client = create_client(redis_url)
+        client = create_client(redis_url, cluster=cluster)
         keys = RedisKeys(namespace)
         repo = PostgresHoldRepository(pool)
         writer = HoldWriter(repo)

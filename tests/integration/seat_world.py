@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import redis.asyncio as redis
 
 from tests import factories
 from ticketmaster.adapters.postgres.holds import PostgresHoldRepository
 from ticketmaster.adapters.postgres.users import PostgresUserRepository
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.gate import GateResult
@@ -26,7 +26,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass
 class World:
     pool: asyncpg.Pool
-    redis: redis.Redis
+    redis: RedisClient
     keys: RedisKeys
     repo: PostgresHoldRepository
     gate: RedisSeatGate
@@ -56,7 +56,7 @@ class World:
         await self.redis.delete(*keys)
 
 
-async def make_world(pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str) -> World:
+async def make_world(pool: asyncpg.Pool, redis_client: RedisClient, namespace: str) -> World:
     """One event of 20 seats (sec0-A-1 .. sec0-B-10) with its gate, repository and keys."""
     v = factories.venue(sections=1, rows=2, seats=10)
     e = factories.event(v)

@@ -309,8 +309,13 @@ class HoldMachine(RuleBasedStateMachine):
                 assert status is HoldStatus.EXPIRED
 
 
-def test_random_hold_histories_keep_i2_and_i4(database_url: str, redis_url: str, namespace: str) -> None:
-    engines = open_engines(database_url, redis_url, namespace, seats_per_user=SEATS_PER_USER)
+@pytest.mark.parametrize("topology", ["single", "cluster"])
+def test_random_hold_histories_keep_i2_and_i4(
+    database_url: str, namespace: str, topology: str, request: pytest.FixtureRequest
+) -> None:
+    cluster = topology == "cluster"
+    redis_url = str(request.getfixturevalue("redis_cluster_url" if cluster else "redis_url"))
+    engines = open_engines(database_url, redis_url, namespace, seats_per_user=SEATS_PER_USER, cluster=cluster)
     HoldMachine.engines = engines
     try:
         run_state_machine_as_test(

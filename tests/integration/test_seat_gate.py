@@ -1,6 +1,7 @@
 """RedisSeatGate and HoldWriter against real Redis and PostgreSQL: the Lua scripts'
 contracts (all-or-none, safe release, replay), the rebuild from PostgreSQL after Redis
-lost its state, the single loader, and the group-committed hold writes."""
+lost its state, the single loader, and the group-committed hold writes. Every test that
+uses the ``world`` runs on one Redis node and on a 3-primary Redis Cluster."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 import redis.asyncio as redis
 
-from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, ms, sell, users
+from tests.conftest import delete_namespace
+from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, make_world, ms, sell, users
 from ticketmaster.adapters.postgres.holds import HoldWriter, NewHold, PostgresHoldRepository
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.gate import GateResult, Outcome
@@ -25,6 +29,23 @@ from ticketmaster.domain.holds import (
 )
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.layout import EventInfo, VenueLayout
+
+
+@pytest.fixture(params=["single", "cluster"])
+def gate_redis(request: pytest.FixtureRequest) -> RedisClient:
+    """The Redis the world's gate uses: one node, or the session's Redis Cluster (started
+    only when a cluster case is selected)."""
+    name = "redis_cluster_client" if request.param == "cluster" else "redis_client"
+    client: RedisClient = request.getfixturevalue(name)
+    return client
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool, gate_redis: RedisClient, namespace: str) -> World:
+    """The seat-gate world (tests/integration/seat_world.py) on one node or a Cluster."""
+    await delete_namespace(gate_redis, namespace)  # the autouse clean empties the single node
+    return await make_world(pool, gate_redis, namespace)
+
 
 # --- the hold and release scripts ------------------------------------------------------------
 
