@@ -45,9 +45,10 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio.cluster import RedisCluster
 
 from tests import factories
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, delete_namespace, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyers, seat_statuses
 from tests.fleet import CLIENT_LIMITS, LEAN_POOL, Sandbox, api, eventually, worker
 from ticketmaster import bootstrap
@@ -461,13 +462,46 @@ async def _guest(c: Container) -> str:
     return user_id
 
 
+@pytest.fixture(params=["single", "cluster"])
+def listener_redis(request: pytest.FixtureRequest) -> str | None:
+    """None for the test Redis node, else a seed node of the session's Redis Cluster."""
+    return str(request.getfixturevalue("redis_cluster_url")) if request.param == "cluster" else None
+
+
+@pytest.fixture
+async def listening_container(
+    listener_redis: str | None, settings: Settings, namespace: str
+) -> AsyncIterator[Container]:
+    """``container``, on one Redis node or on the session's Redis Cluster."""
+    if listener_redis is not None:
+        settings = replace(settings, redis_url=listener_redis, redis_cluster=True)
+    c = await bootstrap.build(replace(settings, hold_ttl_seconds=1))
+    await delete_namespace(c.redis, namespace)  # the autouse clean empties the single node
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def _events_apart(c: Container, pool: asyncpg.Pool) -> list[tuple[str, list[str]]]:
+    """Two events; on a Cluster, on different primaries (the listener must hear both)."""
+    first = await _event(pool, sections=1, rows=1)
+    while True:
+        second = await _event(pool, sections=1, rows=1)
+        if not isinstance(c.redis, RedisCluster):
+            return [first, second]
+        nodes = {c.redis.get_node_from_key(c.keys.seats(e)) for e, _ in (first, second)}
+        if len(nodes) == 2:
+            return [first, second]
+
+
 async def test_the_notification_path_alone_releases_expired_holds(
-    container: Container, pool: asyncpg.Pool
+    listening_container: Container, pool: asyncpg.Pool
 ) -> None:
     """Only the keyspace-notification listener runs (no sweeper): it alone frees every seat,
-    marks every hold EXPIRED, and the metrics say so by path."""
-    c = container
-    event_id, seats = await _event(pool, sections=1, rows=1)
+    marks every hold EXPIRED, and the metrics say so by path; on a Cluster, on every primary."""
+    c = listening_container
+    events = await _events_apart(c, pool)
     expire = ExpireHolds(PostgresExpiryRepository(c.pool), c.gate)
     stop = asyncio.Event()
     by_notification = _sample("ticketmaster_holds_expired_total", {"path": "notification"})
@@ -476,16 +510,17 @@ async def test_the_notification_path_alone_releases_expired_holds(
     try:
         made = [
             await c.holds.hold_seats(HoldSeats(event_id, await _guest(c), [seat], secrets.token_hex(8)))
-            for seat in seats[:6]
+            for event_id, seats in events
+            for seat in seats[:3]
         ]
 
         async def all_released() -> bool | None:
             assert not listener.done(), listener
-            left = await c.redis.hgetall(c.keys.seats(event_id))
+            left = [await c.redis.hgetall(c.keys.seats(event_id)) for event_id, _ in events]
             rows = await pool.fetch(
                 "SELECT status FROM holds WHERE id = ANY($1::text[])", [h.id for h in made]
             )
-            return True if not left and {r["status"] for r in rows} == {"EXPIRED"} else None
+            return True if not any(left) and {r["status"] for r in rows} == {"EXPIRED"} else None
 
         await eventually(all_released, within=15, what="the listener to release every hold")
     finally:

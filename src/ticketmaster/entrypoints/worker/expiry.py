@@ -9,8 +9,10 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ResponseError
 
 from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 # buckets, other deployments' keys), which at times cost the listener more than its work.
 KEYSPACE_FLAGS = {"K", "x"}
 NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
+TOPOLOGY_RECHECK_S = 1.0  # on a Cluster: how often the listener looks for new primaries
 EMPTY_GRACE_S = 10.0
 
 
@@ -35,16 +38,27 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 async def enable_notifications(client: RedisClient) -> bool:
     """Turn on keyspace events for expired keys (keeping other flags); False where CONFIG
-    is refused."""
+    is refused. On a Cluster, on every node: notifications are per node, and a replica
+    promoted by a failover must already send them."""
     try:
-        current = (await client.config_get("notify-keyspace-events")).get("notify-keyspace-events")
-        flags = set(str(current or ""))
-        if "K" in flags and ("x" in flags or "A" in flags):
+        if isinstance(client, Redis):
+            await _enable_on(client, None)
             return True
-        await client.config_set("notify-keyspace-events", "".join(sorted(flags | KEYSPACE_FLAGS)))
+        await client.initialize()
+        for node in client.get_nodes():
+            await _enable_on(client, node)
         return True
     except ResponseError:
         return False
+
+
+async def _enable_on(client: RedisClient, node: ClusterNode | None) -> None:
+    where: dict[str, Any] = {} if node is None else {"target_nodes": node}
+    current = (await client.config_get("notify-keyspace-events", **where)).get("notify-keyspace-events")
+    flags = set(str(current or ""))
+    if "K" in flags and ("x" in flags or "A" in flags):
+        return
+    await client.config_set("notify-keyspace-events", "".join(sorted(flags | KEYSPACE_FLAGS)), **where)
 
 
 def expired_holds_channel(client: RedisClient, keys: RedisKeys) -> str:
@@ -83,6 +97,9 @@ class ExpiryListener:
                 await _pause(stop, 1.0)
 
     async def _listen(self, stop: asyncio.Event) -> None:
+        if isinstance(self.client, RedisCluster):
+            await self._listen_to_cluster(self.client, stop)
+            return
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         await pubsub.psubscribe(expired_holds_channel(self.client, self.keys))
         pending: set[asyncio.Task[bool]] = set()
@@ -97,18 +114,49 @@ class ExpiryListener:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None or message["data"] != "expired":
                     continue
-                parsed = self.keys.parse_hold_key(str(message["channel"]).partition("__:")[2])
-                if parsed is None:
-                    continue
-                if self.sweeper is not None and parsed[0] in self.sweeper.watched:
-                    self.sweeper.wake()  # the sweeper releases it with the others due
-                    continue
-                task = asyncio.create_task(self._expire(*parsed))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+                self._on_expired(str(message["channel"]).partition("__:")[2], pending)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _listen_to_cluster(self, client: RedisCluster, stop: asyncio.Event) -> None:
+        """The same on every primary of a Cluster (redis-py's cluster keyspace notifications,
+        one subscription per primary), following the client's view of the topology: every
+        TOPOLOGY_RECHECK_S it subscribes primaries that appeared (a failover, a new shard)
+        and drops nodes that are no longer primaries."""
+        notes = client.keyspace_notifications(ignore_subscribe_messages=True)
+        await notes.subscribe(expired_holds_channel(client, self.keys))
+        pending: set[asyncio.Task[bool]] = set()
+        checked = refreshed = time.monotonic()
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now - refreshed > TOPOLOGY_RECHECK_S:
+                    refreshed = now
+                    try:
+                        await notes.refresh_subscriptions()  # type: ignore[no-untyped-call]
+                    except REDIS_DOWN:  # a primary is down: the others stay subscribed
+                        log.info("expiry listener: a cluster node cannot be subscribed yet")
+                if now - checked > NOTIFY_RECHECK_S:
+                    checked = now
+                    await enable_notifications(client)
+                note = await notes.get_message(timeout=TOPOLOGY_RECHECK_S)
+                if note is not None and note.event_type == "expired":
+                    self._on_expired(note.key, pending)
+        finally:
+            await notes.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _on_expired(self, key: str, pending: set[asyncio.Task[bool]]) -> None:
+        parsed = self.keys.parse_hold_key(key)
+        if parsed is None:
+            return
+        if self.sweeper is not None and parsed[0] in self.sweeper.watched:
+            self.sweeper.wake()  # the sweeper releases it with the others due
+            return
+        task = asyncio.create_task(self._expire(*parsed))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     async def _expire(self, event_id: str, hold_id: str) -> bool:
         try:
