@@ -1,6 +1,7 @@
 """RedisWaitingRoom and RedisRateLimiter against a real Redis: the join and admission
 scripts (freeze, cap, window, skipping silent waiters, readmitting those who return,
-several tickers) and the shared per-user token bucket."""
+several tickers) and the shared per-user token bucket; each on one Redis node and on a
+3-primary Redis Cluster."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import redis.asyncio as redis
 
 from tests.factories import uid
 from ticketmaster.adapters.redis import waiting_room as redis_waiting_room
+from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.rate_limit import RedisRateLimiter
 from ticketmaster.adapters.redis.waiting_room import RedisWaitingRoom, StepResult
@@ -26,7 +28,16 @@ from ticketmaster.services.waiting_room import QueueStatus, WaitingRoomService
 OPEN = 0  # an on-sale time long past
 
 
-def room(client: redis.Redis, namespace: str, timeout_s: float = 30.0) -> RedisWaitingRoom:
+@pytest.fixture(params=["single", "cluster"])
+def redis_client(request: pytest.FixtureRequest, redis_client: redis.Redis) -> RedisClient:
+    """The session's Redis node, or its Redis Cluster (the module's tests run on both)."""
+    if request.param == "single":
+        return redis_client
+    cluster: RedisClient = request.getfixturevalue("redis_cluster_client")
+    return cluster
+
+
+def room(client: RedisClient, namespace: str, timeout_s: float = 30.0) -> RedisWaitingRoom:
     return RedisWaitingRoom(client, RedisKeys(namespace), heartbeat_timeout_seconds=timeout_s)
 
 
@@ -48,7 +59,7 @@ async def step_until(
 
 
 async def test_numbers_are_fifo_after_the_opening_and_rejoining_keeps_the_number(
-    redis_client: redis.Redis, namespace: str
+    redis_client: RedisClient, namespace: str
 ) -> None:
     queues = room(redis_client, namespace)
     event_id = f"evt_{uid()}"
@@ -61,7 +72,7 @@ async def test_numbers_are_fifo_after_the_opening_and_rejoining_keeps_the_number
     assert event_id in await queues.active_events()
 
 
-async def test_the_pre_queue_is_frozen_once_at_the_opening(redis_client: redis.Redis, namespace: str) -> None:
+async def test_the_pre_queue_is_frozen_once_at_the_opening(redis_client: RedisClient, namespace: str) -> None:
     queues = room(redis_client, namespace)
     event_id = f"evt_{uid()}"
     opens = int(time.time() * 1000) + 300
@@ -82,7 +93,7 @@ async def test_the_pre_queue_is_frozen_once_at_the_opening(redis_client: redis.R
 
 
 async def test_the_cap_stops_the_counter_until_admissions_lapse(
-    redis_client: redis.Redis, namespace: str
+    redis_client: RedisClient, namespace: str
 ) -> None:
     queues = room(redis_client, namespace)
     event_id = f"evt_{uid()}"
@@ -104,7 +115,7 @@ async def test_the_cap_stops_the_counter_until_admissions_lapse(
 
 
 async def test_silent_waiters_are_passed_over_without_using_the_cap(
-    redis_client: redis.Redis, namespace: str
+    redis_client: RedisClient, namespace: str
 ) -> None:
     queues = room(redis_client, namespace, timeout_s=0.3)
     event_id = f"evt_{uid()}"
@@ -128,7 +139,7 @@ async def test_silent_waiters_are_passed_over_without_using_the_cap(
 
 
 async def test_several_tickers_together_admit_at_the_configured_rate(
-    redis_client: redis.Redis, namespace: str
+    redis_client: RedisClient, namespace: str
 ) -> None:
     event_id = f"evt_{uid()}"
     tickers = [room(redis_client, namespace) for _ in range(3)]
@@ -148,7 +159,7 @@ async def test_several_tickers_together_admit_at_the_configured_rate(
     assert 100 * elapsed * 0.7 <= admitted <= 100 * (elapsed + 0.1) + 2, (admitted, elapsed)
 
 
-async def test_the_user_bucket_is_shared_by_every_limiter(redis_client: redis.Redis, namespace: str) -> None:
+async def test_the_user_bucket_is_shared_by_every_limiter(redis_client: RedisClient, namespace: str) -> None:
     keys = RedisKeys(namespace)
     limiters = [RedisRateLimiter(redis_client, keys, rate_per_second=1, burst=5) for _ in range(2)]
     user = f"usr_{uid()}"
@@ -162,7 +173,7 @@ async def test_the_user_bucket_is_shared_by_every_limiter(redis_client: redis.Re
 
 
 async def test_heartbeats_follow_the_tickers_buckets_even_with_other_settings(
-    redis_client: redis.Redis, namespace: str
+    redis_client: RedisClient, namespace: str
 ) -> None:
     api = room(redis_client, namespace, timeout_s=30.0)  # a misconfigured API process
     ticker = room(redis_client, namespace, timeout_s=0.3)
@@ -228,7 +239,7 @@ def fresh_views(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redis_waiting_room, "VIEW_TTL_S", 0.0)
 
 
-async def a_sale(client: redis.Redis, namespace: str, waiters: int, cap: int, window_s: int) -> Sale:
+async def a_sale(client: RedisClient, namespace: str, waiters: int, cap: int, window_s: int) -> Sale:
     """``waiters`` buyers usr_1..usr_n at positions 1..n; heartbeat timeout 0.3 s."""
     queues = room(client, namespace, timeout_s=0.3)
     event_id = f"evt_{uid()}"
@@ -252,7 +263,7 @@ async def a_sale(client: redis.Redis, namespace: str, waiters: int, cap: int, wi
 
 
 async def test_returners_are_readmitted_first_and_never_beyond_the_cap(
-    redis_client: redis.Redis, namespace: str, fresh_views: None
+    redis_client: RedisClient, namespace: str, fresh_views: None
 ) -> None:
     cap, window_ms = 5, 1000
     sale = await a_sale(redis_client, namespace, waiters=20, cap=cap, window_s=1)
@@ -292,7 +303,7 @@ async def test_returners_are_readmitted_first_and_never_beyond_the_cap(
 
 
 async def test_a_returner_waits_for_the_ticker_and_a_silent_one_is_not_readmitted(
-    redis_client: redis.Redis, namespace: str, fresh_views: None
+    redis_client: RedisClient, namespace: str, fresh_views: None
 ) -> None:
     sale = await a_sale(redis_client, namespace, waiters=2, cap=10, window_s=1)
     await sale.poll_for(0.45, [2])
