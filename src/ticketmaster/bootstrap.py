@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,8 @@ from ticketmaster.services.seat_streams import SeatStreams
 from ticketmaster.services.waiting_room import AdmissionVerifier, WaitingRoomService
 from ticketmaster.services.warmup import OnSaleWarmup
 
+CLIENT_LIMITED_ACTIONS = ("guest", "queue_join")
+
 
 @dataclass
 class Container:
@@ -62,6 +65,8 @@ class Container:
     queues: RedisWaitingRoom
     waiting_room: WaitingRoomService
     rate_limiter: RedisRateLimiter
+    client_limiters: dict[str, RedisRateLimiter]
+    """Per-client-address buckets by action (``guest``, ``queue_join``); empty when off."""
 
     async def close(self) -> None:
         await self.seat_streams.close()
@@ -122,7 +127,24 @@ async def build(settings: Settings) -> Container:
         rate_limiter=RedisRateLimiter(
             client, keys, rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
         ),
+        client_limiters=_client_limiters(client, keys, settings),
     )
+
+
+def _client_limiters(client: RedisClient, keys: RedisKeys, settings: Settings) -> dict[str, RedisRateLimiter]:
+    """One bucket per client address and action; 0 for the rate or the burst switches them off."""
+    if settings.client_rate_limit_per_second <= 0 or settings.client_rate_limit_burst <= 0:
+        return {}
+    return {
+        action: RedisRateLimiter(
+            client,
+            keys,
+            rate_per_second=settings.client_rate_limit_per_second,
+            burst=settings.client_rate_limit_burst,
+            bucket=partial(keys.client_rate_limit, action),
+        )
+        for action in CLIENT_LIMITED_ACTIONS
+    }
 
 
 def make_provider(settings: Settings) -> PaymentProvider:

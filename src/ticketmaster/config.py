@@ -97,6 +97,13 @@ def _parse_warmup(raw: str) -> float:
     return value
 
 
+def _parse_client_rate(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1_000_000:
+        raise ValueError("must be a number of requests per second in [0, 1000000] (0 = off)")
+    return value
+
+
 def _parse_count(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 1_000_000:
@@ -170,6 +177,8 @@ class Settings:
     warmup_seconds: float = 60.0
     streams_per_process: int = 4096
     streams_per_client: int = 32
+    client_rate_limit_per_second: float = 1.0
+    client_rate_limit_burst: int = 20
     trusted_proxies: tuple[Network, ...] = ()
     client_limit_exempt: tuple[Network, ...] = LOOPBACK
 
@@ -241,6 +250,8 @@ class Settings:
                 "STREAMS_PER_PROCESS", _read(env, "STREAMS_PER_PROCESS", _parse_int, 4096)
             ),
             streams_per_client=_read(env, "STREAMS_PER_CLIENT", _parse_count, 32),
+            client_rate_limit_per_second=_read(env, "CLIENT_RATE_LIMIT_PER_SECOND", _parse_client_rate, 1.0),
+            client_rate_limit_burst=_read(env, "CLIENT_RATE_LIMIT_BURST", _parse_count, 20),
             trusted_proxies=_read(env, "TRUSTED_PROXIES", _parse_networks, ()),
             client_limit_exempt=_read(env, "CLIENT_LIMIT_EXEMPT", _parse_networks, LOOPBACK),
         )

@@ -51,6 +51,7 @@ def test_keys_that_are_not_per_event_have_slots_of_their_own() -> None:
     event_slots = {_slot(KEYS.event_tag(e)) for e in EVENTS}
     shared = [
         KEYS.rate_limit("usr_1"),
+        KEYS.client_rate_limit("guest", "203.0.113.5"),
         KEYS.events_with_holds(),
         KEYS.active_queues(),
         KEYS.catalog_generation(),

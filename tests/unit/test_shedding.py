@@ -128,6 +128,7 @@ def test_waiting_room_and_shedding_settings(tmp_path: Path) -> None:
     assert (defaults.rate_limit_per_second, defaults.rate_limit_burst) == (10, 20)
     assert (defaults.streams_per_process, defaults.streams_per_client) == (4096, 32)
     assert defaults.trusted_proxies == ()
+    assert (defaults.client_rate_limit_per_second, defaults.client_rate_limit_burst) == (1, 20)
     assert defaults.client_limit_exempt == LOOPBACK
 
     custom = Settings.from_env(
@@ -140,6 +141,8 @@ def test_waiting_room_and_shedding_settings(tmp_path: Path) -> None:
             "TICKETMASTER_RATE_LIMIT_BURST": "5",
             "TICKETMASTER_STREAMS_PER_PROCESS": "100",
             "TICKETMASTER_STREAMS_PER_CLIENT": "0",
+            "TICKETMASTER_CLIENT_RATE_LIMIT_PER_SECOND": "0",
+            "TICKETMASTER_CLIENT_RATE_LIMIT_BURST": "0",
             "TICKETMASTER_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::1",
             "TICKETMASTER_CLIENT_LIMIT_EXEMPT": "none",
         }
@@ -151,6 +154,7 @@ def test_waiting_room_and_shedding_settings(tmp_path: Path) -> None:
     assert (custom.streams_per_process, custom.streams_per_client) == (100, 0)
     assert [str(n) for n in custom.trusted_proxies] == ["10.0.0.0/8", "2001:db8::1/128"]
     assert custom.client_limit_exempt == ()
+    assert (custom.client_rate_limit_per_second, custom.client_rate_limit_burst) == (0, 0)
 
     for name, bad in [
         ("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", "0"),
@@ -160,6 +164,8 @@ def test_waiting_room_and_shedding_settings(tmp_path: Path) -> None:
         ("RATE_LIMIT_BURST", "zero"),
         ("STREAMS_PER_PROCESS", "0"),
         ("STREAMS_PER_CLIENT", "-1"),
+        ("CLIENT_RATE_LIMIT_PER_SECOND", "-0.5"),
+        ("CLIENT_RATE_LIMIT_BURST", "many"),
         ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"),
         ("CLIENT_LIMIT_EXEMPT", "127.0.0.1/33"),
     ]:

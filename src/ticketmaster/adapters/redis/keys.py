@@ -172,6 +172,12 @@ class RedisKeys:
         """Token bucket of the user's write requests, shared by every API process."""
         return f"{self.user_tag(user_id)}:rate"
 
+    # --- per client address (a tag of their own) -----------------------------------------
+
+    def client_rate_limit(self, action: str, client: str) -> str:
+        """Token bucket of one client address's ``action`` (guest sign-ins, queue joins)."""
+        return f"{self.namespace}:{{cli:{client}}}:rate:{action}"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (operators and tests)."""
         return f"{self.namespace}:*"

@@ -1,9 +1,11 @@
-"""RedisRateLimiter: one token bucket per user in Redis, shared by every API process."""
+"""RedisRateLimiter: one token bucket per user (or per client address) in Redis, shared by
+every API process."""
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
@@ -23,25 +25,34 @@ class RateDecision:
 
 
 class RedisRateLimiter:
-    """``rate_per_second`` sustained, ``burst`` at once, per user (see rate_limit.lua).
+    """``rate_per_second`` sustained, ``burst`` at once, per subject (see rate_limit.lua):
+    a user by default, or whatever ``bucket`` names a key for (a client address).
 
     Fails open: when Redis does not answer, requests are let through (and the write they
     guard fails on its own if it needs Redis) rather than refused for a limiter outage.
     """
 
-    def __init__(self, client: RedisClient, keys: RedisKeys, *, rate_per_second: float, burst: int) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: RedisKeys,
+        *,
+        rate_per_second: float,
+        burst: int,
+        bucket: Callable[[str], str] | None = None,
+    ) -> None:
         if rate_per_second <= 0 or burst < 1:
             raise ValueError("need rate_per_second > 0 and burst >= 1")
-        self._keys = keys
+        self._bucket = keys.rate_limit if bucket is None else bucket
         self._rate = rate_per_second
         self._burst = burst
         # Concurrent checks share pipelined round trips, like the hold script's calls.
         self._take = ScriptBatcher(client, load_script("rate_limit.lua"))
 
-    async def take(self, user_id: str, cost: int = 1) -> RateDecision:
+    async def take(self, subject: str, cost: int = 1) -> RateDecision:
         try:
             allowed, retry_ms = await self._take(
-                keys=[self._keys.rate_limit(user_id)], args=[self._rate, self._burst, cost]
+                keys=[self._bucket(subject)], args=[self._rate, self._burst, cost]
             )
         except _DOWN as exc:
             log.warning("rate limiter unavailable, letting the request through: %r", exc)

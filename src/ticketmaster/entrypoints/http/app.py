@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     app.add_middleware(RequestGuard)  # before any cache key or route sees the request
     app.add_middleware(MetricsMiddleware)
     clients = ClientAddresses.from_settings(settings)
+    app.state.clients = clients  # the per-client limits of routes (deps.allow_client)
     streams = StreamCap(settings.streams_per_process, settings.streams_per_client, clients)
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight, streams=streams)  # sheds first
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included

@@ -53,6 +53,24 @@ async def allow_write(c: Container, user: str) -> str:
     return user
 
 
+async def allow_client(request: Request, action: str, what: str) -> None:
+    """Take one token from the bucket of the request's client address for ``action``
+    (RateLimited when empty); exempt clients and switched-off limits pass (clients.py)."""
+    limiter = request.app.state.container.client_limiters.get(action)
+    if limiter is None:
+        return
+    client = request.app.state.clients.limit_key(request.scope)
+    if client is None:
+        return
+    decision = await limiter.take(client)
+    if not decision.allowed:
+        SHED_REQUESTS.labels("client_rate_limited").inc()
+        raise RateLimited(
+            f"too many {what} from this client address; retry after the Retry-After delay",
+            retry_after=str(decision.retry_after_seconds),
+        )
+
+
 ContainerDep = Annotated[Container, Depends(container)]
 UserDep = Annotated[str, Depends(current_user)]
 WriterDep = Annotated[str, Depends(rate_limited_user)]

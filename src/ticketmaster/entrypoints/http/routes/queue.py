@@ -7,7 +7,14 @@ from starlette.responses import Response
 
 from ticketmaster.domain.times import rfc3339_ms
 from ticketmaster.entrypoints.http import bodies, openapi
-from ticketmaster.entrypoints.http.deps import ContainerDep, HotRoute, WriterDep, container, current_user
+from ticketmaster.entrypoints.http.deps import (
+    ContainerDep,
+    HotRoute,
+    WriterDep,
+    allow_client,
+    container,
+    current_user,
+)
 from ticketmaster.entrypoints.http.responses import json_response
 from ticketmaster.observability import QUEUE_ETA_ERROR
 
@@ -36,7 +43,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
         },
     ),
 )
-async def join_queue(event_id: openapi.EventId, user: WriterDep, c: ContainerDep) -> Response:
+async def join_queue(
+    event_id: openapi.EventId, user: WriterDep, c: ContainerDep, request: Request
+) -> Response:
+    await allow_client(request, "queue_join", "queue joins")  # one place per buyer, few buyers per address
     joined = await c.waiting_room.join(user, event_id)
     body: dict[str, object] = {
         "queueToken": joined.queue_token,
