@@ -97,6 +97,13 @@ def _parse_warmup(raw: str) -> float:
     return value
 
 
+def _parse_optional_port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be a port between 1 and 65535")
+    return value
+
+
 def _parse_client_rate(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 1_000_000:
@@ -177,6 +184,8 @@ class Settings:
     warmup_seconds: float = 60.0
     streams_per_process: int = 4096
     streams_per_client: int = 32
+    internal_host: str = "127.0.0.1"
+    internal_port: int | None = None
     client_rate_limit_per_second: float = 1.0
     client_rate_limit_burst: int = 20
     trusted_proxies: tuple[Network, ...] = ()
@@ -198,6 +207,11 @@ class Settings:
         log_level = _read(env, "LOG_LEVEL", str.upper, "INFO")
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"{PREFIX}LOG_LEVEL={log_level} is invalid: use DEBUG/INFO/WARNING/ERROR")
+        internal_port = _read(env, "INTERNAL_PORT", _parse_optional_port, None)
+        if internal_port == port:
+            raise ConfigError(
+                f"{PREFIX}INTERNAL_PORT={internal_port} is invalid: must differ from {PREFIX}PORT"
+            )
         secret = _read(env, "SECRET_KEY", str, "")
         if secret and len(secret) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY is invalid: must be at least 32 characters")
@@ -250,6 +264,8 @@ class Settings:
                 "STREAMS_PER_PROCESS", _read(env, "STREAMS_PER_PROCESS", _parse_int, 4096)
             ),
             streams_per_client=_read(env, "STREAMS_PER_CLIENT", _parse_count, 32),
+            internal_host=_read(env, "INTERNAL_HOST", str, "127.0.0.1"),
+            internal_port=internal_port,
             client_rate_limit_per_second=_read(env, "CLIENT_RATE_LIMIT_PER_SECOND", _parse_client_rate, 1.0),
             client_rate_limit_burst=_read(env, "CLIENT_RATE_LIMIT_BURST", _parse_count, 20),
             trusted_proxies=_read(env, "TRUSTED_PROXIES", _parse_networks, ()),

@@ -134,6 +134,8 @@ def test_an_empty_variable_means_the_default(tmp_path: Path) -> None:
         ("WARMUP_SECONDS", "-1"),
         ("WARMUP_SECONDS", "a minute"),
         ("WEB_CONCURRENCY", "0"),
+        ("INTERNAL_PORT", "8000"),  # the public port's default
+        ("INTERNAL_PORT", "70000"),
         ("WEB_CONCURRENCY", "two"),
         ("DATABASE_REPLICA_URLS", "postgresql://r1/tm,mysql://r2/tm"),
         ("DATABASE_REPLICA_URLS", " , "),

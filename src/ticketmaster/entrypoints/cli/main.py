@@ -28,6 +28,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+INTERNAL_PORT_HELP = (
+    "With TICKETMASTER_INTERNAL_PORT=P (on TICKETMASTER_INTERNAL_HOST, default 127.0.0.1) every "
+    "API process also listens on port P, which alone serves /metrics and the API docs (/docs, "
+    "/redoc, /openapi.json): on the public port they answer 404. Unset: all on the public port."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticketmaster",
@@ -37,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        name: str, func: Callable[[argparse.Namespace, Settings], int], help_: str
+        name: str, func: Callable[[argparse.Namespace, Settings], int], help_: str, epilog: str | None = None
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, epilog=epilog)
         p.set_defaults(func=func)
         return p
 
@@ -48,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         commands.run,
         "Start everything: engines, migrations, demo data when the "
         "database is empty, the payment sandbox, the worker and the API (Ctrl-C stops it all).",
+        INTERNAL_PORT_HELP,
     )
-    serve = add("serve", commands.serve, "Serve the HTTP API only (schema must be migrated).")
+    serve = add(
+        "serve", commands.serve, "Serve the HTTP API only (schema must be migrated).", INTERNAL_PORT_HELP
+    )
     for p in (run, serve):
         p.add_argument(
             "--workers",

@@ -14,6 +14,10 @@ Contract of ``--workers N`` (N >= 2), built on uvicorn's own supervisor (``Multi
   the parent creates empty and deletes at exit, and every ``/metrics`` answer covers all
   processes (see ``entrypoints/http/metrics.py``).
 
+With ``TICKETMASTER_INTERNAL_PORT`` the server listens on a second socket, the internal
+port, bound once like the first and served by every process (entrypoints/http/internal.py
+tells the two apart by the connection's local port).
+
 The processes are spawned (a fresh interpreter), so they read their settings from the
 environment; the parent exports the engine URLs it resolved (embedded engines included).
 """
@@ -21,6 +25,7 @@ environment; the parent exports the engine URLs it resolved (embedded engines in
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +69,17 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _sockets(config: Any, settings: Settings) -> list[socket.socket]:
+    """The public socket, and the internal one when ``TICKETMASTER_INTERNAL_PORT`` is set."""
+    import uvicorn
+
+    sockets = [config.bind_socket()]
+    if settings.internal_port is not None:
+        internal = uvicorn.Config(config.app, host=settings.internal_host, port=settings.internal_port)
+        sockets.append(internal.bind_socket())
+    return sockets
+
+
 def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) -> int:
     """Serve until stopped; with ``with_worker`` each process also runs the background jobs
     (every job is safe with several). Returns the command's exit status."""
@@ -74,7 +90,8 @@ def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) ->
         from ticketmaster.entrypoints.worker.runner import run_jobs
 
         app = create_app(settings, background=run_jobs if with_worker else None)
-        uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+        config = uvicorn.Config(app, **_uvicorn_options(settings))
+        uvicorn.Server(config).run(sockets=_sockets(config, settings))
         return 0
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
@@ -88,6 +105,6 @@ def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) ->
         config = uvicorn.Config(
             _FACTORIES[with_worker], factory=True, workers=workers, **_uvicorn_options(settings)
         )
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor = Multiprocess(config, sockets=_sockets(config, settings))
         supervisor.run()
     return 1 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0

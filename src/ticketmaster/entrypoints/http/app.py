@@ -16,6 +16,7 @@ from ticketmaster.entrypoints.http import errors, openapi
 from ticketmaster.entrypoints.http.body_limit import BodyLimit
 from ticketmaster.entrypoints.http.clients import ClientAddresses
 from ticketmaster.entrypoints.http.guard import RequestGuard
+from ticketmaster.entrypoints.http.internal import InternalPort
 from ticketmaster.entrypoints.http.metrics import MetricsMiddleware
 from ticketmaster.entrypoints.http.microcache import BrowseCacheMiddleware, MicroCache
 from ticketmaster.entrypoints.http.routes import auth, events, holds, ops, purchases, queue, seats
@@ -79,6 +80,8 @@ def create_app(settings: Settings, *, background: BackgroundJobs | None = None) 
     app.state.clients = clients  # the per-client limits of routes (deps.allow_client)
     streams = StreamCap(settings.streams_per_process, settings.streams_per_client, clients)
     app.add_middleware(LoadShedder, max_in_flight=settings.max_in_flight, streams=streams)  # sheds first
+    if settings.internal_port is not None:
+        app.add_middleware(InternalPort, internal_port=settings.internal_port)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     for module in (ops, auth, events, seats, holds, purchases, queue):
         app.include_router(module.router)
