@@ -162,6 +162,7 @@ def stadium(
         catalog = Path(tmp) / "bench.json"
         catalog.write_text(json.dumps(_catalog()))
         sut.cli(env, "import", str(catalog))
+        sut.wait_warm()
         database = with_database(args.database_url, sut.database_name)
         yield sut, target, asyncio.run(make_buyers(database, env["TICKETMASTER_SECRET_KEY"], buyers))
 
