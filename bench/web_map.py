@@ -119,6 +119,8 @@ async def _run(base: str, tokens: list[str], args: argparse.Namespace) -> list[d
     token_iter = iter(tokens)
     async with httpx.AsyncClient(base_url=base, timeout=30) as http, async_playwright() as p:
         club = await _club_event(http)
+        seat_map = (await http.get(f"/events/{EVENT_ID}/seats")).raise_for_status().json()
+        names = {section["id"]: section["name"] for section in seat_map["sections"]}
         browser = await launch(p, args.chromium)
         try:
             for r in range(args.rounds):
@@ -128,8 +130,8 @@ async def _run(base: str, tokens: list[str], args: argparse.Namespace) -> list[d
                     raise RuntimeError(f"the bench event has {stadium.seats} seats, not the stadium's")
                 await page.wait_for_selector('#map-stage[data-live="live"]')
                 out = await _burst(page, http, token_iter, _spread_seats(r, args.burst))
-                section = 3 + r  # s03.. are "Section 103".. in the demo stadium
-                await page.get_by_role("button", name=f"Section {100 + section} — ").click()
+                section = 3 + r
+                await page.get_by_role("button", name=f"{names[f's{section:02d}']} — ").click()
                 await page.wait_for_selector(f'[data-seat-id="s{section:02d}-A-1"]')
                 await page.evaluate(NEXT_FRAME)
                 zoomed = await _burst(page, http, token_iter, _section_seats(section, args.burst))
