@@ -169,8 +169,7 @@ async def delete_namespace(client: RedisClient, namespace: str) -> None:
 
 
 _TABLES = (
-    "event_generations, booking_seats, bookings, payments, purchases, hold_seats, holds, users,"
-    " price_tier_sections,"
+    "booking_seats, bookings, payments, purchases, hold_seats, holds, users, price_tier_sections,"
     " price_tiers, title_term_variants, event_title_terms, events, seats, seat_rows, sections, venues"
 )
 

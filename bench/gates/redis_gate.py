@@ -22,9 +22,6 @@ class FreshEvents:
     async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
         return [], []
 
-    async def event_generation(self, event_id: str) -> int:
-        return 0
-
     async def has_hold_history(self, event_id: str) -> bool:
         return False
 

@@ -50,9 +50,6 @@ class CountingRepo:
     async def has_hold_history(self, event_id: str) -> bool:
         return await self.repo.has_hold_history(event_id)
 
-    async def event_generation(self, event_id: str) -> int:
-        return await self.repo.event_generation(event_id)
-
 
 def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,7 +19,7 @@ from ticketmaster.adapters.redis import seat_gate, seat_loader
 from ticketmaster.adapters.redis.catalog_cache import CatalogCache
 from ticketmaster.adapters.redis.seat_gate import load_script
 from ticketmaster.domain.gate import Outcome, RetimeResult, SeatChanges, SeatSnapshot
-from ticketmaster.domain.holds import MAX_SEATS_PER_USER_PER_EVENT, fingerprint
+from ticketmaster.domain.holds import fingerprint
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.reconcile import SeatFix
 from ticketmaster.services.seat_map import SeatMapRenderer
@@ -210,11 +210,6 @@ async def test_a_lost_version_key_restarts_the_log_with_a_reset(world: World) ->
     assert (await world.hold([s[0]])).outcome is Outcome.OK
     before = await world.gate.snapshot(event)
     await world.redis.delete(world.keys.version(event))
-    # A process that never saw the first hold: only PostgreSQL's generation is its floor, and
-    # this world's holds are the gate's alone (none recorded one), so no rebuild is due.
-    world.gate = seat_gate.RedisSeatGate(
-        world.redis, world.keys, world.repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT
-    )
 
     again = await world.hold([s[1]])
 

@@ -329,9 +329,6 @@ class CountingSource:
     async def has_hold_history(self, event_id: str) -> bool:
         return await self.repo.has_hold_history(event_id)
 
-    async def event_generation(self, event_id: str) -> int:
-        return await self.repo.event_generation(event_id)
-
     async def event_info(self, event_id: str) -> EventInfo | None:
         return await self.repo.event_info(event_id)
 

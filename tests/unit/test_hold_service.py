@@ -102,7 +102,7 @@ class FakeWriter:
     holds: FakeHolds
     written: list[str] = field(default_factory=list)
 
-    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
         owner = self.holds.by_key.get((hold.user_id, idempotency_key))
         if owner is not None and owner != hold.id:
             return WriteOutcome.KEY_TAKEN

@@ -25,8 +25,7 @@ class GateResult:
     """The hold's seats: those chosen (OK), or as Redis records them (REPLAY; empty once the
     hold is gone)."""
     version: int = 0
-    """The seat-map version a best-available refusal (UNAVAILABLE) was decided at, or that
-    the hold reached (OK): its generation, which PostgreSQL records with the hold row."""
+    """The seat-map version a best-available refusal (UNAVAILABLE) was decided at."""
     already_held: int = 0
     already_bought: int = 0
     """On a LIMIT: the seats the buyer holds and has bought of the event."""

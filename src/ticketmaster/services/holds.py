@@ -90,9 +90,8 @@ class HoldRepository(Protocol):
 
 
 class DurableWriter(Protocol):
-    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
-        """Commit the hold (concurrent writes may share one commit), with the seat-map version
-        the gate reached (the event's generation, scripts/new_hold.lua)."""
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        """Commit the hold (concurrent writes may share one commit)."""
         ...
 
 
@@ -195,7 +194,7 @@ class HoldService:
                 expires_at=_utc(reply.expires_at_ms),
                 fingerprint=fingerprint,
             )
-            return await self._make_durable(hold, key, reply.version)
+            return await self._make_durable(hold, key)
         if reply.outcome is Outcome.REPLAY:
             if reply.fingerprint != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request")
@@ -217,12 +216,12 @@ class HoldService:
             seatsBought=reply.already_bought,
         )
 
-    async def _make_durable(self, hold: Hold, key: str, generation: int = 0) -> Hold | None:
+    async def _make_durable(self, hold: Hold, key: str) -> Hold | None:
         future: asyncio.Future[Hold] = asyncio.get_running_loop().create_future()
         self._inflight[hold.id] = future
         try:
             try:
-                outcome = await self.writer.write_hold(hold, key, generation)
+                outcome = await self.writer.write_hold(hold, key)
             except Exception as exc:
                 await self._undo(hold, key)
                 if isinstance(exc, Unavailable):

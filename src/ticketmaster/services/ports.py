@@ -136,10 +136,6 @@ class SaleGate(HoldRetimer, SeatReleaser, Protocol):
         """Mark the hold's seats SOLD."""
         ...
 
-    async def version(self, event_id: str) -> int | None:
-        """The event's seat-map version (its generation), None when it is not loaded."""
-        ...
-
 
 class Closable(Protocol):
     async def close(self) -> None: ...
@@ -161,11 +157,8 @@ class PurchaseWork(Protocol):
         self, purchase: Purchase, provider: str, status: str, provider_payment_id: str | None
     ) -> None: ...
     async def retry_later(self, purchase_id: str, worker: str, delay_seconds: float) -> None: ...
-    async def confirm(
-        self, purchase: Purchase, worker: str, booking_id: str, generation: int = 0
-    ) -> Booking | None:
-        """Booking rows, purchase SUCCEEDED and hold PURCHASED in one commit (with the event's
-        generation, scripts/new_hold.lua); None if another
+    async def confirm(self, purchase: Purchase, worker: str, booking_id: str) -> Booking | None:
+        """Booking rows, purchase SUCCEEDED and hold PURCHASED in one commit; None if another
         worker finished it. Raises SeatConflict, PaymentWindowClosed, or Unavailable (the
         outcome is then unknown)."""
         ...

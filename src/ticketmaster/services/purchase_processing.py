@@ -198,9 +198,8 @@ class PurchaseProcessor:
             await self._retry(p, charge.status)  # not final yet: ask again under the same key
             return
         await self.repo.record_payment(p, self.provider_name, "SUCCEEDED", charge.id)
-        generation = await self._sale_generation(p)
         try:
-            booking = await self.repo.confirm(p, self.worker_id, new_id("bkg"), generation)
+            booking = await self.repo.confirm(p, self.worker_id, new_id("bkg"))
         except SeatConflict:
             DOUBLE_SALE_PREVENTED.inc()
             log.error("purchase %s: seats already sold; refunding charge %s", p.id, charge.id)
@@ -251,15 +250,6 @@ class PurchaseProcessor:
             await self.repo.record_payment(p, self.provider_name, "SUCCEEDED", charge.id)
             await self._refund(p, charge.id)
         await self._fail(p, FailureReason.HOLD_EXPIRED)
-
-    async def _sale_generation(self, p: Purchase) -> int:
-        """The seat-map version the sale will reach (sell.lua bumps it), recorded with the
-        booking as the event's generation (scripts/new_hold.lua); 0 when Redis cannot tell."""
-        try:
-            version = await self.gate.version(p.event_id)
-        except Exception:  # Redis down: the booking still commits; the sale sets no generation
-            return 0
-        return 0 if version is None else version + 1
 
     async def _confirmed_after_all(self, p: Purchase) -> bool:
         """Whether the purchase ended SUCCEEDED, asking until PostgreSQL answers (bounded)."""

@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 class NewHold:
     hold: Hold
     idempotency_key: str
-    generation: int = 0
-    """The seat-map version the gate reached with this hold (0: not known)."""
 
 
 def _hold(row: asyncpg.Record) -> Hold:
@@ -82,10 +80,6 @@ class PostgresHoldRepository:
 
     async def _insert_on(self, conn: Conn, batch: list[NewHold]) -> dict[str, WriteOutcome]:
         seats = [(n.hold.id, n.hold.event_id, s) for n in batch for s in n.hold.seat_ids]
-        generations: dict[str, int] = {}
-        for n in batch:
-            if n.generation > generations.get(n.hold.event_id, 0):
-                generations[n.hold.event_id] = n.generation
         # The seats CTE inserts only the seats of holds the first one inserted; the
         # foreign key is checked at the end of the statement, when both are in.
         inserted = await conn.fetch(
@@ -102,12 +96,6 @@ class PostgresHoldRepository:
                 SELECT s.hold_id, s.event_id, s.seat_id
                 FROM unnest($8::text[], $9::text[], $10::text[]) AS s(hold_id, event_id, seat_id)
                 WHERE s.hold_id IN (SELECT id FROM new)
-            ), generations AS (
-                -- Each event's generation, in the same transaction as its holds (new_hold.lua).
-                INSERT INTO event_generations (event_id, generation)
-                SELECT * FROM unnest($11::text[], $12::bigint[])
-                ON CONFLICT (event_id) DO UPDATE
-                SET generation = GREATEST(event_generations.generation, EXCLUDED.generation)
             )
             SELECT id FROM new
             """,
@@ -121,8 +109,6 @@ class PostgresHoldRepository:
             [h for h, _, _ in seats],
             [e for _, e, _ in seats],
             [s for _, _, s in seats],
-            list(generations),
-            list(generations.values()),
         )
         new_ids = {r["id"] for r in inserted}
         missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
@@ -231,13 +217,6 @@ class PostgresHoldRepository:
             revision=first["layout_revision"],
         )
 
-    async def event_generation(self, event_id: str) -> int:
-        """The newest seat-map version recorded with an acknowledged change (0: none)."""
-        value = await self._pool.fetchval(
-            "SELECT generation FROM event_generations WHERE event_id = $1", event_id
-        )
-        return int(value or 0)
-
     async def has_hold_history(self, event_id: str) -> bool:
         """Whether any hold of the event was ever written."""
         found = await self._pool.fetchval(
@@ -298,8 +277,8 @@ class HoldWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
-        return await self.write(NewHold(hold, idempotency_key, generation))
+    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        return await self.write(NewHold(hold, idempotency_key))
 
     async def write(self, new: NewHold) -> WriteOutcome:
         if not self._tasks:

@@ -326,24 +326,19 @@ class PostgresPurchaseRepository:
             delay_seconds,
         )
 
-    async def confirm(
-        self, purchase: Purchase, worker: str, booking_id: str, generation: int = 0
-    ) -> Booking | None:
-        """Write the booking and mark purchase SUCCEEDED / hold PURCHASED, atomically, with
-        the event's ``generation`` (the seat-map version the sale will reach; 0: unknown).
+    async def confirm(self, purchase: Purchase, worker: str, booking_id: str) -> Booking | None:
+        """Write the booking and mark purchase SUCCEEDED / hold PURCHASED, atomically.
 
         None when this worker no longer owns a PENDING purchase (someone else finished it).
         Raises SeatConflict when a seat is already in a live booking (I1's last line), and
         Unavailable when the connection failed: then whether it committed is unknown.
         """
         try:
-            return await self._confirm(purchase, worker, booking_id, generation)
+            return await self._confirm(purchase, worker, booking_id)
         except CONNECTION_ERRORS as exc:
             raise Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
 
-    async def _confirm(
-        self, purchase: Purchase, worker: str, booking_id: str, generation: int
-    ) -> Booking | None:
+    async def _confirm(self, purchase: Purchase, worker: str, booking_id: str) -> Booking | None:
         async with self._pool.acquire() as conn, conn.transaction():
             owned = await conn.fetchval(
                 "SELECT 1 FROM purchases"
@@ -381,17 +376,6 @@ class PostgresPurchaseRepository:
                     )
             except asyncpg.UniqueViolationError as exc:
                 raise SeatConflict(str(exc)) from exc
-            if generation:
-                # The event's generation, with the sale (scripts/new_hold.lua, "Generations").
-                await conn.execute(
-                    """
-                    INSERT INTO event_generations (event_id, generation) VALUES ($1, $2)
-                    ON CONFLICT (event_id) DO UPDATE
-                    SET generation = GREATEST(event_generations.generation, EXCLUDED.generation)
-                    """,
-                    purchase.event_id,
-                    generation,
-                )
             await conn.execute(
                 """
                 UPDATE purchases SET status = 'SUCCEEDED', completed_at = now(), updated_at = now(),

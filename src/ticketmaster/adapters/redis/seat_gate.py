@@ -39,9 +39,6 @@ from ticketmaster.domain.reconcile import SeatFix
 CHANGE_LOG_MAXLEN = 10_000
 CHANGES_LIMIT = 1_000
 FIXES_PER_CALL = 1_000
-# How old the generation PostgreSQL acknowledged for an event may be when it is passed to the
-# hold scripts as their floor (see the "Generations" contract in scripts/new_hold.lua).
-GENERATION_TTL_S = 1.0
 
 
 class RedisSeatGate:
@@ -65,7 +62,6 @@ class RedisSeatGate:
         self._reconcile = client.register_script(load_script("reconcile.lua"))
         self._index_rows = client.register_script(load_script("index_rows.lua"))
         self._noted: dict[str, float] = {}
-        self._floors: dict[str, tuple[int, float]] = {}  # event -> (generation, read at)
 
     # --- holds -------------------------------------------------------------------------
 
@@ -107,16 +103,7 @@ class RedisSeatGate:
         ``max_seats``: the event's per-buyer limit (default: the gate's)."""
         keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
         limit = self._max_per_user if max_seats is None else max_seats
-        args: list[str | int] = [
-            hold_id,
-            user_id,
-            ttl_ms,
-            fingerprint,
-            limit,
-            IDEMPOTENCY_TTL_MS,
-            0,
-            *seat_ids,
-        ]
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, *seat_ids]
         return await self._new_hold(self._hold, event_id, hold_id, keys, args, best=False)
 
     async def hold_best(
@@ -134,7 +121,7 @@ class RedisSeatGate:
         """Pick the best available seats and hold them (see hold_best.lua)."""
         keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
         limit = self._max_per_user if max_seats is None else max_seats
-        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, 0]
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS]
         args += [search.count, "1" if search.adjacent else "0"]
         args += [bound for pair in search.ranges for bound in pair]
         return await self._new_hold(self._hold_best, event_id, hold_id, keys, args, best=True)
@@ -150,25 +137,15 @@ class RedisSeatGate:
         best: bool,
     ) -> GateResult:
         for _ in range(3):
-            args[6] = await self._floor(event_id)
             reply = await script(keys=keys, args=args)  # the pipe bounds the wait
             kind = reply[0]
             if kind == "NOT_LOADED":
                 await self.ensure_loaded(event_id)
                 continue
-            if kind == "STALE":
-                await self._loader.reload(event_id, below=int(args[6]))
-                continue
             if kind == "OK":
                 await self._note_holds(event_id)
-                version = int(reply[2])
-                self._raise_floor(event_id, version)
                 return GateResult(
-                    Outcome.OK,
-                    hold_id=hold_id,
-                    expires_at_ms=int(reply[1]),
-                    seat_ids=tuple(reply[3:]),
-                    version=version,
+                    Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]), seat_ids=tuple(reply[3:])
                 )
             if kind == "REPLAY":
                 return GateResult(
@@ -219,23 +196,6 @@ class RedisSeatGate:
         if forget_idempotency_key:
             keys.append(k.idempotency(event_id, user_id, forget_idempotency_key))
         return int(await self._release(keys=keys, args=[hold_id, user_id, *seat_ids]))
-
-    async def _floor(self, event_id: str) -> int:
-        """The generation PostgreSQL acknowledged for the event, as of at most
-        GENERATION_TTL_S ago (one read per event and second per process)."""
-        known = self._floors.get(event_id)
-        now = time.monotonic()
-        if known is not None and known[1] + GENERATION_TTL_S > now:
-            return known[0]
-        generation = await self._source.event_generation(event_id)
-        self._floors[event_id] = (max(generation, known[0] if known else 0), now)
-        return self._floors[event_id][0]
-
-    def _raise_floor(self, event_id: str, version: int) -> None:
-        """A version this process's hold reached; PostgreSQL records it with the hold."""
-        known = self._floors.get(event_id)
-        if known is not None and version > known[0]:
-            self._floors[event_id] = (version, known[1])
 
     async def _note_holds(self, event_id: str, *, force: bool = False) -> None:
         """Put the event on the Redis sweeper's list (at most once a second per process:
@@ -396,10 +356,6 @@ class RedisSeatGate:
                 pipe.get(k.version(event_id))
                 pipe.hgetall(k.seats(event_id))
                 loaded, version, states = await pipe.execute()
-            floor = await self._floor(event_id)
-            if loaded and int(version or 0) < floor:
-                await self._loader.reload(event_id, below=floor)  # older than PostgreSQL's
-                continue
             if loaded:
                 return SeatSnapshot(int(version or 0), states, int(time.time() * 1000))
             await self.ensure_loaded(event_id)
@@ -409,9 +365,8 @@ class RedisSeatGate:
     ) -> SeatChanges | None:
         """The seat changes from ``version`` to the current version, read atomically (MULTI)
         from the change log; None when only a snapshot can tell: the event is not loaded,
-        the log lacks an entry (trimmed, lost), was reset (a rebuild), more than ``limit``
-        versions passed, or the state is older than PostgreSQL's generation. Never loads the
-        event."""
+        the log lacks an entry (trimmed, lost), was reset (a rebuild), or more than ``limit``
+        versions passed. Never loads the event."""
         k = self._keys
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.exists(k.loaded(event_id))
@@ -422,8 +377,6 @@ class RedisSeatGate:
         current = int(current_text or 0)
         if not loaded or not version <= current <= version + limit:
             return None
-        if current < await self._floor(event_id):
-            return None  # older than PostgreSQL's: only a snapshot (which rebuilds it) tells
         entries: list[tuple[int, dict[str, str]]] = []
         expected = version + 1
         for entry_id, fields in log:

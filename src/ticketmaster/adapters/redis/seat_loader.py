@@ -32,10 +32,6 @@ class LiveStateSource(Protocol):
         ...
 
     async def has_hold_history(self, event_id: str) -> bool: ...
-    async def event_generation(self, event_id: str) -> int:
-        """The newest seat-map version recorded with an acknowledged change (0: none)."""
-        ...
-
     async def event_info(self, event_id: str) -> EventInfo | None: ...
     async def venue_layout(self, venue_id: str) -> VenueLayout | None: ...
 
@@ -140,43 +136,6 @@ class EventStateLoader:
                 raise TimeoutError(f"event {event_id} is being loaded by another process for too long")
             # Another process holds the load lock: it finishes within the lock's lifetime.
             await asyncio.sleep(0.02)
-
-    async def reload(self, event_id: str, *, below: int) -> None:
-        """Rebuild the event from PostgreSQL if its version is still below ``below`` (its
-        state is older than PostgreSQL's: see "Generations" in scripts/new_hold.lua). Under
-        the load lock, so concurrent detections, in any process, rebuild it once."""
-        k = self._keys
-        deadline = time.monotonic() + LOAD_WAIT_S
-        while int(await self._redis.get(k.version(event_id)) or 0) < below:
-            if await self._redis.set(k.loading_lock(event_id), "1", nx=True, px=LOAD_LOCK_MS):
-                try:
-                    if int(await self._redis.get(k.version(event_id)) or 0) < below:
-                        await self._forget(event_id)
-                        await self._install(event_id)
-                finally:
-                    await self._redis.delete(k.loading_lock(event_id))
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"event {event_id} is being rebuilt by another process for too long")
-            await asyncio.sleep(0.02)
-
-    async def _forget(self, event_id: str) -> None:
-        """Delete the event's seat state (not its version, which load.lua raises), and the
-        hold keys it names: load.lua installs onto nothing."""
-        k = self._keys
-        holds = await self._redis.hkeys(k.hold_seats(event_id))
-        await self._redis.delete(
-            k.loaded(event_id),
-            k.seats(event_id),
-            k.expiries(event_id),
-            k.hold_seats(event_id),
-            k.holders(event_id),
-            k.seat_rows(event_id),
-            k.row_fits(event_id),
-            k.row_due(event_id),
-            k.bought(event_id),
-            *(k.hold(event_id, str(h)) for h in holds),
-        )
 
     async def _install(self, event_id: str) -> None:
         k = self._keys

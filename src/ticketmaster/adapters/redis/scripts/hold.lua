@@ -19,9 +19,7 @@ KEYS[13] bought     hash  userId -> seats bought (sell.lua), for the limit
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
 ARGV[4]  fingerprint    ARGV[5] max seats a user may hold or buy for this event
 ARGV[6]  idempotency record ttl ms
-ARGV[7]  generation floor: the newest seat-map version PostgreSQL recorded as acknowledged
-         that this caller knows of (0: none)
-ARGV[8..] seat ids (already validated against the layout, distinct)
+ARGV[7..] seat ids (already validated against the layout, distinct)
 
 Returns one of
   {"OK", expiresAtMs, version}
@@ -31,9 +29,6 @@ Returns one of
   {"LIMIT", seatsHeld, complete, seatsBought}    per-buyer limit (held + bought + these
                                                  would pass it): nothing changed
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
-  {"STALE", version}                             the state is older than the floor (Redis
-                                                 lost acknowledged writes): rebuild it from
-                                                 PostgreSQL (seat_loader.reload), then retry
 
 "complete" is 1 when the absence of an idempotency record proves the key is new for this
 event, 0 when a record may have been lost with an earlier Redis state (then the caller
@@ -51,8 +46,8 @@ local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
 local rows_key, fits_key, due_key, bought_key = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local max_seats, idem_ttl_ms, floor = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local seat_ids = {unpack(ARGV, 8)}
+local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local seat_ids = {unpack(ARGV, 7)}
 --#include changes.lua
 --#include seat_state.lua
 --#include hold_record.lua
@@ -61,10 +56,6 @@ local seat_ids = {unpack(ARGV, 8)}
 local loaded = redis.call('GET', loaded_key)
 if not loaded then
   return {'NOT_LOADED'}
-end
-local stale = stale_below(floor)
-if stale then
-  return stale
 end
 local replay = replay_of()
 if replay then

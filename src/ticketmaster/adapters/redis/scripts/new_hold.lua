@@ -7,29 +7,6 @@ Uses the including script's locals: from its KEYS idem_key (the buyer's record f
 Idempotency-Key), hold_key, version_key, changes_key, bought_key (userId -> seats bought)
 (and holdseats_key, see hold_record.lua); from its ARGV hold_id, user, ttl_ms, fingerprint, max_seats, idem_ttl_ms.
 
-stale_below(floor): {"STALE", version} when the event's version is below ``floor``, else nil.
-
-Generations: is this state older than what PostgreSQL acknowledged?
-  The seat-map version (KEYS version) is the event's generation on the Redis side: every
-  change bumps it, and load.lua restarts it above the clock (x1000), so it only grows for as
-  long as Redis keeps its writes. PostgreSQL records, in the same transaction as each
-  acknowledged hold (the group commit, adapters/postgres/holds.py) and each sale (the
-  booking's transaction), the version Redis reached with that change (a sale: the version
-  before it + 1) in event_generations: GREATEST(old, new), so concurrent commits in any
-  order leave the maximum. Acknowledged => PostgreSQL's generation <= Redis's version, as
-  long as Redis has every acknowledged write. A Redis restarted from an older snapshot (or a
-  promoted replica that missed writes) has a version below it: the state is stale.
-  Check on the hot path: the gate passes the generation it knows (a per-process cache,
-  refreshed from PostgreSQL at most every GENERATION_TTL_S and raised by every version its
-  own holds reach) as the floor; this script refuses with STALE before deciding anything;
-  the gate then rebuilds the event (seat_loader.reload: under the load lock, only if the
-  version is still below the floor, so concurrent detections rebuild once; the rebuild
-  deletes the event's seat state and installs PostgreSQL's, its version restarting above the
-  clock and so above every generation recorded) and retries.
-  Concurrency and limits: a process whose cache predates the lost writes (no own hold, no
-  refresh since) may decide on the stale state for up to GENERATION_TTL_S; cancels and
-  expiries record no generation (losing one only shows a seat held that is free).
-
 replay_of(): {"REPLAY", holdId, fingerprint, expiresAtMs, seats} when the buyer used
   this Idempotency-Key on the event before (seats as Redis still records them, "" once the
   hold is gone), else nil.
@@ -39,14 +16,6 @@ grant(seats, loaded, now): hold the seats for the buyer unless that takes the se
 records_complete(loaded, now): 1 when the "loaded" marker proves every idempotency record of
   the event is in Redis ("c", or "g<ms>" once that gap is over: see load.lua), else 0.
 ]]
-local function stale_below(floor)
-  local version = tonumber(redis.call('GET', version_key) or '0')
-  if version < floor then
-    return {'STALE', version}
-  end
-  return nil
-end
-
 local function replay_of()
   local previous = redis.call('GET', idem_key)
   if not previous then
