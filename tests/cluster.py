@@ -13,17 +13,23 @@ import ctypes
 import signal
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import redis
+from redis.asyncio.cluster import RedisCluster
 
 from tests.conftest import free_port
+from ticketmaster.adapters.redis.client import RedisClient
+from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.processes import end_process
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 NODE_TIMEOUT_MS = 1000
 _PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 def _die_with_parent() -> None:
@@ -123,3 +129,18 @@ class LocalRedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+async def events_apart(
+    client: RedisClient, keys: RedisKeys, new_event: Callable[[], Awaitable[T]], event_id: Callable[[T], str]
+) -> list[T]:
+    """Two fresh events made by ``new_event``; on a Redis Cluster, events whose hash tags
+    are served by different primaries (any two on one node)."""
+    first = await new_event()
+    while True:
+        second = await new_event()
+        if not isinstance(client, RedisCluster):
+            return [first, second]
+        nodes = {client.get_node_from_key(keys.seats(event_id(e))) for e in (first, second)}
+        if len(nodes) == 2:
+            return [first, second]

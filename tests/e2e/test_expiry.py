@@ -36,6 +36,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +47,9 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio.cluster import RedisCluster
 
 from tests import factories
+from tests.cluster import events_apart
 from tests.conftest import ServerProcess, delete_namespace, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyers, seat_statuses
 from tests.fleet import CLIENT_LIMITS, LEAN_POOL, Sandbox, api, eventually, worker
@@ -485,14 +487,7 @@ async def listening_container(
 
 async def _events_apart(c: Container, pool: asyncpg.Pool) -> list[tuple[str, list[str]]]:
     """Two events; on a Cluster, on different primaries (the listener must hear both)."""
-    first = await _event(pool, sections=1, rows=1)
-    while True:
-        second = await _event(pool, sections=1, rows=1)
-        if not isinstance(c.redis, RedisCluster):
-            return [first, second]
-        nodes = {c.redis.get_node_from_key(c.keys.seats(e)) for e, _ in (first, second)}
-        if len(nodes) == 2:
-            return [first, second]
+    return await events_apart(c.redis, c.keys, partial(_event, pool, sections=1, rows=1), itemgetter(0))
 
 
 async def test_the_notification_path_alone_releases_expired_holds(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from tests.cluster import events_apart
 from tests.conftest import ServerProcess, delete_namespace
 from tests.e2e.buyers import hold, new_buyer, seat_statuses
 from tests.e2e.purchase_helpers import SandboxProcess, SandboxSpec, WorkerProcess
@@ -67,12 +70,7 @@ async def _events_on_two_primaries(
 ) -> list[tuple[str, list[str]]]:
     """Two fresh events whose hash tags are served by different primaries."""
     assert isinstance(client, RedisCluster)
-    first = await one_event(pool)
-    while True:
-        second = await one_event(pool)
-        nodes = {client.get_node_from_key(keys.seats(e)) for e, _ in (first, second)}
-        if len(nodes) == 2:
-            return [first, second]
+    return await events_apart(client, keys, partial(one_event, pool), itemgetter(0))
 
 
 async def test_holds_streams_and_a_purchase_work_on_a_cluster(
