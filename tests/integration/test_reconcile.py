@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests import factories
-from tests.conftest import engine_env
+from tests.cluster import events_apart
+from tests.conftest import delete_namespace, engine_env
 from tests.fleet import Sandbox, cli
 from ticketmaster import bootstrap
 from ticketmaster.adapters.payments.sandbox import SandboxPaymentProvider, fetch_ledger
@@ -49,8 +52,23 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-async def container(settings: Settings) -> AsyncIterator[Container]:
-    c = await bootstrap.build(settings)
+def topology() -> str:
+    """One Redis node, unless a test is parametrised over "single" and "cluster"."""
+    return "single"
+
+
+@pytest.fixture
+def redis_settings(settings: Settings, topology: str, request: pytest.FixtureRequest) -> Settings:
+    """``settings``, on the test Redis node or on the session's 3-primary Redis Cluster."""
+    if topology == "single":
+        return settings
+    return replace(settings, redis_url=str(request.getfixturevalue("redis_cluster_url")), redis_cluster=True)
+
+
+@pytest.fixture
+async def container(redis_settings: Settings, namespace: str) -> AsyncIterator[Container]:
+    c = await bootstrap.build(redis_settings)
+    await delete_namespace(c.redis, namespace)  # the autouse clean empties the single node only
     try:
         yield c
     finally:
@@ -138,15 +156,20 @@ class World:
         ).run()
 
 
-@pytest.fixture
-async def world(container: Container, pool: asyncpg.Pool, sandbox: Sandbox) -> World:
+async def new_world(c: Container, pool: asyncpg.Pool, sandbox_url: str) -> World:
+    """A fresh 12-seat event, loaded in Redis, whose sales pay ``sandbox_url``."""
     v = factories.venue(sections=1, rows=1, seats=12)
     e = factories.event(v, price_cents=PRICE_CENTS)
     await factories.load(pool, {"venues": [v], "events": [e]})
-    mark = len(await fetch_ledger(sandbox.url))
-    w = World(container, pool, sandbox.url, e["id"], [f"sec0-A-{n}" for n in range(1, 13)], mark)
-    await container.gate.ensure_loaded(w.event_id)
+    mark = len(await fetch_ledger(sandbox_url))
+    w = World(c, pool, sandbox_url, e["id"], [f"sec0-A-{n}" for n in range(1, 13)], mark)
+    await c.gate.ensure_loaded(w.event_id)
     return w
+
+
+@pytest.fixture
+async def world(container: Container, pool: asyncpg.Pool, sandbox: Sandbox) -> World:
+    return await new_world(container, pool, sandbox.url)
 
 
 def _fixes(kind: str) -> float:
@@ -260,12 +283,25 @@ DRIFTS: dict[str, tuple[Callable[[World], Awaitable[Check]], str | None, str]] =
 }
 
 
+async def _honest_state(w: World) -> Check:
+    """A sale and a live hold beside the drift, which must come through untouched."""
+    await w.sell([w.seats[10]])
+    bystander = await w.hold([w.seats[11]])
+
+    async def untouched() -> None:
+        assert await w.c.redis.hmget(w.seats_key, w.seats[10:]) == [
+            "SOLD",
+            f"{bystander.id}|{int(bystander.expires_at.timestamp() * 1000)}",
+        ]
+
+    return untouched
+
+
+@pytest.mark.parametrize("topology", ["single", "cluster"])
 @pytest.mark.parametrize("drift", list(DRIFTS))
 async def test_reconcile_repairs_the_drift_and_the_audit_then_passes(world: World, drift: str) -> None:
     inject, invariant, kind = DRIFTS[drift]
-    # Honest state around the drift, which must come through untouched: a sale and a live hold.
-    await world.sell([world.seats[10]])
-    bystander = await world.hold([world.seats[11]])
+    untouched = await _honest_state(world)
     baseline = await world.audit()
     assert baseline.ok, baseline.lines()
 
@@ -284,10 +320,7 @@ async def test_reconcile_repairs_the_drift_and_the_audit_then_passes(world: Worl
     assert not [line for line in changes if "CONFLICT" in line], changes
     assert _fixes(kind) > fixes
     await repaired()
-    assert await world.c.redis.hmget(world.seats_key, world.seats[10:]) == [
-        "SOLD",
-        f"{bystander.id}|{int(bystander.expires_at.timestamp() * 1000)}",
-    ]
+    await untouched()
     after = await world.audit()
     assert after.ok, after.lines()
     assert await world.reconciler().run_once() == []
@@ -307,24 +340,40 @@ def own_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         s.stop()
 
 
+@pytest.mark.parametrize("topology", ["single", "cluster"])
 async def test_cli_audit_fails_on_drift_and_reconcile_heals_every_kind_at_once(
-    world: World,
+    container: Container,
+    pool: asyncpg.Pool,
     own_sandbox: Sandbox,
     database_url: str,
-    redis_url: str,
+    redis_settings: Settings,
     namespace: str,
     tmp_path: Path,
 ) -> None:
-    """``ticketmaster audit`` exits 1 on every kind of drift at once plus a charge without a
-    booking (I3, against the sandbox's ledger); ``ticketmaster reconcile`` prints each fix
-    and exits 0; money is not its business, so the audit still fails on I3 alone until the
-    charge is refunded, then passes."""
-    w = replace(world, sandbox_url=own_sandbox.url, ledger_mark=0)
+    """On two events (on a Cluster, on two primaries) with an honest sale and hold each,
+    ``ticketmaster audit`` passes; then it exits 1 on every kind of drift at once in both
+    events, naming each event's, plus a charge without a booking (I3, against the sandbox's
+    ledger); ``ticketmaster reconcile`` prints each fix of each event and exits 0; money is
+    not its business, so the audit still fails on I3 alone until the charge is refunded,
+    then passes."""
+    worlds = await events_apart(
+        container.redis,
+        container.keys,
+        partial(new_world, container, pool, own_sandbox.url),
+        attrgetter("event_id"),
+    )
+    assert redis_settings.redis_url is not None
     env = {
-        **engine_env(database_url, redis_url, namespace, tmp_path / "cli"),
+        **engine_env(database_url, redis_settings.redis_url, namespace, tmp_path / "cli"),
+        "TICKETMASTER_REDIS_CLUSTER": "true" if redis_settings.redis_cluster else "false",
         "TICKETMASTER_SANDBOX_URL": own_sandbox.url,
     }
-    checks = [await inject(w) for inject, _, _ in DRIFTS.values()]
+    untouched = [await _honest_state(w) for w in worlds]
+    audit = await cli(env, "audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "audit passed" in audit.stdout
+
+    checks = [await inject(w) for w in worlds for inject, _, _ in DRIFTS.values()]
     async with httpx.AsyncClient(base_url=own_sandbox.url, timeout=10) as client:
         charged = await client.post(
             "/v1/payments",
@@ -332,7 +381,7 @@ async def test_cli_audit_fails_on_drift_and_reconcile_heals_every_kind_at_once(
                 "amountCents": PRICE_CENTS,
                 "currency": "USD",
                 "paymentToken": "tok_visa",
-                "metadata": {"purchaseId": "pur_ghost", "eventId": w.event_id},
+                "metadata": {"purchaseId": "pur_ghost", "eventId": worlds[0].event_id},
             },
             headers={"Idempotency-Key": "ghost-charge"},
         )
@@ -343,13 +392,27 @@ async def test_cli_audit_fails_on_drift_and_reconcile_heals_every_kind_at_once(
         assert "AUDIT FAILED" in audit.stdout
         for invariant in ("I1", "I3", "I4", "I5"):
             assert f"{invariant}: ok" not in audit.stdout, audit.stdout
+        for w in worlds:
+            assert f"{w.event_id}/{w.seats[3]} is sold in PostgreSQL but not SOLD in Redis" in audit.stdout
+            assert f"{w.event_id}/{w.seats[5]} is SOLD in Redis without a live booking" in audit.stdout
+            assert f"{w.event_id}: availability index row 0 " in audit.stdout, audit.stdout
 
         reconcile = await cli(env, "reconcile")
         assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
-        for kind in ("orphan_hold", "expired_active", "sold_missing", "sold_unbacked", "hold_missing"):
-            assert f": {kind}: " in reconcile.stdout, reconcile.stdout
+        kinds = (
+            "orphan_hold",
+            "expired_active",
+            "sold_missing",
+            "sold_unbacked",
+            "hold_missing",
+            "index_row",
+        )
+        for w in worlds:
+            for kind in kinds:
+                assert f"{w.event_id}: {kind}: " in reconcile.stdout, reconcile.stdout
+        assert "CONFLICT" not in reconcile.stdout, reconcile.stdout
         assert "reconcile complete" in reconcile.stdout
-        for check in checks:
+        for check in [*checks, *untouched]:
             await check()
 
         audit = await cli(env, "audit")
@@ -365,3 +428,5 @@ async def test_cli_audit_fails_on_drift_and_reconcile_heals_every_kind_at_once(
     audit = await cli(env, "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "audit passed" in audit.stdout
+    reconcile = await cli(env, "reconcile")
+    assert reconcile.stdout.splitlines() == ["reconcile complete: 0 change(s)"], reconcile.stdout

@@ -13,7 +13,7 @@ from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
-from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, index_problems
+from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, IndexReader
 from ticketmaster.adapters.redis.seat_loader import (
     IDEMPOTENCY_TTL_MS,
     EventStateLoader,
@@ -61,6 +61,7 @@ class RedisSeatGate:
         self._sell = client.register_script(load_script("sell.lua"))
         self._reconcile = client.register_script(load_script("reconcile.lua"))
         self._index_rows = client.register_script(load_script("index_rows.lua"))
+        self._index = IndexReader(client, keys)
         self._noted: dict[str, float] = {}
 
     # --- holds -------------------------------------------------------------------------
@@ -330,9 +331,7 @@ class RedisSeatGate:
     async def index_problems(self, event_id: str) -> dict[int, RowProblem]:
         """Row index -> what is wrong, for each row of the event's availability index that
         disagrees with the seat states (domain/availability.py)."""
-        return await index_problems(
-            self._redis, self._keys, event_id, await venue_rows(self._source, event_id)
-        )
+        return await self._index.problems(event_id, await venue_rows(self._source, event_id))
 
     async def rebuild_index_rows(self, event_id: str, indexes: Iterable[int]) -> int:
         """Rebuild these rows of the availability index from the seat states (index_rows.lua)."""

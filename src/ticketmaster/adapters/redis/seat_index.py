@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.availability import RowProblem, StoredRow, problems
 from ticketmaster.domain.layout import RankedRow
 
@@ -41,17 +42,28 @@ def _decode(
     return stored, index_of
 
 
-async def index_problems(
-    client: RedisClient, keys: RedisKeys, event_id: str, rows: Sequence[RankedRow]
-) -> dict[int, RowProblem]:
-    """Row index -> what is wrong, for each row of the event's index that disagrees with the
-    seat states (both read in one MULTI, with Redis's clock)."""
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.hgetall(keys.seats(event_id))
-        pipe.hgetall(keys.seat_rows(event_id))
-        pipe.zrange(keys.row_fits(event_id), 0, -1, withscores=True)
-        pipe.zrange(keys.row_due(event_id), 0, -1, withscores=True)
-        pipe.time()
-        states, raw_rows, fits, due, (seconds, micros) = await pipe.execute()
-    stored, index_of = _decode(raw_rows, fits, due)
-    return problems(rows, states, stored, index_of, int(seconds) * 1000 + int(micros) // 1000)
+def _pairs(flat: list[str]) -> list[tuple[str, str]]:
+    """[(field, value), ...] of a flat HGETALL or ZRANGE WITHSCORES reply."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+class IndexReader:
+    """Checks an event's availability index against its seat states, both read with Redis's
+    clock in one step by index_read.lua: on one node or a Redis Cluster alike."""
+
+    def __init__(self, client: RedisClient, keys: RedisKeys) -> None:
+        self._keys = keys
+        self._read = client.register_script(load_script("index_read.lua"))
+
+    async def problems(self, event_id: str, rows: Sequence[RankedRow]) -> dict[int, RowProblem]:
+        """Row index -> what is wrong, for each row of the event's index that disagrees with
+        the seat states."""
+        k = self._keys
+        keys = [k.seats(event_id), k.seat_rows(event_id), k.row_fits(event_id), k.row_due(event_id)]
+        states, raw_rows, fits, due, now_ms = await self._read(keys=keys)
+        stored, index_of = _decode(
+            dict(_pairs(raw_rows)),
+            [(member, float(score)) for member, score in _pairs(fits)],
+            [(member, float(score)) for member, score in _pairs(due)],
+        )
+        return problems(rows, dict(_pairs(states)), stored, index_of, int(now_ms))
