@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,12 +48,12 @@ ROWS = "ABCDEFGHJKLMNPQRSTUVWXYZ"[:24] + "AA" + "AB"  # the demo stadium: 26 row
 SEATS_PER_ROW = 50
 
 
-def _catalog() -> dict[str, object]:
+def _catalog(event_ids: Sequence[str]) -> dict[str, object]:
     return {
         "venues": [],
         "events": [
             {
-                "id": EVENT_ID,
+                "id": event_id,
                 "title": "Hold Benchmark Live",
                 "datetime": "2030-06-01T20:00:00Z",
                 "venueId": VENUE_ID,
@@ -69,6 +69,7 @@ def _catalog() -> dict[str, object]:
                     }
                 ],
             }
+            for event_id in event_ids
         ],
     }
 
@@ -97,9 +98,10 @@ class HoldRequests:
         seed: int,
         prebuilt: int = 0,
         body: Callable[[random.Random], dict[str, object]] | None = None,
+        event_id: str = EVENT_ID,
     ) -> None:
         """``body(rng)``: each request's JSON body (default: 1-4 random contiguous seats)."""
-        self.head = f"POST /events/{EVENT_ID}/holds HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        self.head = f"POST /events/{event_id}/holds HTTP/1.1\r\nHost: {host}:{port}\r\n"
         self.body = body or (lambda rng: {"seatIds": _seat_run(rng)})
         self.tokens = tokens
         self.next = 0
@@ -109,9 +111,13 @@ class HoldRequests:
         self.ready.reverse()
 
     def _build(self, client_id: int, seq: int) -> bytes:
+        return self.request(self.body(self.rng), client_id, seq)
+
+    def request(self, payload: dict[str, object], client_id: int, seq: int) -> bytes:
+        """A request with this JSON body, by the next buyer, with a fresh key."""
         token = self.tokens[self.next % len(self.tokens)]
         self.next += 1
-        body = json.dumps(self.body(self.rng)).encode()
+        body = json.dumps(payload).encode()
         return (
             self.head
             + f"Authorization: Bearer {token}\r\n"
@@ -147,11 +153,15 @@ def hold_bench_env(hold_ttl: int = 3) -> dict[str, str]:
 
 @contextmanager
 def stadium(
-    args: argparse.Namespace, extra_env: dict[str, str], buyers: int
+    args: argparse.Namespace,
+    extra_env: dict[str, str],
+    buyers: int,
+    event_ids: Sequence[str] = (EVENT_ID,),
 ) -> Iterator[tuple[ServerUnderTest, Target, list[str]]]:
-    """A fresh deployment with its worker, the bench stadium event imported, and ``buyers``
-    access tokens of distinct users; everything is dropped on exit. The deployment itself
-    comes first, to start more servers on it (``serve_also``)."""
+    """A fresh deployment with its worker, the bench stadium event imported (one such event
+    per id of ``event_ids``), and ``buyers`` access tokens of distinct users; everything is
+    dropped on exit. The deployment itself comes first, to start more servers on it
+    (``serve_also``)."""
     if args.url:
         raise SystemExit("--url is not supported: the benchmark needs its own deployment and buyers")
     for line in machine.describe():
@@ -160,7 +170,7 @@ def stadium(
     with sut as target, tempfile.TemporaryDirectory() as tmp:
         env = sut.env(Path(tmp))
         catalog = Path(tmp) / "bench.json"
-        catalog.write_text(json.dumps(_catalog()))
+        catalog.write_text(json.dumps(_catalog(event_ids)))
         sut.cli(env, "import", str(catalog))
         sut.wait_warm()
         database = with_database(args.database_url, sut.database_name)
