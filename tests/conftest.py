@@ -237,6 +237,28 @@ def own_server(env: dict[str, str]) -> Iterator[ServerProcess]:
         forget_namespace(env)
 
 
+def server_with_settings(suffix: str, settings: dict[str, str]) -> tuple[object, object]:
+    """Fixtures of a module testing settings of its own: ``settings_server``, one ``own_server``
+    for the module on this run's engines with a namespace and data directory of its own
+    (``suffix``) and ``settings`` on top, and ``client``, a client of it per test. Use as
+    ``settings_server, client = server_with_settings(...)``."""
+
+    @pytest.fixture(scope="module", name="settings_server")
+    def server(
+        database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[ServerProcess]:
+        env = engine_env(database_url, redis_url, f"{namespace}{suffix}", tmp_path_factory.mktemp(suffix))
+        with own_server(env | settings) as process:
+            yield process
+
+    @pytest.fixture(name="client")
+    async def client(settings_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(base_url=settings_server.url, timeout=10) as http:
+            yield http
+
+    return server, client
+
+
 def forget_namespace(env: dict[str, str]) -> None:
     """Delete every Redis key of ``env``'s namespace (what a test's own processes left)."""
     client = sync_redis.Redis.from_url(env["TICKETMASTER_REDIS_URL"])

@@ -4,7 +4,9 @@
   persistence, so a SIGKILL and a restart bring it back empty.
 - :class:`PostgresServer`: a PostgreSQL server of the test's own (the ``pgserver`` binaries,
   started as :mod:`ticketmaster.embedded` does), stopped and started again with its ``pg_ctl``.
-- :class:`Sandbox`, :func:`api`, :func:`worker`: ``ticketmaster sandbox|serve|worker`` processes.
+- :class:`Sandbox`, :func:`api`, :func:`worker`: ``ticketmaster sandbox|serve|worker`` processes;
+  :func:`own_fleet` starts a :class:`Fleet` of them (with its own Redis when asked) and stops it,
+  :func:`fleet_http` is the ``http`` fixture of a module whose ``fleet`` fixture is one.
 - :func:`cli`: one ``ticketmaster`` command (``audit``, ``reconcile``) with a given environment.
 - :class:`Journal`: every request a load generator made, with send/receive times, so a test
   can say what was answered while a dependency was down; :class:`Shoppers` is that load.
@@ -22,13 +24,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import Buyer, hold, seat_statuses
@@ -224,6 +228,66 @@ def api(env: dict[str, str]) -> ServerProcess:
 def worker(env: dict[str, str]) -> ServerProcess:
     """``ticketmaster worker``: it serves nothing; a test knows it runs when it sees its work."""
     return ServerProcess(env, command="worker")
+
+
+@dataclass
+class Fleet:
+    """An API server and workers on ``env``, with the ``redis-server`` and payment sandbox of
+    their own when :func:`own_fleet` was asked for them (None otherwise)."""
+
+    env: dict[str, str]
+    server: ServerProcess
+    workers: list[ServerProcess]
+    redis: RedisServer | None
+    sandbox: Sandbox | None
+
+
+@contextmanager
+def own_fleet(
+    base_env: dict[str, str],
+    directory: Path,
+    settings: dict[str, str] | None = None,
+    *,
+    own_redis: bool = False,
+    sandbox_latency: str | None = None,
+    workers: int = 1,
+) -> Iterator[Fleet]:
+    """``serve`` and ``workers`` workers on ``base_env`` with LEAN_POOL and ``settings``; on a
+    ``redis-server`` of their own in ``directory`` (``own_redis``) and with a payment sandbox
+    (``sandbox_latency``) when asked. Ready when entered; all of it stopped on exit, whatever
+    happened, each process by its own PID."""
+    with ExitStack() as stack:
+        env = {**base_env, **LEAN_POOL, **(settings or {})}
+        redis_server = sandbox = None
+        if own_redis:
+            redis_server = RedisServer(directory / "redis")
+            stack.callback(redis_server.stop)
+            redis_server.start()
+            env["TICKETMASTER_REDIS_URL"] = redis_server.url
+        if sandbox_latency is not None:
+            sandbox = Sandbox(directory / "sandbox", latency=sandbox_latency)
+            stack.callback(sandbox.stop)
+            env["TICKETMASTER_SANDBOX_URL"] = sandbox.url
+        processes: list[ServerProcess] = []
+        for start in [api] + [worker] * workers:
+            processes.append(start(env))
+            stack.callback(processes[-1].stop)
+        if sandbox is not None:
+            sandbox.wait_ready()
+        processes[0].wait_ready()
+        yield Fleet(env, processes[0], processes[1:], redis_server, sandbox)
+
+
+def fleet_http() -> object:
+    """The ``http`` fixture of a module whose ``fleet`` fixture is a :class:`Fleet`: a client of
+    its API server per test. Use as ``http = fleet_http()``."""
+
+    @pytest.fixture(name="http")
+    async def http(fleet: Fleet) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(base_url=fleet.server.url, timeout=30, limits=CLIENT_LIMITS) as client:
+            yield client
+
+    return http
 
 
 async def cli(env: dict[str, str], *args: str, within: float = 90.0) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -30,63 +29,25 @@ import pytest
 import redis.asyncio as redis
 
 from tests import factories
-from tests.conftest import ServerProcess
 from tests.e2e.buyers import hold, new_buyer, new_buyers
-from tests.fleet import (
-    CLIENT_LIMITS,
-    LEAN_POOL,
-    RedisServer,
-    Sandbox,
-    Shoppers,
-    api,
-    cli,
-    eventually,
-    seat_map_showing_sales,
-    worker,
-)
-
-
-@dataclass
-class Stack:
-    redis: RedisServer
-    sandbox: Sandbox
-    server: ServerProcess
-    workers: list[ServerProcess]
-    env: dict[str, str]
+from tests.fleet import Fleet, Shoppers, cli, eventually, fleet_http, own_fleet, seat_map_showing_sales
 
 
 @pytest.fixture
-def stack(server_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    own_redis = RedisServer(tmp_path / "redis")
-    own_redis.start()
-    sandbox = Sandbox(tmp_path / "sandbox", latency="20:60")
-    env = {
-        **server_env,
-        **LEAN_POOL,
-        "TICKETMASTER_REDIS_URL": own_redis.url,
-        "TICKETMASTER_SANDBOX_URL": sandbox.url,
+def fleet(server_env: dict[str, str], tmp_path: Path) -> Iterator[Fleet]:
+    settings = {
         "TICKETMASTER_WORKER_LEASE_SECONDS": "3",
         # The buyers of this test are quick; the per-user rate limit is not under test.
         "TICKETMASTER_RATE_LIMIT_PER_SECOND": "100",
         "TICKETMASTER_RATE_LIMIT_BURST": "100",
     }
-    server = api(env)
-    workers = [worker(env) for _ in range(2)]
-    try:
-        sandbox.wait_ready()
-        server.wait_ready()
-        yield Stack(own_redis, sandbox, server, workers, env)
-    finally:
-        for proc in [server, *workers]:
-            proc.stop()
-        sandbox.stop()
-        own_redis.stop()
+    with own_fleet(
+        server_env, tmp_path, settings, own_redis=True, sandbox_latency="20:60", workers=2
+    ) as running:
+        yield running
 
 
-@pytest.fixture
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.server.url, timeout=30, limits=CLIENT_LIMITS) as client:
-        yield client
+http = fleet_http()
 
 
 async def _refused(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> None:
@@ -100,7 +61,7 @@ async def _refused(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> 
 
 
 async def test_redis_sigkilled_mid_sale_and_restarted_empty(
-    stack: Stack, http: httpx.AsyncClient, pool: asyncpg.Pool, run_slow: bool
+    fleet: Fleet, http: httpx.AsyncClient, pool: asyncpg.Pool, run_slow: bool
 ) -> None:
     sections = 20 if run_slow else 10
     v = factories.venue(sections=sections, rows=10, seats=10)
@@ -112,7 +73,7 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     probe_buyer = await new_buyer(http)
     stop = asyncio.Event()
     load = asyncio.create_task(shoppers.run(stop, sessions=12 if run_slow else 6))
-    api_pid = stack.server.process.pid
+    api_pid = fleet.server.process.pid
 
     try:
         # In the middle of the run: holds and purchases are being acknowledged.
@@ -121,7 +82,7 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
             return True if len(shoppers.acked) >= 15 and len(shoppers.accepted) >= 5 else None
 
         await eventually(under_way, within=30, what="the sale to get going")
-        await asyncio.to_thread(stack.redis.kill)
+        await asyncio.to_thread(fleet.redis.kill)
         killed_at = time.monotonic()
 
         async def not_ready() -> httpx.Response | None:
@@ -140,8 +101,8 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
             return True if len(refused_while_down()) >= 10 else None
 
         await eventually(burst, within=15, what="a burst of 503s")
-        restarted_at = await asyncio.to_thread(stack.redis.start)
-        assert stack.redis.process is not None
+        restarted_at = await asyncio.to_thread(fleet.redis.start)
+        assert fleet.redis.process is not None
 
         # Recovery: a probe asks for a fresh seat every 20 ms until it gets one.
         async def probe() -> float | None:
@@ -165,8 +126,8 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     finally:
         stop.set()
         await load
-    assert stack.server.process.poll() is None
-    assert stack.server.process.pid == api_pid, "the API was not restarted"
+    assert fleet.server.process.poll() is None
+    assert fleet.server.process.pid == api_pid, "the API was not restarted"
 
     async def ready_again() -> bool | None:
         # /readyz answers from one check a second: a check made while Redis was down may
@@ -224,7 +185,7 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     await _refused(http, event_id, held)
 
     # The restarted Redis got its expiry notifications switched on again by the listeners.
-    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    client = redis.Redis.from_url(fleet.redis.url, decode_responses=True)
     try:
 
         async def notifying() -> bool | None:
@@ -235,5 +196,5 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     finally:
         await client.aclose()
 
-    audit = await cli(stack.env, "audit")
+    audit = await cli(fleet.env, "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr

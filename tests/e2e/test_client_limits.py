@@ -10,15 +10,12 @@ proxy, so each ``X-Forwarded-For`` below is a client of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from tests import factories
-from tests.conftest import ServerProcess, engine_env, own_server
+from tests.conftest import server_with_settings
 from tests.e2e.buyers import new_buyers
 from tests.fleet import LEAN_POOL
 
@@ -31,19 +28,7 @@ LIMITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def limited_server(
-    database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    env = engine_env(database_url, redis_url, f"{namespace}cli", Path(tmp_path_factory.mktemp("cli")))
-    with own_server(env | LEAN_POOL | LIMITS) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(limited_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=limited_server.url, timeout=10) as http:
-        yield http
+settings_server, client = server_with_settings("cli", LEAN_POOL | LIMITS)
 
 
 def from_address(address: str) -> dict[str, str]:

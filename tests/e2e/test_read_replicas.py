@@ -22,10 +22,9 @@ import httpx
 import pytest
 
 from tests import factories
-from tests.conftest import ServerProcess
 from tests.e2e.api_pool import metric
 from tests.e2e.buyers import hold, new_buyer
-from tests.fleet import LEAN_POOL, Sandbox, eventually
+from tests.fleet import Fleet, eventually, fleet_http, own_fleet
 from tests.replica import StreamingReplica, server_major
 from ticketmaster.adapters.postgres.replicas import replica_label
 
@@ -44,36 +43,22 @@ def replica(engine_urls: tuple[str, str], database_url: str) -> Iterator[Streami
 
 
 @pytest.fixture(scope="module")
-def stack(
+def fleet(
     replica: StreamingReplica,
     server_env: dict[str, str],
     database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServerProcess]:
+) -> Iterator[Fleet]:
     """An API process browsing through the replica, and a worker and sandbox for purchases."""
-    sandbox = Sandbox(tmp_path_factory.mktemp("replica-sandbox"))
     database = urlsplit(database_url).path.lstrip("/")
-    env = {
-        **server_env,
-        **LEAN_POOL,
-        "TICKETMASTER_SANDBOX_URL": sandbox.url,
-        "TICKETMASTER_DATABASE_REPLICA_URLS": replica.url(database),
-    }
-    api, worker = ServerProcess(env), ServerProcess(env, command="worker")
-    try:
-        sandbox.wait_ready()
-        api.wait_ready()
-        yield api
-    finally:
-        for process in (worker, api):
-            process.stop()
-        sandbox.stop()
+    settings = {"TICKETMASTER_DATABASE_REPLICA_URLS": replica.url(database)}
+    with own_fleet(
+        server_env, tmp_path_factory.mktemp("replica"), settings, sandbox_latency="5:20"
+    ) as running:
+        yield running
 
 
-@pytest.fixture
-async def http(stack: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        yield client
+http = fleet_http()
 
 
 @pytest.fixture

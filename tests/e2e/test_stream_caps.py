@@ -8,15 +8,12 @@ trusts 127.0.0.1 as a proxy, so each ``X-Forwarded-For`` below is a client of it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
-from tests.conftest import ServerProcess, engine_env, own_server
+from tests.conftest import server_with_settings
 from tests.e2e.test_hold_api import one_event
 from tests.fleet import LEAN_POOL, eventually
 
@@ -28,19 +25,7 @@ CAPS = {
 }
 
 
-@pytest.fixture(scope="module")
-def capped_server(
-    database_url: str, redis_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    env = engine_env(database_url, redis_url, f"{namespace}caps", Path(tmp_path_factory.mktemp("caps")))
-    with own_server(env | LEAN_POOL | CAPS) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(capped_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=capped_server.url, timeout=10) as http:
-        yield http
+settings_server, client = server_with_settings("caps", LEAN_POOL | CAPS)
 
 
 async def open_stream(

@@ -18,8 +18,7 @@ Then, without restarting anything:
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,46 +29,24 @@ import pytest
 import redis.asyncio as redis
 
 from tests import factories
-from tests.conftest import ServerProcess
 from tests.e2e.buyers import Buyer, new_buyer
-from tests.fleet import CLIENT_LIMITS, LEAN_POOL, RedisServer, api, eventually, worker
+from tests.fleet import Fleet, eventually, fleet_http, own_fleet
 from ticketmaster.adapters.redis.keys import RedisKeys
 
 WINDOW_S = 12  # the admission window: long enough to hold across the restart
 
 
-@dataclass
-class Room:
-    redis: RedisServer
-    server: ServerProcess
-    keys: RedisKeys
-
-
 @pytest.fixture
-def room(server_env: dict[str, str], tmp_path: Path) -> Iterator[Room]:
-    own_redis = RedisServer(tmp_path / "redis")
-    own_redis.start()
-    env = {
-        **server_env,
-        **LEAN_POOL,
-        "TICKETMASTER_REDIS_URL": own_redis.url,
+def fleet(server_env: dict[str, str], tmp_path: Path) -> Iterator[Fleet]:
+    settings = {
         "TICKETMASTER_QUEUE_TICK_SECONDS": "0.05",
         "TICKETMASTER_QUEUE_HEARTBEAT_TIMEOUT_SECONDS": "2",
     }
-    server, ticker = api(env), worker(env)
-    try:
-        server.wait_ready()
-        yield Room(own_redis, server, RedisKeys(env["TICKETMASTER_REDIS_NAMESPACE"]))
-    finally:
-        for proc in (server, ticker):
-            proc.stop()
-        own_redis.stop()
+    with own_fleet(server_env, tmp_path, settings, own_redis=True) as running:
+        yield running
 
 
-@pytest.fixture
-async def http(room: Room) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=room.server.url, timeout=30, limits=CLIENT_LIMITS) as client:
-        yield client
+http = fleet_http()
 
 
 async def join(http: httpx.AsyncClient, buyer: Buyer, event_id: str) -> dict[str, Any]:
@@ -106,7 +83,7 @@ def at(stamp: str) -> datetime:
 
 
 async def test_after_redis_restarts_empty_buyers_join_again_and_admitted_ones_still_hold(
-    room: Room, http: httpx.AsyncClient, pool: asyncpg.Pool
+    fleet: Fleet, http: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     v = factories.venue(sections=1, rows=2, seats=10)
     opened = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="milliseconds")
@@ -128,7 +105,7 @@ async def test_after_redis_restarts_empty_buyers_join_again_and_admitted_ones_st
     waiting = (await status(http, bob, event_id, bob_ticket["queueToken"])).json()
     assert waiting["admitted"] is False, "the cap (1) is taken by alice"
 
-    await _restart_empty(room)
+    await _restart_empty(fleet)
 
     # Alice's admission is signed: the hold path needs nothing from Redis to honour it.
     async def alice_holds() -> httpx.Response | None:
@@ -160,7 +137,7 @@ async def test_after_redis_restarts_empty_buyers_join_again_and_admitted_ones_st
     # The new line keeps the cap: carol waits while bob's admission runs, the ticker stepping.
     carol_ticket = await join(http, carol, event_id)
     assert carol_ticket["position"] == 2
-    await _ticker_steps(room, event_id, 3)
+    await _ticker_steps(fleet, event_id, 3)
     behind = await status(http, carol, event_id, carol_ticket["queueToken"])
     assert at(bob_pass["expiresAt"]) > datetime.now(UTC), "bob's admission still runs"
     assert behind.json()["admitted"] is False, behind.text
@@ -168,24 +145,25 @@ async def test_after_redis_restarts_empty_buyers_join_again_and_admitted_ones_st
     assert at(carol_pass["admittedAt"]) >= at(bob_pass["expiresAt"]) - timedelta(milliseconds=100)
 
 
-async def _restart_empty(room: Room) -> None:
-    room.redis.kill()
-    room.redis.start()
-    client = redis.Redis.from_url(room.redis.url)
+async def _restart_empty(fleet: Fleet) -> None:
+    fleet.redis.kill()
+    fleet.redis.start()
+    client = redis.Redis.from_url(fleet.redis.url)
     try:
         assert await client.dbsize() == 0, "Redis came back empty"
     finally:
         await client.aclose()
 
 
-async def _ticker_steps(room: Room, event_id: str, steps: int) -> None:
+async def _ticker_steps(fleet: Fleet, event_id: str, steps: int) -> None:
     """Return once the admission ticker has stepped the event's queue ``steps`` more times."""
-    client = redis.Redis.from_url(room.redis.url, decode_responses=True)
+    client = redis.Redis.from_url(fleet.redis.url, decode_responses=True)
+    queue_state = RedisKeys(fleet.env["TICKETMASTER_REDIS_NAMESPACE"]).queue_state(event_id)
     try:
         seen: set[str] = set()
 
         async def stepped() -> bool | None:
-            last = await client.hget(room.keys.queue_state(event_id), "last")
+            last = await client.hget(queue_state, "last")
             if last is not None:
                 seen.add(str(last))
             return True if len(seen) > steps else None
