@@ -183,7 +183,11 @@ async def test_postgres_stopped_mid_sale_and_started_again(
         await load
     assert (stack.server.process.poll(), stack.worker.process.poll()) == (None, None)
     assert (stack.server.process.pid, stack.worker.process.pid) == pids, "nothing was restarted"
-    assert (await http.get("/readyz")).status_code == 200
+
+    async def ready() -> bool | None:  # /readyz's answer may be up to a second old
+        return True if (await http.get("/readyz")).status_code == 200 else None
+
+    await eventually(ready, within=10, what="/readyz to say ready")
 
     attempts = shoppers.journal.attempts
     print(f"requests by outcome: {dict(collections.Counter((a.kind, a.status) for a in attempts))}")
