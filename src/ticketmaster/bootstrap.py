@@ -70,6 +70,7 @@ class Container:
 
     async def close(self) -> None:
         await self.seat_streams.close()
+        await self.holds.close()
         await self.queues.close()
         await self.group_commit.stop()
         await self.redis.aclose()

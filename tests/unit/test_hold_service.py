@@ -1,19 +1,22 @@
 """The hold use case against in-memory fakes of its ports: the branches where a request
 meets an earlier one with the same Idempotency-Key (replay, adoption of a hold whose first
-request died before its commit, a key Redis forgot but PostgreSQL remembers)."""
+request died before its commit, a key Redis forgot but PostgreSQL remembers), and holds
+whose commit is in doubt."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ticketmaster.domain import holds as rules
-from ticketmaster.domain.errors import IdempotencyConflict, SeatsUnavailable
+from ticketmaster.domain.errors import CommitInDoubt, IdempotencyConflict, SeatsUnavailable, Unavailable
 from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
+from ticketmaster.services import hold_doubts
 from ticketmaster.services import holds as hold_service
 from ticketmaster.services.holds import HoldSeats, HoldService
 
@@ -91,8 +94,22 @@ class FakeHolds:
         hold_id = self.by_key.get((user_id, key))
         return None if hold_id is None else self.rows[hold_id]
 
+    down: int = 0  # how many more calls of void_unless_present fail as if PostgreSQL were away
+
     async def cancel(self, hold_id: str, user_id: str) -> Hold | None:
         return self.rows.get(hold_id)
+
+    async def void_unless_present(self, holds: Sequence[Hold]) -> set[str]:
+        if self.down:
+            self.down -= 1
+            raise OSError("connection refused")
+        voided = {h.id for h in holds if h.id not in self.rows}
+        for h in holds:
+            if h.id in voided:
+                self.rows[h.id] = Hold(
+                    h.id, h.event_id, h.user_id, (), HoldStatus.CANCELLED, h.expires_at, h.fingerprint
+                )
+        return voided
 
 
 @dataclass
@@ -101,8 +118,17 @@ class FakeWriter:
 
     holds: FakeHolds
     written: list[str] = field(default_factory=list)
+    in_doubt: list[bool] = field(default_factory=list)
+    """Per write, in order: the connection breaks after the statement was sent; True if the
+    commit happened all the same."""
 
     async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        if self.in_doubt:
+            committed = self.in_doubt.pop(0)
+            if committed:
+                self.holds.rows[hold.id] = hold
+                self.holds.by_key[(hold.user_id, idempotency_key)] = hold.id
+            raise CommitInDoubt("connection lost during the commit")
         owner = self.holds.by_key.get((hold.user_id, idempotency_key))
         if owner is not None and owner != hold.id:
             return WriteOutcome.KEY_TAKEN
@@ -113,8 +139,8 @@ class FakeWriter:
         return WriteOutcome.PRESENT if present else WriteOutcome.INSERTED
 
 
-def service(gate: FakeGate, holds: FakeHolds) -> HoldService:
-    return HoldService(FakeCatalog(), gate, holds, FakeWriter(holds), 600, clock=lambda: NOW)
+def service(gate: FakeGate, holds: FakeHolds, writer: FakeWriter | None = None) -> HoldService:
+    return HoldService(FakeCatalog(), gate, holds, writer or FakeWriter(holds), 600, clock=lambda: NOW)
 
 
 def request(seats: list[str] = SEATS) -> HoldSeats:
@@ -131,9 +157,11 @@ def earlier_hold(hold_id: str = "hold_earlier", fingerprint: str = FINGERPRINT) 
 
 
 @pytest.fixture(autouse=True)
-def short_replay_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The adoption branch waits for the first request's row; a short wait keeps this fast."""
+def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adoption branch waits for the first request's row, the doubt resolver between
+    tries; short waits keep this fast."""
     monkeypatch.setattr(hold_service, "REPLAY_WAIT_S", 0.05)
+    monkeypatch.setattr(hold_doubts, "RETRY_FIRST_S", 0.001)
 
 
 async def test_a_replay_whose_first_request_died_before_its_commit_adopts_the_hold() -> None:
@@ -234,3 +262,105 @@ async def test_a_refusal_with_complete_records_is_final() -> None:
     with pytest.raises(SeatsUnavailable) as refused:
         await service(gate, holds).hold_seats(request())
     assert refused.value.extra["seatIds"] == ["A-1-1"]
+
+
+@pytest.mark.parametrize("committed", [True, False])
+async def test_a_commit_in_doubt_keeps_the_seats_until_postgres_tells(committed: bool) -> None:
+    gate = FakeGate([GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000)])
+    holds = FakeHolds(down=2)  # PostgreSQL is still away for the resolver's first two tries
+    holds_service = service(gate, holds, FakeWriter(holds, in_doubt=[committed]))
+
+    with pytest.raises(Unavailable):
+        await holds_service.hold_seats(request())
+    hold_id = gate.holds_asked[0]
+    assert gate.released == []  # not undone: the row may exist
+    await holds_service.doubts.resolved()
+
+    assert holds.down == 0
+    assert len(holds_service.doubts) == 0
+    if committed:  # a real hold: Redis keeps it, the row is untouched
+        assert gate.released == []
+        assert holds.rows[hold_id].status is HoldStatus.ACTIVE
+        assert gate.records[KEY] == hold_id
+    else:  # never made: voided in PostgreSQL first, then released with its key forgotten
+        assert holds.rows[hold_id].is_void
+        assert gate.released == [(hold_id, KEY)]
+        assert KEY not in gate.records
+
+
+async def test_a_retry_of_a_hold_in_doubt_that_was_committed_is_given_that_hold() -> None:
+    gate = FakeGate(
+        [
+            GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000),
+            GateResult(Outcome.REPLAY, "placeholder", NOW_MS + 600_000, FINGERPRINT),
+        ]
+    )
+    holds = FakeHolds(down=10**6)  # the resolver never gets an answer in this test
+    holds_service = service(gate, holds, FakeWriter(holds, in_doubt=[True]))
+    with pytest.raises(Unavailable):
+        await holds_service.hold_seats(request())
+    first = gate.holds_asked[0]
+    gate.replies[0] = GateResult(Outcome.REPLAY, first, NOW_MS + 600_000, FINGERPRINT)
+
+    hold = await holds_service.hold_seats(request())
+
+    assert hold.id == first
+    assert gate.released == []
+    await holds_service.close()
+
+
+def replaying(hold_id: str) -> FakeGate:
+    """A gate whose record of the key points at ``hold_id``, then says OK to a fresh hold."""
+    gate = FakeGate(
+        [
+            GateResult(Outcome.REPLAY, hold_id, NOW_MS + 300_000, FINGERPRINT),
+            GateResult(Outcome.OK, expires_at_ms=NOW_MS + 600_000),
+        ]
+    )
+    gate.records[KEY] = hold_id
+    return gate
+
+
+async def test_a_replay_that_finds_its_hold_voided_starts_afresh() -> None:
+    # Another process voided hold_doubt (its commit was in doubt and never happened), but
+    # Redis still answers the key with it: the replay must not return the void row.
+    gate = replaying("hold_doubt")
+    holds = FakeHolds()
+    await holds.void_unless_present([earlier_hold("hold_doubt")])
+
+    hold = await service(gate, holds).hold_seats(request())
+
+    assert hold.id == gate.holds_asked[-1] != "hold_doubt"
+    assert holds.rows[hold.id].status is HoldStatus.ACTIVE
+    assert holds.rows["hold_doubt"].is_void
+
+
+async def test_an_adoption_that_meets_a_void_row_is_not_answered_with_it() -> None:
+    # The replay waited for a row, none came, so it adopts; meanwhile the hold was voided.
+    gate = replaying("hold_doubt")
+    holds = FakeHolds()
+
+    class VoidedMeanwhile(FakeWriter):
+        async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+            if hold.id == "hold_doubt":
+                await self.holds.void_unless_present([hold])
+                return WriteOutcome.PRESENT
+            return await super().write_hold(hold, idempotency_key)
+
+    hold = await service(gate, holds, VoidedMeanwhile(holds)).hold_seats(request())
+
+    assert hold.id == gate.holds_asked[-1] != "hold_doubt"
+    assert holds.rows["hold_doubt"].is_void
+
+
+async def test_a_hold_in_doubt_past_its_expiry_is_left_to_redis() -> None:
+    gate = FakeGate([GateResult(Outcome.OK, expires_at_ms=NOW_MS - 1)])
+    holds = FakeHolds()
+    holds_service = service(gate, holds, FakeWriter(holds, in_doubt=[False]))
+
+    with pytest.raises(Unavailable):
+        await holds_service.hold_seats(request())
+    await holds_service.doubts.resolved()
+
+    assert holds.rows == {}
+    assert gate.released == []

@@ -72,3 +72,8 @@ class Unavailable(DomainError):
     """PostgreSQL or Redis could not be reached; nothing was written."""
 
     code = "unavailable"
+
+
+class CommitInDoubt(Unavailable):
+    """The write reached PostgreSQL but its commit was never confirmed (the connection
+    broke): it may or may not have happened."""

@@ -6,6 +6,7 @@ State machine (PostgreSQL row; Redis mirrors the live ones):
     ACTIVE --time passes expires_at--> EXPIRED   (derived at read time; sweepers persist it)
     ACTIVE --purchase accepted--> PURCHASING --paid--> PURCHASED
                                   PURCHASING --declined / failed--> ACTIVE (until expires_at)
+    (commit in doubt, found never made) --> CANCELLED without seats (a void row, see is_void)
 
 An ACTIVE hold past ``expires_at`` is EXPIRED whatever the row says, so expiry never
 depends on a sweeper having run.
@@ -49,6 +50,12 @@ class Hold:
         if self.status is HoldStatus.ACTIVE and now >= self.expires_at:
             return HoldStatus.EXPIRED
         return self.status
+
+    @property
+    def is_void(self) -> bool:
+        """A void row: written under the id of a hold whose commit was in doubt and never
+        happened, so that no late retry commits it (services/hold_doubts.py)."""
+        return self.status is HoldStatus.CANCELLED and not self.seat_ids
 
 
 class WriteOutcome(StrEnum):

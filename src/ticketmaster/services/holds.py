@@ -3,7 +3,8 @@
 Hold path (I2, I5): the Redis gate decides atomically; only then is the hold row
 committed to PostgreSQL, and only after that commit does the buyer get a 201. If the
 commit fails, the Redis hold is undone and the buyer gets 503: never a 201 for a hold
-that would not survive a crash.
+that would not survive a crash. If the commit is in doubt (sent, never confirmed), the
+Redis hold stays until PostgreSQL says whether the row exists (services/hold_doubts.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ticketmaster.domain import holds as rules
 from ticketmaster.domain.best_available import BestAvailable, SeatSearch
 from ticketmaster.domain.errors import (
     AdmissionRequired,
+    CommitInDoubt,
     HoldLimitExceeded,
     HoldNotActive,
     IdempotencyConflict,
@@ -32,6 +34,7 @@ from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.times import rfc3339
+from ticketmaster.services.hold_doubts import HoldVoider, InDoubtHolds
 from ticketmaster.services.ports import LayoutCatalog, SeatReleaser
 
 REPLAY_WAIT_S = 2.0
@@ -83,7 +86,7 @@ class AdmissionCheck(Protocol):
         ...
 
 
-class HoldRepository(Protocol):
+class HoldRepository(HoldVoider, Protocol):
     async def get(self, hold_id: str) -> Hold | None: ...
     async def by_idempotency_key(self, user_id: str, key: str) -> Hold | None: ...
     async def cancel(self, hold_id: str, user_id: str) -> Hold | None: ...
@@ -109,7 +112,14 @@ class HoldService:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     admission: AdmissionCheck | None = None
     """Checks admission tokens while an event's waiting room is on; None refuses them all."""
-    _inflight: dict[str, asyncio.Future[Hold]] = field(default_factory=dict)
+    _inflight: dict[str, asyncio.Future[Hold | None]] = field(default_factory=dict)
+    doubts: InDoubtHolds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.doubts = InDoubtHolds(self.holds, self.gate, self.clock)
+
+    async def close(self) -> None:
+        await self.doubts.close()
 
     async def hold_seats(self, cmd: HoldSeats) -> Hold:
         key = rules.check_idempotency_key(cmd.idempotency_key)
@@ -217,11 +227,16 @@ class HoldService:
         )
 
     async def _make_durable(self, hold: Hold, key: str) -> Hold | None:
-        future: asyncio.Future[Hold] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Hold | None] = asyncio.get_running_loop().create_future()
         self._inflight[hold.id] = future
         try:
             try:
                 outcome = await self.writer.write_hold(hold, key)
+            except CommitInDoubt as exc:
+                self.doubts.add(hold, key)  # held in Redis until PostgreSQL tells
+                raise Unavailable(
+                    "the hold may not have been saved; retry with the same Idempotency-Key"
+                ) from exc
             except Exception as exc:
                 await self._undo(hold, key)
                 if isinstance(exc, Unavailable):
@@ -235,6 +250,12 @@ class HoldService:
                     raise Unavailable("the hold could not be saved; nothing is held")
                 future.set_result(earlier)
                 return earlier
+            if outcome is WriteOutcome.PRESENT:
+                # Another request adopted the same hold, or it was voided (in doubt, never made).
+                existing = await self.holds.get(hold.id)
+                if existing is None or existing.is_void:
+                    future.set_result(None)
+                    return None
             future.set_result(hold)
             return hold
         except BaseException as exc:
@@ -280,7 +301,7 @@ class HoldService:
         while time.monotonic() < deadline:
             hold = await self.holds.get(reply.hold_id)
             if hold is not None:
-                return hold
+                return None if hold.is_void else hold
             # The first request runs in another process; if it was undone, start afresh.
             if await self.gate.idempotency_record(cmd.event_id, cmd.user_id, key) is None:
                 return None
@@ -302,14 +323,14 @@ class HoldService:
 
     async def get_hold(self, user_id: str, hold_id: str) -> tuple[Hold, HoldStatus]:
         hold = await self.holds.get(hold_id)
-        if hold is None or hold.user_id != user_id:
+        if hold is None or hold.user_id != user_id or hold.is_void:
             raise NotFound(f"hold {hold_id!r} does not exist")
         return hold, hold.status_at(self.clock())
 
     async def cancel_hold(self, user_id: str, hold_id: str) -> None:
         """Durably cancel, then free the seats at once. Repeating it is harmless."""
         hold = await self.holds.cancel(hold_id, user_id)
-        if hold is None:
+        if hold is None or hold.is_void:
             raise NotFound(f"hold {hold_id!r} does not exist")
         status = hold.status_at(self.clock())
         if status in (HoldStatus.PURCHASING, HoldStatus.PURCHASED):

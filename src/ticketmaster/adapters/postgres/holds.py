@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS, Conn
+from ticketmaster.domain.errors import CommitInDoubt
 from ticketmaster.domain.holds import BlockingHold, Hold, HoldStatus, WriteOutcome
 from ticketmaster.domain.layout import EventInfo, Geometry, SectionLayout, Stage, TierPrice, VenueLayout
 from ticketmaster.observability import HOLD_WRITE_BATCH
@@ -19,7 +21,11 @@ from ticketmaster.observability import HOLD_WRITE_BATCH
 # that says a PURCHASING hold keeps its seats until the payment deadline.
 BLOCKS_UNTIL = "CASE WHEN h.status = 'PURCHASING' THEN h.payment_deadline ELSE h.expires_at END"
 
+# A void row's Idempotency-Key: a space is not allowed in a client's key, so none collides.
+VOID_KEY_PREFIX = "void "
+
 log = logging.getLogger(__name__)
+_LOST: tuple[type[Exception], ...] = (CommitInDoubt, *CONNECTION_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +69,39 @@ class PostgresHoldRepository:
 
     async def insert_many(self, batch: list[NewHold]) -> dict[str, WriteOutcome]:
         """Insert holds and their seats in ONE statement (so one implicit transaction and
-        one round trip); outcome per hold id."""
+        one round trip); outcome per hold id.
+
+        A connection error before the statement is sent raises as it is (nothing written);
+        one after raises CommitInDoubt, since the commit may have happened.
+        """
         async with self._pool.acquire() as conn:
-            return await self._insert_on(conn, batch)
+            try:
+                return await self._insert_on(conn, batch)
+            except CONNECTION_ERRORS as exc:
+                raise CommitInDoubt(f"the hold commit was not confirmed: {type(exc).__name__}") from exc
+
+    async def void_unless_present(self, holds: Sequence[Hold]) -> set[str]:
+        """Write a void row (CANCELLED, no seats) under each hold's id unless its row
+        exists; the ids voided. The insert waits for a commit of the same id still in
+        progress, so a hold is either durable or void, never both, never later."""
+        rows = await self._pool.fetch(
+            """
+            INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
+                               request_fingerprint)
+            SELECT id, event_id, user_id, 'CANCELLED', expires_at, $6 || id, fingerprint
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
+                 AS v(id, event_id, user_id, expires_at, fingerprint)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [h.id for h in holds],
+            [h.event_id for h in holds],
+            [h.user_id for h in holds],
+            [h.expires_at for h in holds],
+            [h.fingerprint for h in holds],
+            VOID_KEY_PREFIX,
+        )
+        return {r["id"] for r in rows}
 
     async def prime(self) -> None:
         """Run the group commit's statement, inserting nothing, on each idle connection (the
@@ -251,8 +287,9 @@ class PostgresHoldRepository:
 class HoldWriter:
     """Group commit: concurrent hold writes share one transaction (and one fsync).
 
-    ``write`` returns only after the row is durable (or raises), so the API can keep
-    its promise that a 201 means the hold survives any crash.
+    ``write`` returns only after the row is durable (or raises: CommitInDoubt when the
+    commit may have happened), so the API can keep its promise that a 201 means the hold
+    survives any crash.
     """
 
     # One writer by default: holds decided while a commit is in flight wait for it and go
@@ -297,7 +334,7 @@ class HoldWriter:
             HOLD_WRITE_BATCH.observe(len(batch))
             try:
                 outcomes = await self._repo.insert_many([item for item, _ in batch])
-            except CONNECTION_ERRORS as exc:
+            except _LOST as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
