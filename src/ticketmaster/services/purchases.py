@@ -3,7 +3,9 @@
 Accepting is one PostgreSQL transaction holding the hold row's lock, with the Redis
 hold moved to PURCHASING inside it: the seats stay reserved until the payment deadline
 (see domain/purchases.py), and neither a cancel nor an expiry sweep can slip between
-"the hold is still active" and "the purchase is recorded".
+"the hold is still active" and "the purchase is recorded". If that commit is in doubt,
+the Redis hold stays PURCHASING until the deadline: the worker goes on with the purchase
+if it was recorded, and the seats come free at the deadline if it was not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 
 from ticketmaster.domain import purchases as rules
 from ticketmaster.domain.errors import (
+    CommitInDoubt,
     HoldNotActive,
     IdempotencyConflict,
     InvalidRequest,
@@ -101,8 +104,8 @@ class PurchaseService:
                     raise HoldNotActive("hold has expired", status=HoldStatus.EXPIRED.value)
                 retimed = hold
                 await tx.start(purchase, key, deadline)
-        except BaseException:
-            if retimed is not None:
+        except BaseException as exc:
+            if retimed is not None and not isinstance(exc, CommitInDoubt):
                 # Not recorded (the commit failed): give the seats back their own expiry.
                 await self.gate.retime(
                     retimed.event_id,

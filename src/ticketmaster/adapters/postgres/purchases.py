@@ -19,7 +19,7 @@ import asyncpg
 
 from ticketmaster.adapters.postgres.payment_record import PostgresPaymentRecord
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS, Conn
-from ticketmaster.domain.errors import IdempotencyConflict, Unavailable
+from ticketmaster.domain.errors import CommitInDoubt, IdempotencyConflict, Unavailable
 from ticketmaster.domain.holds import Hold, HoldStatus
 from ticketmaster.domain.purchases import (
     Booking,
@@ -204,9 +204,24 @@ class PostgresPurchaseRepository:
 
     @asynccontextmanager
     async def accepting(self) -> AsyncIterator[PurchaseTx]:
-        """A transaction for accepting a purchase; commits when the block exits cleanly."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PurchaseTx(conn)
+        """A transaction for accepting a purchase; commits when the block exits cleanly
+        (CommitInDoubt when the connection breaks during the commit)."""
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                yield PurchaseTx(conn)
+            except BaseException:
+                with contextlib.suppress(*CONNECTION_ERRORS):  # a lost connection has rolled back
+                    await tx.rollback()
+                raise
+            try:
+                await tx.commit()
+            except Exception as exc:
+                if isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, CONNECTION_ERRORS):
+                    raise  # the server refused the commit: nothing was recorded
+                # Anything else (lost connection, a client in a broken state) leaves it unknown.
+                raise CommitInDoubt(f"the purchase commit was not confirmed: {type(exc).__name__}") from exc
 
     async def get(self, purchase_id: str) -> Purchase | None:
         try:
