@@ -1,6 +1,7 @@
 """Start-up refuses a Redis that may evict keys (the gate relies on its idempotency
 records and hold keys surviving until they expire): ``serve``, ``worker`` and ``run``
-exit with a message naming ``maxmemory-policy`` instead of serving."""
+exit with a message naming ``maxmemory-policy`` instead of serving; on a Redis Cluster,
+when any node has another policy, naming that node."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
+from redis.cluster import RedisCluster
 
 from tests.conftest import free_port
 from tests.fleet import RedisServer
+from ticketmaster.config import Settings
+from ticketmaster.entrypoints.cli.commands import require_noeviction
 
 
 @pytest.fixture
@@ -49,3 +55,30 @@ def test_a_redis_that_may_evict_keys_is_refused_at_start_up(
     assert "maxmemory-policy" in done.stderr, done.stderr
     assert "allkeys-lru" in done.stderr, done.stderr
     assert "noeviction" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("role", ["master", "slave"])
+def test_a_cluster_node_that_may_evict_keys_is_refused_at_start_up(
+    role: str, redis_cluster_url: str, settings: Settings
+) -> None:
+    """Every node of a Cluster is checked, replicas too (a failover makes one a primary):
+    one node with an evicting policy stops start-up, and the message names that node only."""
+    on_cluster = replace(settings, redis_url=redis_cluster_url, redis_cluster=True)
+    require_noeviction(on_cluster)  # every node noeviction: start-up goes on
+    with RedisCluster.from_url(redis_cluster_url, decode_responses=True) as cluster:
+        nodes = cluster.cluster_nodes()
+    assert len(nodes) == 6, nodes
+    address = sorted(a for a, node in nodes.items() if role in node["flags"])[-1]
+    host, port = address.split(":")
+    with redis.Redis(host=host, port=int(port), decode_responses=True) as node:
+        node.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            with pytest.raises(SystemExit) as refused:
+                require_noeviction(on_cluster)
+        finally:
+            node.config_set("maxmemory-policy", "noeviction")
+    message = str(refused.value)
+    assert f"{address} (allkeys-lru)" in message, message
+    assert "noeviction" in message, message
+    assert not [other for other in nodes if other != address and other in message], message
+    require_noeviction(on_cluster)  # restored: start-up goes on again

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Literal, TypeAlias, overload
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RedisClient: TypeAlias = redis.asyncio.Redis | RedisCluster
@@ -69,12 +70,43 @@ def create_client(url: str, *, cluster: bool = False, max_connections: int = 256
 
 REQUIRED_EVICTION_POLICY = "noeviction"
 _UNREADABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, ResponseError)
+_UNDISCOVERED: tuple[type[Exception], ...] = (*_UNREADABLE, RedisClusterException)
 
 
-async def eviction_policy(url: str) -> str | None:
-    """The server's ``maxmemory-policy``, or None when it cannot be read (CONFIG renamed
-    or not permitted, as on some managed services; Redis unreachable)."""
-    client = redis.asyncio.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+async def eviction_policies(url: str, *, cluster: bool = False) -> dict[str, str | None]:
+    """Each node's ``maxmemory-policy`` by "host:port", None where it cannot be read (CONFIG
+    renamed or not permitted, as on some managed services; the node unreachable). A single
+    Redis is one node; a Cluster is every node its CLUSTER NODES lists, replicas too (a
+    failover makes one a primary; CLUSTER SLOTS, redis-py's map, omits fresh replicas)."""
+    if not cluster:
+        return {_address(url): await _policy(url)}
+    seed = RedisCluster.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=2.0)
+    try:
+        nodes = await seed.cluster_nodes()
+    except _UNDISCOVERED:
+        return {f"{_address(url)} (no cluster found there)": None}
+    finally:
+        await seed.aclose()
+    addresses = sorted(address for address, node in nodes.items() if "noaddr" not in str(node["flags"]))
+    return {address: await _policy(_at(url, address)) for address in addresses}
+
+
+def _address(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def _at(url: str, address: str) -> str:
+    """``url`` (scheme, credentials, options) pointed at another node's "host:port"."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{address}" if credentials else address))
+
+
+async def _policy(url: str) -> str | None:
+    client = redis.asyncio.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=2.0
+    )
     try:
         reply = await client.config_get("maxmemory-policy")
     except _UNREADABLE:

@@ -63,24 +63,36 @@ def engines(settings: Settings) -> Iterator[Settings]:
 
 def require_noeviction(settings: Settings) -> None:
     """Refuse to start on a Redis that may evict keys: the gate's idempotency records and
-    hold keys must live until they expire, or a retried request could hold a seat twice."""
-    from ticketmaster.adapters.redis.client import REQUIRED_EVICTION_POLICY, eviction_policy
+    hold keys must live until they expire, or a retried request could hold a seat twice.
+    On a Cluster every node is checked, replicas too (a failover makes one a primary)."""
+    from ticketmaster.adapters.redis.client import REQUIRED_EVICTION_POLICY, eviction_policies
 
     assert settings.redis_url is not None
-    policy = asyncio.run(eviction_policy(settings.redis_url))
-    if policy is None:
+    policies = asyncio.run(eviction_policies(settings.redis_url, cluster=settings.redis_cluster))
+    unread = [node for node, policy in policies.items() if policy is None]
+    wrong = {
+        node: policy for node, policy in policies.items() if policy not in (None, REQUIRED_EVICTION_POLICY)
+    }
+    if unread:
         print(
-            "ticketmaster: warning: cannot read the Redis maxmemory-policy (CONFIG GET refused "
-            f"or Redis down); it must be {REQUIRED_EVICTION_POLICY}",
+            f"ticketmaster: warning: cannot read the Redis maxmemory-policy of {', '.join(unread)} "
+            f"(CONFIG GET refused or Redis down); it must be {REQUIRED_EVICTION_POLICY}",
             file=sys.stderr,
         )
-    elif policy != REQUIRED_EVICTION_POLICY:
-        raise SystemExit(
-            f"ticketmaster: the Redis of {PREFIX}REDIS_URL has maxmemory-policy {policy}; it must be "
-            f"{REQUIRED_EVICTION_POLICY} (the seat gate relies on its idempotency records and hold "
-            f"keys: an evicted one could let a retry hold or sell a seat twice). Run "
-            f"`CONFIG SET maxmemory-policy {REQUIRED_EVICTION_POLICY}` and set it in redis.conf."
-        )
+    if not wrong:
+        return
+    if settings.redis_cluster:
+        nodes = ", ".join(f"{node} ({policy})" for node, policy in sorted(wrong.items()))
+        where = f"the Redis Cluster of {PREFIX}REDIS_URL has nodes with another maxmemory-policy: {nodes}"
+        fix = " on every node, replicas too, and set it in each redis.conf"
+    else:
+        where = f"the Redis of {PREFIX}REDIS_URL has maxmemory-policy {next(iter(wrong.values()))}"
+        fix = " and set it in redis.conf"
+    raise SystemExit(
+        f"ticketmaster: {where}; it must be {REQUIRED_EVICTION_POLICY} (the seat gate relies on its "
+        f"idempotency records and hold keys: an evicted one could let a retry hold or sell a seat "
+        f"twice). Run `CONFIG SET maxmemory-policy {REQUIRED_EVICTION_POLICY}`{fix}."
+    )
 
 
 def _db(settings: Settings) -> str:
