@@ -47,6 +47,7 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio.cluster import RedisCluster
 
 from tests import factories
 from tests.cluster import events_apart
@@ -58,7 +59,7 @@ from ticketmaster.adapters.postgres.holds import PostgresExpiryRepository
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.bootstrap import Container
 from ticketmaster.config import Settings
-from ticketmaster.domain.holds import BlockingHold
+from ticketmaster.domain.holds import BlockingHold, Hold
 from ticketmaster.entrypoints.worker.expiry import ExpiryListener, RedisSweeper
 from ticketmaster.processes import end_process
 from ticketmaster.services.expiry import ExpireHolds
@@ -524,6 +525,110 @@ async def test_the_notification_path_alone_releases_expired_holds(
     released = _sample("ticketmaster_holds_expired_total", {"path": "notification"}) - by_notification
     assert released == len(made)
     assert _sample("ticketmaster_expiry_lag_seconds_count") - lag_count == len(made)
+
+
+async def _hold_on_each(c: Container, events: list[tuple[str, list[str]]], per_event: int) -> list[Hold]:
+    return [
+        await c.holds.hold_seats(HoldSeats(event_id, await _guest(c), [seat], secrets.token_hex(8)))
+        for event_id, seats in events
+        for seat in seats[:per_event]
+    ]
+
+
+async def _settled(
+    c: Container, pool: asyncpg.Pool, events: list[tuple[str, list[str]]], made: list[Hold]
+) -> bool:
+    """Every seat of ``events`` free in Redis and every hold of ``made`` EXPIRED in PostgreSQL."""
+    left = [await c.redis.hgetall(c.keys.seats(event_id)) for event_id, _ in events]
+    rows = await pool.fetch("SELECT status FROM holds WHERE id = ANY($1::text[])", [h.id for h in made])
+    return not any(left) and {r["status"] for r in rows} == {"EXPIRED"}
+
+
+async def test_the_redis_sweeper_alone_releases_holds_whose_notification_was_missed(
+    listening_container: Container, pool: asyncpg.Pool
+) -> None:
+    """No listener runs (every expiry notification is missed): the Redis sweeper alone frees
+    every lapsed hold from its work lists; on a Cluster, on two primaries, each event on the
+    list of its own slot range."""
+    c = listening_container
+    cluster = isinstance(c.redis, RedisCluster)
+    events = await _events_apart(c, pool)
+    expire = ExpireHolds(PostgresExpiryRepository(c.pool), c.gate)
+    by_sweeper = _sample("ticketmaster_holds_expired_total", {"path": "redis_sweeper"})
+    made = await _hold_on_each(c, events, 3)
+    for event_id, _ in events:
+        assert await c.redis.sismember(c.keys.sweep_list(event_id, cluster=cluster), event_id)
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(RedisSweeper(c.redis, c.keys, expire).run(stop))
+    try:
+
+        async def all_released() -> bool | None:
+            assert not sweeper.done(), sweeper
+            return True if await _settled(c, pool, events, made) else None
+
+        await eventually(all_released, within=15, what="the sweeper to release every hold")
+    finally:
+        stop.set()
+        await sweeper
+    assert _sample("ticketmaster_holds_expired_total", {"path": "redis_sweeper"}) - by_sweeper == len(made)
+
+
+@pytest.mark.parametrize("listener_redis", ["cluster"], indirect=True)
+async def test_a_stalled_primary_does_not_hold_up_the_sweep_of_the_others(
+    listening_container: Container, pool: asyncpg.Pool
+) -> None:
+    """One primary stops answering (CLIENT PAUSE, ended by itself) while holds on it and on
+    another primary have lapsed: a sweep releases the other primary's holds within its
+    ``list_wait``, and the stalled primary's once it answers again."""
+    c = listening_container
+    assert isinstance(c.redis, RedisCluster)
+    client = c.redis
+
+    def node_of(key: str) -> str:
+        return str(client.get_node_from_key(key).name)
+
+    for _ in range(20):  # until the two events' work lists are on their own primaries too
+        (stalled, stalled_seats), (other, other_seats) = await _events_apart(c, pool)
+        lists = [c.keys.sweep_list(e, cluster=True) for e in (stalled, other)]
+        paused = node_of(lists[0])
+        if paused not in (node_of(lists[1]), node_of(c.keys.seats(other))):
+            break
+    else:
+        raise AssertionError("no two events with work lists on different primaries")
+    events = [(stalled, stalled_seats), (other, other_seats)]
+    made = await _hold_on_each(c, events, 2)
+    sweeper = RedisSweeper(
+        c.redis, c.keys, ExpireHolds(PostgresExpiryRepository(c.pool), c.gate), list_wait=0.3
+    )
+    # Once before the holds lapse: its script is then loaded on every primary (redis-py loads
+    # a script missing on one node with SCRIPT LOAD on all, which would wait for the pause).
+    assert await sweeper.sweep() == (0, min(int(h.expires_at.timestamp() * 1000) for h in made), False)
+    lapse_at = max(h.expires_at for h in made).timestamp()
+
+    async def lapsed() -> bool | None:
+        return True if time.time() > lapse_at + 0.05 else None
+
+    await eventually(lapsed, within=10, what="every hold to lapse")
+    host, port = paused.rsplit(":", 1)
+    node = redis.Redis(host=host, port=int(port), decode_responses=True)
+    try:
+        await node.client_pause(1500, all=True)
+        started = time.monotonic()
+        released, _, _ = await sweeper.sweep()
+        took = time.monotonic() - started
+        assert released == 2, released  # the other primary's two holds
+        assert not await c.redis.hgetall(c.keys.seats(other))
+        assert took < 1.2, took  # did not wait for the paused primary
+
+        async def all_released() -> bool | None:
+            await sweeper.sweep()
+            return True if await _settled(c, pool, events, made) else None
+
+        await eventually(all_released, within=15, what="the stalled primary's holds to be released")
+    finally:
+        await sweeper.aclose()
+        await eventually(node.ping, within=5, what="the paused node to answer again")
+        await node.aclose()
 
 
 async def test_a_late_or_repeated_release_changes_nothing(container: Container, pool: asyncpg.Pool) -> None:

@@ -9,7 +9,7 @@ import inspect
 import pytest
 from redis.crc import key_slot
 
-from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.keys import SWEEP_SHARDS, RedisKeys
 
 KEYS = RedisKeys("tm")
 # Events whose ids are known to fall in different slots (checked below).
@@ -52,7 +52,8 @@ def test_keys_that_are_not_per_event_have_slots_of_their_own() -> None:
     shared = [
         KEYS.rate_limit("usr_1"),
         KEYS.client_rate_limit("guest", "203.0.113.5"),
-        KEYS.events_with_holds(),
+        *KEYS.sweep_lists(cluster=False),
+        *KEYS.sweep_lists(cluster=True),
         KEYS.active_queues(),
         KEYS.catalog_generation(),
         KEYS.venue_layout("ven_1", 1),
@@ -60,6 +61,19 @@ def test_keys_that_are_not_per_event_have_slots_of_their_own() -> None:
     assert not {_slot(k) for k in shared} & event_slots
     # A user's keys follow the user, not any event they touch.
     assert _slot(KEYS.rate_limit("usr_1")) == _slot(KEYS.user_tag("usr_1") + ":x")
+
+
+def test_on_a_cluster_each_event_is_on_the_sweep_list_of_its_slot_range() -> None:
+    """The Redis sweeper's lists split the slots into SWEEP_SHARDS equal ranges, each list
+    tagged into its own range, so a list lives where (most of) its events do."""
+    lists = KEYS.sweep_lists(cluster=True)
+    width = 16384 // SWEEP_SHARDS
+    assert [_slot(key) // width for key in lists] == list(range(SWEEP_SHARDS))
+    for event_id in (*EVENTS, *(f"evt_{n}" for n in range(200))):
+        listed = KEYS.sweep_list(event_id, cluster=True)
+        assert listed in lists
+        assert _slot(listed) // width == _slot(KEYS.event_tag(event_id)) // width
+    assert KEYS.sweep_list("evt_0001", cluster=False) == KEYS.sweep_lists(cluster=False)[0]
 
 
 def test_a_hold_key_names_its_event_and_hold() -> None:

@@ -12,6 +12,26 @@ deployments (or test runs) share one Redis without touching each other's keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import count
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+SWEEP_SHARDS = 16  # the Redis sweeper's work lists on a Cluster (RedisKeys.events_with_holds)
+_SHARD_SLOTS = REDIS_CLUSTER_HASH_SLOTS // SWEEP_SHARDS
+
+
+def _shard_tags() -> tuple[str, ...]:
+    """For each shard, the first hash tag "sweep:<i>" whose slot lies in its slot range."""
+    tags: dict[int, str] = {}
+    for i in count():
+        tag = f"sweep:{i}"
+        tags.setdefault(key_slot(tag.encode()) // _SHARD_SLOTS, tag)
+        if len(tags) == SWEEP_SHARDS:
+            return tuple(tags[shard] for shard in range(SWEEP_SHARDS))
+    raise AssertionError("unreachable")
+
+
+_SHARD_TAGS = _shard_tags()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +122,27 @@ class RedisKeys:
         """The hold created for (user, Idempotency-Key) on this event."""
         return f"{self.event_tag(event_id)}:idem:{user_id}:{key}"
 
-    def events_with_holds(self) -> str:
-        """Set of event ids that may have live holds: the Redis sweeper's work list. Not
-        tagged per event (it spans events); only plain set commands touch it."""
-        return f"{self.namespace}:sweep:events"
+    def events_with_holds(self, shard: int | None = None) -> str:
+        """Set of event ids that may have live holds: the Redis sweeper's work list. On one
+        Redis a single set; on a Cluster ``shard`` n of SWEEP_SHARDS, the list of the events
+        whose slots are in the n-th range of SWEEP_SHARDS equal ranges, itself tagged into
+        that range, so it mostly lives on the primary of those events (it fails over with
+        them, and a dead primary stalls only its own lists). Only plain set commands touch it."""
+        if shard is None:
+            return f"{self.namespace}:sweep:events"
+        return f"{self.namespace}:{{{_SHARD_TAGS[shard]}}}:sweep:events:{shard}"
+
+    def sweep_list(self, event: str, *, cluster: bool) -> str:
+        """The work list the event ``event`` goes on (on a Cluster, its slot range's)."""
+        if not cluster:
+            return self.events_with_holds()
+        return self.events_with_holds(key_slot(self.event_tag(event).encode()) // _SHARD_SLOTS)
+
+    def sweep_lists(self, *, cluster: bool) -> list[str]:
+        """Every work list of the Redis sweeper."""
+        if not cluster:
+            return [self.events_with_holds()]
+        return [self.events_with_holds(shard) for shard in range(SWEEP_SHARDS)]
 
     def hold_key_pattern(self) -> str:
         """A glob (Redis PSUBSCRIBE/SCAN syntax) matching the hold keys of this namespace."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from redis.asyncio.cluster import RedisCluster
+
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
@@ -63,6 +65,7 @@ class RedisSeatGate:
         self._index_rows = client.register_script(load_script("index_rows.lua"))
         self._index = IndexReader(client, keys)
         self._noted: dict[str, float] = {}
+        self._cluster = isinstance(client, RedisCluster)
 
     # --- holds -------------------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class RedisSeatGate:
         if not force and self._noted.get(event_id, 0.0) > now:
             return
         self._noted[event_id] = now + 1.0
-        await self._redis.sadd(self._keys.events_with_holds(), event_id)
+        await self._redis.sadd(self._keys.sweep_list(event_id, cluster=self._cluster), event_id)
 
     def _hold_keys(self, event_id: str, hold_id: str, *, loaded: bool = False) -> list[str]:
         """The keys of expire, sell and (``loaded``) retime (see their headers)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ KEYSPACE_FLAGS = {"K", "x"}
 NOTIFY_RECHECK_S = 5.0  # how often a listening worker makes sure notifications are still on
 TOPOLOGY_RECHECK_S = 1.0  # on a Cluster: how often the listener looks for new primaries
 EMPTY_GRACE_S = 10.0
+LIST_RETRY_S = 1.0  # on a Cluster: a sweeper work list whose node failed is retried this much later
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -166,6 +168,16 @@ class ExpiryListener:
             return False
 
 
+@dataclass(frozen=True)
+class _Swept:
+    """What one sweep of one work list did."""
+
+    released: int
+    next_due_ms: int | None
+    backlog: bool
+    events: frozenset[str]
+
+
 @dataclass
 class RedisSweeper:
     """Every ``interval`` s: holds whose expiry score has passed, in every event with holds.
@@ -174,6 +186,12 @@ class RedisSweeper:
     least ``min_gap`` s apart (unless a batch came back full): at an on-sale holds lapse
     every fraction of a millisecond, and one sweep per lapse would spend a core on round
     trips that each release one hold. The gap adds at most ``min_gap`` to expiry lag.
+
+    On a Cluster the events are listed per slot range (RedisKeys.events_with_holds), and
+    each list is swept on its own: a sweep waits at most ``list_wait`` s for a list whose
+    primary is down or failing over, then goes on with the others (that list's sweep
+    finishes, or fails, in the background and is collected by a later sweep; a failed
+    list is retried LIST_RETRY_S later).
     """
 
     client: RedisClient
@@ -182,8 +200,12 @@ class RedisSweeper:
     interval: float = 0.1
     batch: int = 200
     min_gap: float = 0.01
+    list_wait: float = 0.5
     _empty_since: dict[str, float] = field(default_factory=dict)
     _nudge: asyncio.Event = field(default_factory=asyncio.Event)
+    _sweeping: dict[str, asyncio.Task[_Swept]] = field(default_factory=dict)
+    _events_by_list: dict[str, frozenset[str]] = field(default_factory=dict)
+    _failed_at: dict[str, float] = field(default_factory=dict)
     watched: set[str] = field(default_factory=set)  # events seen in the last sweep
 
     def wake(self) -> None:
@@ -200,6 +222,19 @@ class RedisSweeper:
             self._nudge.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the sweeps of work lists still in flight (their nodes did not answer)."""
+        for task in self._sweeping.values():
+            task.cancel()
+        await asyncio.gather(*self._sweeping.values(), return_exceptions=True)
+        self._sweeping.clear()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             wait, gap = self.interval, min(self.min_gap, self.interval)
             started = time.monotonic()
@@ -222,14 +257,59 @@ class RedisSweeper:
 
     async def sweep(self) -> tuple[int, int | None, bool]:
         """Release due holds; returns (holds released, earliest expiry still ahead in ms,
-        whether a batch came back full so more are due already)."""
+        whether a batch came back full so more are due already). Raises when no list could
+        be swept (Redis down); on a Cluster a list that failed is logged and retried."""
+        lists = self.keys.sweep_lists(cluster=isinstance(self.client, RedisCluster))
+        now = time.monotonic()
+        for key in lists:
+            if key in self._sweeping or now - self._failed_at.get(key, -math.inf) < LIST_RETRY_S:
+                continue
+            self._sweeping[key] = asyncio.create_task(self._sweep_list(key))
+        if not self._sweeping:
+            return 0, None, False  # every list failed less than LIST_RETRY_S ago
+        # One Redis: wait as long as the sweep takes (its commands have their timeouts).
+        done, _ = await asyncio.wait(
+            self._sweeping.values(), timeout=None if len(lists) == 1 else self.list_wait
+        )
+        released, next_due, backlog = 0, None, False
+        failures: list[BaseException] = []
+        for key, task in list(self._sweeping.items()):
+            if task not in done:
+                continue
+            del self._sweeping[key]
+            error = task.exception()
+            if error is not None:
+                failures.append(error)
+                if len(lists) > 1:  # one Redis: run() waits before the next sweep
+                    self._failed_at[key] = now
+                self._events_by_list.pop(key, None)
+                continue
+            self._failed_at.pop(key, None)
+            swept = task.result()
+            released += swept.released
+            backlog = backlog or swept.backlog
+            if swept.next_due_ms is not None:
+                next_due = swept.next_due_ms if next_due is None else min(next_due, swept.next_due_ms)
+            self._events_by_list[key] = swept.events
+        self.watched = set().union(*self._events_by_list.values())
+        if failures and len(failures) == len(lists):
+            raise failures[0]
+        if failures:
+            log.warning(
+                "Redis sweeper: %d of %d work lists failed (%r), retried in %s s; the others were swept",
+                len(failures),
+                len(lists),
+                failures[0],
+                LIST_RETRY_S,
+            )
+        return released, next_due, backlog
+
+    async def _sweep_list(self, key: str) -> _Swept:
         released = 0
         next_due: int | None = None
         backlog = False
-        members = await self.client.smembers(self.keys.events_with_holds())
-        self.watched = {str(member) for member in members}
-        for member in members:
-            event_id = str(member)
+        members = {str(member) for member in await self.client.smembers(key)}
+        for event_id in members:
             # One round trip per event: every lapsed hold released in one script run.
             freed, looked_at, ahead = await self.expire.expire_due(event_id, "redis_sweeper", self.batch)
             released += freed
@@ -243,12 +323,12 @@ class RedisSweeper:
                 since = self._empty_since.setdefault(event_id, time.monotonic())
                 if time.monotonic() - since < EMPTY_GRACE_S:
                     continue
-                await self.client.srem(self.keys.events_with_holds(), event_id)
+                await self.client.srem(key, event_id)
                 self._empty_since.pop(event_id, None)
                 # A hold made between the check and the SREM must not drop out of the list.
                 if await self.client.zcard(self.keys.expiries(event_id)):
-                    await self.client.sadd(self.keys.events_with_holds(), event_id)
-        return released, next_due, backlog
+                    await self.client.sadd(key, event_id)
+        return _Swept(released, next_due, backlog, frozenset(members))
 
 
 @dataclass
