@@ -17,7 +17,7 @@ INSTALL_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolat
 CHECK_LOCK := $(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
 	echo "requirements/*.txt do not satisfy pyproject.toml: run make lock"; exit 1; }
 
-.PHONY: run test test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
+.PHONY: run run-cluster test test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -44,6 +44,9 @@ lock: | $(BIN)/python  ## regenerate requirements/*.txt from pyproject.toml (uv,
 
 run: $(RUN_STAMP)  ## start engines, migrate, seed demo data when empty, serve the API
 	$(BIN)/ticketmaster run
+
+run-cluster: $(RUN_STAMP)  ## `make run` on a fresh local Redis Cluster, 3 primaries + 3 replicas
+	$(BIN)/ticketmaster run --local-cluster
 
 test: $(STAMP)  ## the whole suite (short forms of the slow load/chaos tests)
 	$(BIN)/pytest

@@ -91,11 +91,12 @@ def redis_url(engine_urls: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A seed node of a local 3-primary, 3-replica Redis Cluster (tests/cluster.py), started
-    once per session and only when a test asks for it."""
-    from tests.cluster import LocalRedisCluster
+    """A seed node of a local 3-primary, 3-replica Redis Cluster (ticketmaster.local_cluster,
+    on the machine's redis-server), started once per session and only when a test asks for it."""
+    from tests.cluster import REDIS
+    from ticketmaster.local_cluster import LocalRedisCluster
 
-    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"), binaries=REDIS)
     try:
         cluster.start()
         yield cluster.url

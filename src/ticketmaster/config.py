@@ -220,7 +220,8 @@ class Settings:
         if redis_cluster and (redis_url is None or redis_url.startswith("unix")):
             raise ConfigError(
                 f"{PREFIX}REDIS_CLUSTER=true needs {PREFIX}REDIS_URL: a redis:// or rediss:// seed node "
-                "of the cluster (the embedded Redis is a single node)"
+                "of the cluster (the embedded Redis is a single node; `ticketmaster run --local-cluster` "
+                "starts a local cluster)"
             )
         return cls(
             database_url=_read(env, "DATABASE_URL", _parse_url(("postgresql", "postgres")), None),

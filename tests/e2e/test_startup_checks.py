@@ -1,7 +1,7 @@
 """Start-up refuses a Redis that may evict keys (the gate relies on its idempotency
 records and hold keys surviving until they expire): ``serve``, ``worker`` and ``run``
 exit with a message naming ``maxmemory-policy`` instead of serving; on a Redis Cluster,
-when any node has another policy, naming that node."""
+when any node has another policy, naming that node; ``run --local-cluster`` with a Redis URL."""
 
 from __future__ import annotations
 
@@ -32,6 +32,20 @@ def evicting_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+def _refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``ticketmaster *args`` run to its end, which must be a failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout + done.stderr
+    return done
+
+
 @pytest.mark.parametrize("command", ["serve", "worker", "run"])
 def test_a_redis_that_may_evict_keys_is_refused_at_start_up(
     command: str, evicting_redis: RedisServer, server_env: dict[str, str]
@@ -43,15 +57,7 @@ def test_a_redis_that_may_evict_keys_is_refused_at_start_up(
         "TICKETMASTER_PORT": str(free_port()),
         "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "ticketmaster.entrypoints.cli.main", command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode != 0, done.stdout + done.stderr
+    done = _refused(env, command)
     assert "maxmemory-policy" in done.stderr, done.stderr
     assert "allkeys-lru" in done.stderr, done.stderr
     assert "noeviction" in done.stderr, done.stderr
@@ -82,3 +88,12 @@ def test_a_cluster_node_that_may_evict_keys_is_refused_at_start_up(
     assert "noeviction" in message, message
     assert not [other for other in nodes if other != address and other in message], message
     require_noeviction(on_cluster)  # restored: start-up goes on again
+
+
+def test_run_local_cluster_refuses_a_redis_url(server_env: dict[str, str], tmp_path: Path) -> None:
+    """``run --local-cluster`` starts its own Redis: a TICKETMASTER_REDIS_URL is a mistake."""
+    done = _refused(
+        {**os.environ, **server_env, "TICKETMASTER_DATA_DIR": str(tmp_path)}, "run", "--local-cluster"
+    )
+    assert "unset TICKETMASTER_REDIS_URL" in done.stderr, done.stderr
+    assert not list(tmp_path.glob("redis-cluster-*"))

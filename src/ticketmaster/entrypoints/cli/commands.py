@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -270,8 +272,43 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
         end_process(process, timeout=10)
 
 
+@contextmanager
+def local_cluster(settings: Settings, wanted: bool) -> Iterator[Settings]:
+    """With ``wanted``: settings pointed at a fresh local Redis Cluster (3 primaries, 3
+    replicas, ticketmaster.local_cluster) in a directory under the data dir, stopped and
+    removed on exit. Its state starts empty; events are rebuilt from PostgreSQL on first use."""
+    if not wanted:
+        yield settings
+        return
+    if settings.redis_url is not None:
+        raise SystemExit(f"ticketmaster: --local-cluster starts its own Redis; unset {PREFIX}REDIS_URL")
+    from ticketmaster.local_cluster import ClusterBinariesMissing, LocalRedisCluster
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="redis-cluster-", dir=settings.data_dir))
+    try:
+        cluster = LocalRedisCluster(directory, extra_args=("--hz", "50"))  # prompt key expiry
+        cluster.start()  # stops its nodes itself when it fails
+    except BaseException as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        if isinstance(exc, ClusterBinariesMissing):
+            raise SystemExit(f"ticketmaster: {exc}") from None
+        raise
+    try:
+        ports = ", ".join(str(node.port) for node in cluster.nodes)
+        print(
+            f"local Redis Cluster (3 primaries, 3 replicas; {cluster.binaries.server}) on 127.0.0.1 "
+            f"ports {ports}; seed {cluster.url}, {PREFIX}REDIS_CLUSTER=true",
+            flush=True,
+        )
+        yield replace(settings, redis_url=cluster.url, redis_cluster=True)
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    with engines(settings) as s:
+    with local_cluster(settings, args.local_cluster) as settings, engines(settings) as s:
         require_noeviction(s)
         upgrade_to_head(_db(s))
         if _catalog_is_empty(_db(s)):

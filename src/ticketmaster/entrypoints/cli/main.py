@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
             "a process that dies is replaced, SIGTERM/Ctrl-C stops them all, /metrics covers all"
             + (" (each also runs the background jobs)" if p is run else ""),
         )
+    run.add_argument(
+        "--local-cluster",
+        action="store_true",
+        help="run on a fresh local Redis Cluster of 3 primaries and 3 replicas (redis-server and "
+        "redis-cli on PATH, else the embedded Valkey's) instead of the embedded Valkey, as with "
+        "TICKETMASTER_REDIS_CLUSTER=true; it is stopped and removed on exit (`make run-cluster`)",
+    )
     worker = add(
         "worker",
         commands.worker,

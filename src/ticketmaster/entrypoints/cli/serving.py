@@ -19,7 +19,8 @@ port, bound once like the first and served by every process (entrypoints/http/in
 tells the two apart by the connection's local port).
 
 The processes are spawned (a fresh interpreter), so they read their settings from the
-environment; the parent exports the engine URLs it resolved (embedded engines included).
+environment; the parent exports the engine URLs it resolved (embedded engines and
+``run --local-cluster``'s cluster included) and whether Redis is a Cluster.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def serve_api(settings: Settings, *, workers: int, with_worker: bool = False) ->
         os.environ[MULTIPROC_DIR_ENV] = metrics_dir
         os.environ[PREFIX + "DATABASE_URL"] = settings.database_url
         os.environ[PREFIX + "REDIS_URL"] = settings.redis_url
+        os.environ[PREFIX + "REDIS_CLUSTER"] = "true" if settings.redis_cluster else "false"
         config = uvicorn.Config(
             _FACTORIES[with_worker], factory=True, workers=workers, **_uvicorn_options(settings)
         )
