@@ -17,6 +17,7 @@ from bench.onsale.arrivals import arrival_offsets
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
 MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
+SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,18 @@ class Model:
         start = self.env.now
         cost = self.costs[endpoint]
         for component in ("api", "redis", "postgres"):
-            yield from self._cpu(component, cost[component])
+            yield from self._sliced(component, cost[component])
         yield self.env.timeout(self.load.rtt_ms / 1000)
         self.out.requests[endpoint] += 1
         self.out.latency_ms[endpoint].append((self.env.now - start) * 1000)
+
+    def _sliced(self, component: str, seconds: float) -> Any:
+        """CPU in slices of at most SLICE_S: PostgreSQL's backends and the API's event loop
+        interleave work, so a cheap hold waits behind a slice of a purchase's CPU, not all
+        of it."""
+        slices = max(1, math.ceil(seconds / SLICE_S))
+        for _ in range(slices):
+            yield from self._cpu(component, seconds / slices)
 
     def background(self, endpoint: str, count: float) -> None:
         """``count`` requests' CPU as aggregate jobs (polls, joins): spread over the API
