@@ -161,20 +161,24 @@ async def test_a_refusal_says_whether_redis_has_every_idempotency_record(world: 
     assert not over_limit.records_complete
 
 
-async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
-    s = world.seats
-    fp = fingerprint(world.event_id, (s[0],))
-    short = await world.gate.hold(world.event_id, new_id("hold"), "usr_1", (s[0],), 50, fp, "k-short")
+async def _lapsed_hold(world: World, seat: str) -> GateResult:
+    """A 50 ms hold of the seat by usr_1, once it has lapsed on Redis's clock."""
+    fp = fingerprint(world.event_id, (seat,))
+    short = await world.gate.hold(world.event_id, new_id("hold"), "usr_1", (seat,), 50, fp, "k-short")
     assert short.outcome is Outcome.OK
-
-    async def redis_now_ms() -> int:
-        seconds, micros = await world.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
-
     deadline = short.expires_at_ms + 5_000
-    while (now := await redis_now_ms()) <= short.expires_at_ms:
+    while True:
+        seconds, micros = await world.redis.time()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        if now > short.expires_at_ms:
+            return short
         assert now < deadline
         await asyncio.sleep(0.005)
+
+
+async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
+    s = world.seats
+    short = await _lapsed_hold(world, s[0])
 
     taken = await world.hold([s[0]], user="usr_2")
 
@@ -183,6 +187,18 @@ async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
     # The late release of the expired hold leaves the new holder alone.
     assert await world.gate.release(world.event_id, short.hold_id, "usr_1", (s[0],)) == 0
     assert (await world.states())[s[0]].startswith(taken.hold_id + "|")
+
+
+async def test_a_change_after_a_hold_lapsed_rewrites_the_row_summary_made_before(world: World) -> None:
+    """seat_state.lua writes only what differs from a row's stored summary, which it infers
+    from the row's values: a hold that lapsed since that summary was made must not fool it
+    (row A: 4 and 5 seats around a lapsed hold, then 9 seats after a hold on seat 1)."""
+    s = world.seats
+    await _lapsed_hold(world, s[4])
+
+    assert (await world.hold([s[0]], user="usr_2")).outcome is Outcome.OK
+
+    assert await world.gate.index_problems(world.event_id) == {}
 
 
 async def test_one_call_frees_every_lapsed_hold_of_an_event_and_nothing_else(world: World) -> None:
