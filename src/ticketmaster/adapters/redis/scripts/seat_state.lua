@@ -61,10 +61,11 @@ local function row_values(index)
   return values or nil
 end
 
--- "v1,v2,...", each distinct value formatted once (a row holds few: 0 and a hold's expiry
--- on each of its seats).
+-- "v1,v2,...", each distinct value formatted once per script run (a row holds few: 0, -1
+-- and the expiry of each hold on it).
+local formatted = {[0] = '0', [-1] = '-1'}
 local function encode(values)
-  local texts, formatted = {}, {}
+  local texts = {}
   for i = 1, #values do
     local v = values[i]
     local text = formatted[v]
@@ -125,9 +126,9 @@ end
 -- row has lapsed (a value that is an expiry at or before now).
 local function summary_of(index, values, now)
   local longest, exact, run, due, lapsed = 0, {}, 0, nil, false
-  for i = 1, #values + 1 do
+  for i = 1, #values do
     local v = values[i]
-    if v and (v == 0 or (v > 0 and v <= now)) then
+    if v == 0 or (v > 0 and v <= now) then
       run = run + 1
       lapsed = lapsed or v > 0
     else
@@ -138,10 +139,16 @@ local function summary_of(index, values, now)
         exact[run] = true
         run = 0
       end
-      if v and v > now and (due == nil or v < due) then
+      if v > now and (due == nil or v < due) then
         due = v
       end
     end
+  end
+  if run > 0 then  -- the run at the row's end
+    if run > longest then
+      longest = run
+    end
+    exact[run] = true
   end
   local scores, row = {}, tonumber(index)
   for count = 1, MAX_BLOCK do
