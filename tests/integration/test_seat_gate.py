@@ -190,15 +190,29 @@ async def test_an_expired_hold_no_longer_blocks_its_seats(world: World) -> None:
 
 
 async def test_a_change_after_a_hold_lapsed_rewrites_the_row_summary_made_before(world: World) -> None:
-    """seat_state.lua writes only what differs from a row's stored summary, which it infers
-    from the row's values: a hold that lapsed since that summary was made must not fool it
-    (row A: 4 and 5 seats around a lapsed hold, then 9 seats after a hold on seat 1)."""
+    """seat_state.lua writes only what differs from a row's summary copy: a hold that lapsed
+    since the summary was made changes it more than the seat that changed (row A: 4 and 5
+    seats around a lapsed hold, then 9 seats after a hold on seat 1)."""
     s = world.seats
     await _lapsed_hold(world, s[4])
 
     assert (await world.hold([s[0]], user="usr_2")).outcome is Outcome.OK
 
     assert await world.gate.index_problems(world.event_id) == {}
+
+
+async def test_a_row_without_a_summary_copy_has_its_summary_written_whole(world: World) -> None:
+    """A row stored without the copy (by an older version) gets one at its next change."""
+    rows = world.keys.seat_rows(world.event_id)
+    assert (await world.hold([world.seats[0]])).outcome is Outcome.OK
+    await world.redis.hdel(rows, "=0")
+    await world.redis.delete(world.keys.row_fits(world.event_id))
+
+    assert (await world.hold([world.seats[5]], user="usr_2")).outcome is Outcome.OK
+
+    assert await world.redis.hget(rows, "=0") is not None
+    problems = await world.gate.index_problems(world.event_id)
+    assert set(problems) == {1}  # row B lost its fits with the deletion and was not changed
 
 
 async def test_one_call_frees_every_lapsed_hold_of_an_event_and_nothing_else(world: World) -> None:

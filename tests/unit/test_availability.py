@@ -11,6 +11,7 @@ from ticketmaster.domain.availability import (
     problems,
     seat_value,
     summarize,
+    summary_copy,
 )
 from ticketmaster.domain.layout import SectionLayout, VenueLayout
 from ticketmaster.domain.seats import SeatState
@@ -68,3 +69,14 @@ def test_problems_names_each_row_that_disagrees_with_the_seats_or_itself() -> No
         2: RowProblem("seats 'A-3-' point at row 1")
     }
     assert (r0.seat_prefix, r1.seats, r2.seat(1)) == ("A-1-", 2, "A-3-1")
+
+
+def test_the_summary_copy_names_each_count_then_the_due_time_and_is_checked() -> None:
+    layout = VenueLayout("v", (SectionLayout("A", "A", (("1", 3),)),))
+    fits = {1: True, 2: False, 3: True}
+    assert summary_copy(fits, None) == "csc-----|"
+    assert summary_copy({1: True}, NOW + 10) == f"c-------|{NOW + 10}"
+    row = StoredRow("A-1-", (0, 0, 0), fits, None, copy="csc-----|")
+    assert problems(layout.ranked_rows, {}, {0: row}, {"A-1-": 0}, NOW) == {}
+    stale = StoredRow("A-1-", (0, 0, 0), fits, None, copy="c-------|")
+    assert "summary copy" in str(problems(layout.ranked_rows, {}, {0: stale}, {"A-1-": 0}, NOW)[0])

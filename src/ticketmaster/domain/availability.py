@@ -8,7 +8,9 @@ the seat available, so the values never need a sweeper. The row's summary at an 
 seats and whether one of them strands no seat (``best_available``), and the earliest expiry
 still ahead (``due``), when the summary must be worked out again. The gate keeps the
 summary as of the last change of the row (or of the last search after ``due``); ``problems``
-checks a stored index against the seat states, for reconcile and audit.
+checks a stored index against the seat states, for reconcile and audit. Beside each row
+the gate keeps a copy of the summary it stored (``summary_copy``), so a seat change writes
+only what differs from it; the check holds the copy to the summary too.
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ def summarize(values: Sequence[int], now_ms: int) -> RowSummary:
     return RowSummary(fits, min(ahead) if ahead else None)
 
 
+def summary_copy(fits: dict[int, bool], due: int | None) -> str:
+    """The gate's copy of a row's summary: per count 1..8 "c" (fits without stranding),
+    "s" (every choice strands a seat) or "-" (no choice), then "|" and the due time."""
+    marks = "".join(
+        ("c" if fits[count] else "s") if count in fits else "-" for count in range(1, MAX_SEATS_PER_HOLD + 1)
+    )
+    return f"{marks}|{'' if due is None else due}"
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """What is wrong with one row of a stored index; ``seats`` those whose values differ
@@ -83,6 +94,8 @@ class StoredRow:
     values: tuple[int, ...]
     fits: dict[int, bool]
     due: int | None
+    copy: str | None = None
+    """The row's summary copy (``summary_copy``); None when the gate kept none."""
 
 
 def problems(
@@ -125,6 +138,10 @@ def problems(
         if (got.fits, got.due) != (summary.fits, summary.due):
             found[row.index] = RowProblem(
                 f"summary {got.fits}/{got.due}, expected {summary.fits}/{summary.due}"
+            )
+        elif got.copy is not None and got.copy != summary_copy(got.fits, got.due):
+            found[row.index] = RowProblem(
+                f"summary copy {got.copy!r}, expected {summary_copy(got.fits, got.due)!r}"
             )
     extra = sorted(set(stored) - {r.index for r in rows})
     for index in extra:

@@ -23,6 +23,7 @@ def _decode(
     """(row index -> stored row, seat-id prefix -> row index) from the raw index keys."""
     index_of = {field[1:]: int(value) for field, value in raw_rows.items() if field.startswith("#")}
     prefixes = {int(field[1:]): value for field, value in raw_rows.items() if field.startswith("@")}
+    copies = {int(field[1:]): value for field, value in raw_rows.items() if field.startswith("=")}
     summaries: dict[int, dict[int, bool]] = {}
     for member, score in fits:
         count, _, index = member.partition(":")
@@ -35,6 +36,7 @@ def _decode(
             values=tuple(int(v) for v in value.split(",") if v),
             fits=summaries.get(int(field), {}),
             due=dues.get(int(field)),
+            copy=copies.get(int(field)),
         )
         for field, value in raw_rows.items()
         if field.isdigit()

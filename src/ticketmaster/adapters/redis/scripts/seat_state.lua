@@ -9,6 +9,10 @@ Uses the including script's locals, bound from its KEYS:
                    "<index>"   -> the row's seat values "v1,v2,...": 0 AVAILABLE, -1 SOLD,
                                   else the expiry of the hold on the seat (a lapsed one
                                   leaves it available: the values need no sweeper)
+                   "=<index>"  -> a copy of the row's summary as fits and due hold it:
+                                  per count 1..8 "c" (a choice strands no seat), "s"
+                                  (every choice strands one) or "-" (none), then "|"
+                                  and the due score ("" when the row has none)
                    "@<index>"  -> the seat-id prefix of the row (its seats: prefix .. n)
                    "#<prefix>" -> the row's index
   fits_key   zset  the rows' summaries: member "<count>:<index>" for each count 1..8 the row
@@ -20,26 +24,28 @@ Uses the including script's locals, bound from its KEYS:
 
 set_seat(seat, state): write a seat's state (nil = AVAILABLE) and its index value.
 install_row(index, prefix, n): (re)build a row's index entry from the seat states.
-summarize(index, values, now): store the row's summary as of now.
+summarize(index, values, now): store the row's summary as of now, whole.
 row_values(index): the row's values as numbers (decoded once per script run), or nil.
 save_rows(now): write every row set_seat or install_row changed, with its summary.
 
-Cost (issue 11): a seat change costs its row one HGET and one HSET of the values, decoded
-by cjson (C) and encoded with each distinct value formatted once; of the summary only what
-differs from the stored one is written (a one-seat change rarely changes any fits member
-or the due score). The stored summary is known without reading it: it was made from the
-values this script found, as of the row's last change or search, and a summary as of now
-differs from it only if a hold on the row lapsed in between; then the stored due says.
-So a summary that drifted from its values is no longer rewritten by the row's next change,
-only whole: by a rebuild (install_row: reconcile's index repair, hold_best's drift check)
-or by hold_best's summarize (of a due row, or of one whose summary promised a choice).
+Cost (issue 11): a seat change costs its row one HMGET (values and summary copy) and one
+HSET; the values are decoded by cjson (C) and encoded with each distinct value formatted
+once, and of the summary only what differs from the copy is written: a one-seat change
+rarely changes any fits member or the due score. Every summary write goes through
+write_summary, which keeps the copy in step; a row without a copy (rebuilt, or stored by
+an older version) has its summary written whole. So a summary that drifted from its copy
+is not rewritten by the row's next change, only by a rebuild (install_row: reconcile's
+index repair, hold_best's drift check); the index check (domain/availability.py) compares
+the copy with the sorted sets too. (Scripts of a version without the copy, still running
+beside this one, would leave copies stale: the check reports those rows, reconcile
+rebuilds them.)
 ]]
 local SPAN = 16777216  -- 2^24: rows an event's summary scores tell apart
 local MAX_BLOCK = 8
 -- Per row index touched by this script run: its values (false: no such row), whether they
--- changed, its values as this run found them (the stored summary's, false once the row
--- is rebuilt or summarized whole) and, per seat-id prefix, its row index (false: none).
-local row_cache, dirty_rows, row_before, index_of_prefix = {}, {}, {}, {}
+-- changed, its summary copy (false: none, write the summary whole) and, per seat-id prefix,
+-- its row index (false: none).
+local row_cache, dirty_rows, summary_copy, index_of_prefix = {}, {}, {}, {}
 
 local function seat_value(state)
   if not state then
@@ -54,9 +60,10 @@ end
 local function row_values(index)
   local values = row_cache[index]
   if values == nil then
-    local text = redis.call('HGET', rows_key, index)
-    values = text and cjson.decode('[' .. text .. ']') or false
+    local found = redis.call('HMGET', rows_key, index, '=' .. index)
+    values = found[1] and cjson.decode('[' .. found[1] .. ']') or false
     row_cache[index] = values
+    summary_copy[index] = found[2] or false
   end
   return values or nil
 end
@@ -96,9 +103,6 @@ local function set_seat(seat, state)
   local values = index and row_values(index)
   number = tonumber(number)
   if values and number >= 1 and number <= #values then
-    if row_before[index] == nil then
-      row_before[index] = {unpack(values)}  -- what the stored summary was made from
-    end
     values[number] = seat_value(state)
     dirty_rows[index] = true
   end
@@ -118,19 +122,16 @@ local function install_row(index, prefix, n)
   index_of_prefix[prefix] = index
   row_cache[index] = values
   dirty_rows[index] = true
-  row_before[index] = false  -- rebuilt: its summary is written whole
+  summary_copy[index] = false  -- rebuilt: its summary is written whole
 end
 
--- The row's summary as of now: scores[count] (its fits score, false when no choice of
--- count seats fits), the earliest hold expiry ahead (nil: none), and whether a hold on the
--- row has lapsed (a value that is an expiry at or before now).
-local function summary_of(index, values, now)
-  local longest, exact, run, due, lapsed = 0, {}, 0, nil, false
+-- The row's summary as of now, as its copy is stored ("=<index>" above).
+local function summary_of(values, now)
+  local longest, exact, run, due = 0, {}, 0, nil
   for i = 1, #values do
     local v = values[i]
     if v == 0 or (v > 0 and v <= now) then
       run = run + 1
-      lapsed = lapsed or v > 0
     else
       if run > 0 then
         if run > longest then
@@ -150,26 +151,28 @@ local function summary_of(index, values, now)
     end
     exact[run] = true
   end
-  local scores, row = {}, tonumber(index)
+  local marks = {}
   for count = 1, MAX_BLOCK do
-    scores[count] = longest >= count
-      and count * 2 * SPAN + ((exact[count] or longest >= count + 2) and 0 or SPAN) + row
+    marks[count] = longest < count and '-' or ((exact[count] or longest >= count + 2) and 'c' or 's')
   end
-  return scores, due, lapsed
+  return table.concat(marks) .. '|' .. (due and string.format('%d', due) or '')
 end
 
--- Store a row's summary, writing only what differs from the stored one (before_scores and
--- before_due; before_scores nil: unknown, write it whole).
-local function write_summary(index, scores, due, before_scores, before_due)
+-- Write the fits members and due score of a row's summary (its copy's text) that differ
+-- from the copy stored before (false: write them all); returns whether anything differed.
+local function write_summary(index, summary, before)
+  if summary == before then
+    return false
+  end
   local add, gone = {}, {}
   for count = 1, MAX_BLOCK do
-    local score = scores[count]
-    if not before_scores or score ~= before_scores[count] then
-      if score then
-        add[#add + 1] = score
-        add[#add + 1] = count .. ':' .. index
-      else
+    local mark = string.sub(summary, count, count)
+    if not before or mark ~= string.sub(before, count, count) then
+      if mark == '-' then
         gone[#gone + 1] = count .. ':' .. index
+      else
+        add[#add + 1] = count * 2 * SPAN + (mark == 'c' and 0 or SPAN) + tonumber(index)
+        add[#add + 1] = count .. ':' .. index
       end
     end
   end
@@ -179,49 +182,33 @@ local function write_summary(index, scores, due, before_scores, before_due)
   if #gone > 0 then
     redis.call('ZREM', fits_key, unpack(gone))
   end
-  if not before_scores or due ~= before_due then
-    if due then
+  local due = string.sub(summary, MAX_BLOCK + 2)
+  if not before or due ~= string.sub(before, MAX_BLOCK + 2) then
+    if due ~= '' then
       redis.call('ZADD', due_key, due, index)
     else
       redis.call('ZREM', due_key, index)
     end
   end
+  summary_copy[index] = summary
+  return true
 end
 
 local function summarize(index, values, now)
-  local scores, due = summary_of(index, values, now)
-  write_summary(index, scores, due, nil, nil)
-  if dirty_rows[index] then
-    row_before[index] = false  -- stored as of other values than this run found
+  write_summary(index, summary_of(values, now), false)
+  if row_cache[index] then
+    redis.call('HSET', rows_key, '=' .. index, summary_copy[index])
   end
-end
-
--- The stored summary of a row whose values were `before` when this run first changed them
--- (scores, due), or nil when unknown. It was made from them as of some instant up to now
--- (their last change or search) and equals their summary as of now unless a hold on the
--- row lapsed in between: then the stored due, the earliest expiry after that instant, is
--- at or before now.
-local function stored_summary(index, before, now)
-  if not before then
-    return nil
-  end
-  local scores, due, lapsed = summary_of(index, before, now)
-  if lapsed then
-    local stored_due = redis.call('ZSCORE', due_key, index)
-    if stored_due and tonumber(stored_due) <= now then
-      return nil
-    end
-  end
-  return scores, due
 end
 
 local function save_rows(now)
   for index in pairs(dirty_rows) do
     local values = row_cache[index]
-    redis.call('HSET', rows_key, index, encode(values))
-    local scores, due = summary_of(index, values, now)
-    local before_scores, before_due = stored_summary(index, row_before[index], now)
-    write_summary(index, scores, due, before_scores, before_due)
+    if write_summary(index, summary_of(values, now), summary_copy[index]) then
+      redis.call('HSET', rows_key, index, encode(values), '=' .. index, summary_copy[index])
+    else
+      redis.call('HSET', rows_key, index, encode(values))
+    end
   end
-  dirty_rows, row_before = {}, {}
+  dirty_rows = {}
 end
