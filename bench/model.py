@@ -4,6 +4,7 @@ itself; :mod:`bench.simulate` documents the model, runs it, sizes the fleet and 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import random
@@ -17,6 +18,7 @@ from bench.onsale.arrivals import arrival_offsets
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
 MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
+MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
 
 
@@ -84,6 +86,14 @@ def load_costs(path: Path) -> dict[str, dict[str, float]]:
     }
 
 
+@dataclass
+class View:
+    """A buyer's copy of the seat map: a shared snapshot, less the seats it learned are gone."""
+
+    seats: list[int]
+    removed: set[int] = field(default_factory=set)
+
+
 class Model:
     def __init__(self, load: Load, fleet: Fleet, costs: dict[str, dict[str, float]]) -> None:
         import simpy
@@ -107,7 +117,9 @@ class Model:
         self.rate = (load.admission_per_min or 10 * load.seats) / 60
         self.cap = load.max_admitted or min(2 * load.seats, 10_000)
         self.shopping = 0
-        self.stalled: deque[Any] = deque()  # shoppers waiting for seats to come back
+        # Shoppers waiting for seats to come back, by how many seats each wants.
+        self.stalled: dict[int, deque[Any]] = {count: deque() for count in COUNTS}
+        self._map: tuple[float, list[int]] | None = None  # (read at, available seats then)
 
     # --- service ------------------------------------------------------------------------
 
@@ -211,8 +223,9 @@ class Model:
             waiting = joined - self.out.admitted - self.out.left_queue
             if waiting > 0:
                 self.background("queue_status", LOAD_STEP_S * self._poll_rate(waiting, now < open_at))
-            if self.stalled:
-                self.background("queue_status", LOAD_STEP_S * len(self.stalled) / self.load.poll_s)
+            stalled = sum(len(q) for q in self.stalled.values())
+            if stalled:
+                self.background("queue_status", LOAD_STEP_S * stalled / self.load.poll_s)
             yield self.env.timeout(LOAD_STEP_S)
 
     def _poll_rate(self, waiting: int, before_open: bool) -> float:
@@ -258,15 +271,28 @@ class Model:
 
     # --- one admitted buyer -----------------------------------------------------------------
 
-    def _pick(self, count: int) -> list[int]:
-        """Front-biased seats from those available now (adjacent when the row allows)."""
-        if len(self.available) < count:
+    def seat_map_copy(self) -> View:
+        """The seat map a buyer just read: the harness's buyers share one parse of it for
+        MAP_REUSE_S, then choose (and retry after 409s) from their copy, not from the truth."""
+        if self._map is None or self.env.now - self._map[0] > MAP_REUSE_S:
+            self._map = (self.env.now, list(self.available))
+        return View(self._map[1])
+
+    def pick(self, count: int, view: View) -> list[int]:
+        """Front-biased seats free in ``view`` (adjacent when the row allows), [] when fewer
+        than ``count`` are."""
+        seats, removed = view.seats, view.removed
+        if len(seats) - len(removed) < count:
             return []
         k = 5.0 * self.load.front_bias
         u = self.rng.random()
         rank = -math.log(1 - u * (1 - math.exp(-k))) / k if k else u
-        j = min(bisect.bisect_left(self.available, int(rank * self.load.seats)), len(self.available) - count)
-        return self.available[j : j + count]
+        j = bisect.bisect_left(seats, int(rank * self.load.seats))
+        after = [s for s in itertools.islice(seats, j, None) if s not in removed][:count]
+        if len(after) == count:
+            return after
+        before = [s for s in reversed(seats[:j]) if s not in removed][: count - len(after)]
+        return sorted(before) + after
 
     def _take(self, seats: list[int]) -> bool:
         positions = [bisect.bisect_left(self.available, s) for s in seats]
@@ -284,8 +310,18 @@ class Model:
         yield self.env.timeout(self.load.hold_ttl_s)
         for s in seats:
             bisect.insort(self.available, s)
-        for _ in range(min(len(self.stalled), 2 * len(seats))):
-            self.stalled.popleft().succeed()
+        self.wake_fitting(2 * len(seats))
+
+    def wake_fitting(self, up_to: int) -> None:
+        """Wake up to ``up_to`` stalled shoppers who could fit in what is free now, as the
+        harness's buyers, re-reading the map every 2 s, find it: one wanting four seats does
+        not take the turn of one wanting the single seat that came back."""
+        fits = [q for count, q in self.stalled.items() if count <= len(self.available) and q]
+        while up_to > 0 and fits:
+            queue = self.rng.choices(fits, weights=[len(q) for q in fits])[0]
+            queue.popleft().succeed()
+            up_to -= 1
+            fits = [q for q in fits if q]
 
     def _shop(self) -> Any:
         ld, rng = self.load, self.rng
@@ -295,7 +331,8 @@ class Model:
             count = rng.choice(COUNTS)
             while not self.over.triggered:
                 yield from self.request("seat_map")
-                choice = self._pick(count)
+                view = self.seat_map_copy()
+                choice = self.pick(count, view)
                 if choice:
                     yield self.env.timeout(rng.uniform(*ld.think_s))
                 for _ in range(ld.max_retries + 1 if choice else 0):
@@ -311,14 +348,22 @@ class Model:
                         yield from self._pay_or_abandon(seats)
                         return
                     self.out.holds_409 += 1
-                    choice = self._pick(count)
+                    view.removed.update(seats)  # as the harness drops the seats a 409 names
+                    choice = self.pick(count, view)
+                    if not choice:  # its copy has nothing left that fits: read the map again
+                        yield from self.request("seat_map")
+                        view = self.seat_map_copy()
+                        choice = self.pick(count, view)
                     if not choice:
                         break
+                else:
+                    if choice:
+                        return  # every try was a 409: the harness's buyer gives up ("conflicts")
                 # No seats (all held or sold): wait until holds lapse, then look again, as the
                 # benchmark's buyers do (back through the waiting room, polling meanwhile: that
                 # load is counted with the waiters'). A release wakes a few waiters per seat.
                 wake = self.env.event()
-                self.stalled.append(wake)
+                self.stalled[count].append(wake)
                 yield wake | self.over
                 yield self.env.timeout(rng.uniform(0.0, 2 * ld.poll_s))
                 yield from self.request("queue_status")

@@ -45,3 +45,30 @@ def test_a_cheap_request_waits_behind_a_slice_of_an_expensive_one_not_all_of_it(
 
     assert done["hold"] < 3 * SLICE_S  # one slice of the purchase, then its own CPU
     assert done["purchase"] >= heavy
+
+
+def test_a_released_seat_wakes_only_shoppers_it_can_serve() -> None:
+    model = Model(Load(seats=10), Fleet(), COSTS)
+    model.available = [5]
+    wants_one, wants_four = model.env.event(), model.env.event()
+    model.stalled[1].append(wants_one)
+    model.stalled[4].append(wants_four)
+
+    model.wake_fitting(2)
+
+    assert wants_one.triggered
+    assert not wants_four.triggered
+
+
+def test_a_buyer_chooses_from_its_copy_of_the_map_less_the_seats_a_409_named() -> None:
+    model = Model(Load(seats=10, front_bias=0.0), Fleet(), COSTS)
+    model.available = list(range(10))
+    view = model.seat_map_copy()
+    model.available = [7, 8, 9]  # others took seats meanwhile; the copy does not know
+    view.removed.update(range(5))
+
+    for _ in range(20):
+        choice = model.pick(2, view)
+        assert len(choice) == 2
+        assert not set(choice) & set(range(5))
+    assert model.seat_map_copy().seats is view.seats  # one parse serves every buyer for a while
