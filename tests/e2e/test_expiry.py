@@ -612,13 +612,12 @@ async def test_a_stalled_primary_does_not_hold_up_the_sweep_of_the_others(
     host, port = paused.rsplit(":", 1)
     node = redis.Redis(host=host, port=int(port), decode_responses=True)
     try:
-        await node.client_pause(1500, all=True)
-        started = time.monotonic()
+        await node.client_pause(3000, all=True)
         released, _, _ = await sweeper.sweep()
-        took = time.monotonic() - started
-        assert released == 2, released  # the other primary's two holds
+        # Only the other primary's two holds: had the sweep waited for the paused primary to
+        # answer again, it would have released all four.
+        assert released == 2, released
         assert not await c.redis.hgetall(c.keys.seats(other))
-        assert took < 1.2, took  # did not wait for the paused primary
 
         async def all_released() -> bool | None:
             await sweeper.sweep()
