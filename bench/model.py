@@ -18,6 +18,7 @@ from bench.onsale.arrivals import arrival_offsets
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
 MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
+RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT_MS
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
 
@@ -115,6 +116,9 @@ class Model:
         self.sold = 0
         self.over = simpy.Event(self.env)
         self.rate = (load.admission_per_min or 10 * load.seats) / 60
+        # The counter's measured speed, as queue_admit.lua keeps it (an EWMA while waiters
+        # remain): the server's wait estimates, and so how often waiters poll, follow it.
+        self.speed = self.rate
         self.cap = load.max_admitted or min(2 * load.seats, 10_000)
         self.shopping = 0
         # Shoppers waiting for seats to come back, by how many seats each wants.
@@ -222,24 +226,26 @@ class Model:
                 self.background("queue_join", new)
             waiting = joined - self.out.admitted - self.out.left_queue
             if waiting > 0:
-                self.background("queue_status", LOAD_STEP_S * self._poll_rate(waiting, now < open_at))
+                self.background("queue_status", LOAD_STEP_S * self.poll_rate(waiting, now < open_at))
             stalled = sum(len(q) for q in self.stalled.values())
             if stalled:
                 self.background("queue_status", LOAD_STEP_S * stalled / self.load.poll_s)
             yield self.env.timeout(LOAD_STEP_S)
 
-    def _poll_rate(self, waiting: int, before_open: bool) -> float:
+    def poll_rate(self, waiting: int, before_open: bool) -> float:
         """Polls/s of ``waiting`` waiters spread over the line, each every clamp(ahead /
         rate / 3, poll, 15) s (before the opening: once per poll interval, on average)."""
         p = self.load.poll_s
         if before_open:
             return waiting / max(p, MAX_POLL_S)
-        a1 = min(waiting, 3 * self.rate * p)
-        a2 = min(waiting, 3 * self.rate * MAX_POLL_S)
-        rate = a1 / p + (3 * self.rate * math.log(a2 / a1) if a2 > a1 > 0 else 0.0)
+        speed = max(self.speed, self.rate / 100)  # the estimate's floor (domain/waiting_room.py)
+        a1 = min(waiting, 3 * speed * p)
+        a2 = min(waiting, 3 * speed * MAX_POLL_S)
+        rate = a1 / p + (3 * speed * math.log(a2 / a1) if a2 > a1 > 0 else 0.0)
         return rate + max(0.0, waiting - a2) / MAX_POLL_S
 
     def _ticker(self, arrive: list[float], leave: list[float], queue: list[int], open_at: float) -> Any:
+        arrive_sorted = sorted(arrive)
         yield self.env.timeout(open_at)
         admitted_at: list[float] = []  # admission times still inside the window
         window = self.load.admission_window_s or self.load.hold_ttl_s
@@ -247,6 +253,7 @@ class Model:
         while not self.over.triggered:
             now = self.env.now
             budget = self.rate * (now - last)
+            elapsed, passed_before = now - last, i
             last = now
             while admitted_at and admitted_at[0] <= now - window:
                 admitted_at.pop(0)
@@ -266,6 +273,10 @@ class Model:
                 self.out.waits.append(now - max(arrive[buyer], open_at))
                 self.env.process(self._shop())
             last -= carry / self.rate if self.rate else 0.0
+            joined = bisect.bisect_right(arrive_sorted, now)
+            if elapsed > 0 and i < joined:
+                alpha = 1 - math.exp(-elapsed / RATE_TIME_CONSTANT_S)
+                self.speed += alpha * ((i - passed_before) / elapsed - self.speed)
             self.out.max_admitted_at_once = max(self.out.max_admitted_at_once, self.shopping)
             yield self.env.timeout(TICK_S * self.rng.uniform(0.8, 1.2))
 

@@ -72,3 +72,16 @@ def test_a_buyer_chooses_from_its_copy_of_the_map_less_the_seats_a_409_named() -
         assert len(choice) == 2
         assert not set(choice) & set(range(5))
     assert model.seat_map_copy().seats is view.seats  # one parse serves every buyer for a while
+
+
+def test_waiters_poll_less_when_the_counter_slows() -> None:
+    # The server's wait estimate follows the counter's measured speed, and a waiting page polls
+    # every third of its estimate (at least every poll_s, at most every 15 s).
+    model = Model(Load(seats=5000, poll_s=2.0), Fleet(), COSTS)
+    model.speed = model.rate
+    moving = model.poll_rate(20_000, before_open=False)
+    model.speed = 0.0  # the cap is reached: the counter stands still
+    stalled = model.poll_rate(20_000, before_open=False)
+
+    assert stalled < moving / 4
+    assert stalled >= 20_000 / 15  # nobody polls less than once every 15 s
