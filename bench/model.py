@@ -18,6 +18,7 @@ from bench.onsale.arrivals import arrival_offsets
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
 MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
+STALL_CYCLE_S = 8.0  # buyer.py without seats: 2 map reads 2 s apart, a 2-6 s pause, join again
 RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT_MS
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
@@ -189,7 +190,7 @@ class Model:
         queue = order + list(range(early, ld.buyers))  # queue position -> buyer
         patience = ld.queue_patience_s
         leave = [a + self.rng.expovariate(1 / patience) if patience else math.inf for a in arrive]
-        self.env.process(self._joins_and_polls(arrive, open_at))
+        self.env.process(self.joins_and_polls(arrive, open_at))
         self.env.process(self._ticker(arrive, leave, queue, open_at))
         if self.fleet.client_cpu and self.cores is not None:
             self.env.process(self._client_load())
@@ -215,7 +216,7 @@ class Model:
             yield core
             yield self.env.timeout(seconds)
 
-    def _joins_and_polls(self, arrive: list[float], open_at: float) -> Any:
+    def joins_and_polls(self, arrive: list[float], open_at: float) -> Any:
         """Joins and status polls of the waiting crowd, in aggregate every LOAD_STEP_S."""
         joined = 0
         while not self.over.triggered:
@@ -229,7 +230,12 @@ class Model:
                 self.background("queue_status", LOAD_STEP_S * self.poll_rate(waiting, now < open_at))
             stalled = sum(len(q) for q in self.stalled.values())
             if stalled:
-                self.background("queue_status", LOAD_STEP_S * stalled / self.load.poll_s)
+                # Each goes round bench/onsale/buyer.py's loop: two map reads, a pause, a join
+                # again and a status poll, once every STALL_CYCLE_S.
+                cycles = LOAD_STEP_S * stalled / STALL_CYCLE_S
+                self.background("seat_map", 2 * cycles)
+                self.background("queue_join", cycles)
+                self.background("queue_status", cycles)
             yield self.env.timeout(LOAD_STEP_S)
 
     def poll_rate(self, waiting: int, before_open: bool) -> float:

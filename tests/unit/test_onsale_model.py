@@ -85,3 +85,17 @@ def test_waiters_poll_less_when_the_counter_slows() -> None:
 
     assert stalled < moving / 4
     assert stalled >= 20_000 / 15  # nobody polls less than once every 15 s
+
+
+def test_shoppers_without_seats_load_the_system_as_the_harness_buyers_loop() -> None:
+    # bench/onsale/buyer.py: two map reads, a pause, join again and poll, every STALL_CYCLE_S.
+    model = Model(Load(seats=10, poll_s=2.0), Fleet(), COSTS)
+    for _ in range(800):
+        model.stalled[2].append(model.env.event())
+    model.env.process(model.joins_and_polls([], open_at=0.0))
+    model.env.run(until=8.0)
+
+    requests = model.out.requests
+    assert requests["queue_join"] == requests["queue_status"]
+    assert requests["seat_map"] == 2 * requests["queue_join"]
+    assert 700 <= requests["queue_status"] <= 900  # 800 shoppers, one cycle of 8 s each
