@@ -333,6 +333,7 @@ async def test_a_replay_that_finds_its_hold_voided_starts_afresh() -> None:
     assert hold.id == gate.holds_asked[-1] != "hold_doubt"
     assert holds.rows[hold.id].status is HoldStatus.ACTIVE
     assert holds.rows["hold_doubt"].is_void
+    assert gate.released == [("hold_doubt", KEY)]  # the void hold's Redis state let go
 
 
 async def test_an_adoption_that_meets_a_void_row_is_not_answered_with_it() -> None:
@@ -351,6 +352,7 @@ async def test_an_adoption_that_meets_a_void_row_is_not_answered_with_it() -> No
 
     assert hold.id == gate.holds_asked[-1] != "hold_doubt"
     assert holds.rows["hold_doubt"].is_void
+    assert ("hold_doubt", KEY) in gate.released
 
 
 async def test_a_hold_in_doubt_past_its_expiry_is_left_to_redis() -> None:

@@ -254,6 +254,7 @@ class HoldService:
                 # Another request adopted the same hold, or it was voided (in doubt, never made).
                 existing = await self.holds.get(hold.id)
                 if existing is None or existing.is_void:
+                    await self._undo(hold, key)  # whoever voided it may not have released it yet
                     future.set_result(None)
                     return None
             future.set_result(hold)
@@ -300,8 +301,11 @@ class HoldService:
         delay = 0.005
         while time.monotonic() < deadline:
             hold = await self.holds.get(reply.hold_id)
+            if hold is not None and hold.is_void:
+                await self._undo(hold, key)  # never made: let its seats and the key go, then afresh
+                return None
             if hold is not None:
-                return None if hold.is_void else hold
+                return hold
             # The first request runs in another process; if it was undone, start afresh.
             if await self.gate.idempotency_record(cmd.event_id, cmd.user_id, key) is None:
                 return None
