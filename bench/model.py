@@ -305,11 +305,12 @@ class Model:
         u = self.rng.random()
         rank = -math.log(1 - u * (1 - math.exp(-k))) / k if k else u
         j = bisect.bisect_left(seats, int(rank * self.load.seats))
-        after = [s for s in itertools.islice(seats, j, None) if s not in removed][:count]
+        free = (s for s in itertools.islice(seats, j, None) if s not in removed)
+        after = list(itertools.islice(free, count))
         if len(after) == count:
             return after
-        before = [s for s in reversed(seats[:j]) if s not in removed][: count - len(after)]
-        return sorted(before) + after
+        back = (seats[i] for i in range(j - 1, -1, -1) if seats[i] not in removed)
+        return sorted(itertools.islice(back, count - len(after))) + after
 
     def _take(self, seats: list[int]) -> bool:
         positions = [bisect.bisect_left(self.available, s) for s in seats]
