@@ -21,9 +21,9 @@ from pathlib import Path
 
 from bench.holds import HoldRequests, hold_bench_env, stadium_deployment
 from bench.http1 import build_get
-from bench.loadgen import RequestSource, run_event_loop, run_load
+from bench.loadgen import LoadResult, RequestSource, run_event_loop, run_load
 from bench.machine import cpu_by_pid, pids_named
-from bench.sut import add_target_arguments
+from bench.sut import Target, add_target_arguments
 
 
 def _is_our_worker(pid: int) -> bool:
@@ -34,6 +34,28 @@ def _is_our_worker(pid: int) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return parent == os.getpid() and b"worker" in argv
+
+
+def cpu_per_answer(
+    target: Target,
+    source: RequestSource,
+    groups: dict[str, Callable[[], list[int]]],
+    args: argparse.Namespace,
+) -> tuple[LoadResult, dict[str, float]]:
+    """One closed-loop run of ``args.clients`` clients, and the CPU µs per answered request
+    of each process group (``groups``: name -> its current pids) and of this client."""
+    before = {k: cpu_by_pid(pids()) for k, pids in groups.items()}
+    client0 = time.process_time()
+    result = run_event_loop(
+        run_load(target.host, target.port, source, args.clients, args.duration, args.warmup)
+    )
+    used = {  # a process started meanwhile counts from zero
+        k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in cpu_by_pid(pids()).items())
+        for k, pids in groups.items()
+    } | {"client": time.process_time() - client0}
+    wall = args.duration + args.warmup  # CPU is sampled over warm-up and window
+    answered = sum(result.statuses.values()) * wall / args.duration
+    return result, {k: 1e6 * u / answered if answered else 0.0 for k, u in used.items()}
 
 
 def main() -> int:
@@ -65,21 +87,11 @@ def main() -> int:
                 ("holds", HoldRequests(target.host, target.port, tokens, round_no, per_round)),
             ]
             for name, source in sources:
-                before = {k: cpu_by_pid(pids()) for k, pids in groups.items()}
-                client0 = time.process_time()
-                result = run_event_loop(
-                    run_load(target.host, target.port, source, args.clients, args.duration, args.warmup)
-                )
-                used = {  # a process started meanwhile counts from zero
-                    k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in cpu_by_pid(pids()).items())
-                    for k, pids in groups.items()
-                } | {"client": time.process_time() - client0}
-                wall = args.duration + args.warmup  # CPU is sampled over warm-up and window
-                answered = sum(result.statuses.values()) * wall / args.duration
-                costs = "  ".join(
-                    f"{k} {1e6 * u / answered:5.0f} ({100 * u / wall:3.0f}%)" for k, u in used.items()
-                )
+                result, costs_us = cpu_per_answer(target, source, groups, args)
                 rate = sum(result.statuses.values()) / args.duration
+                costs = "  ".join(
+                    f"{k} {us:5.0f} ({100 * us * rate / 1e6:3.0f}%)" for k, us in costs_us.items()
+                )
                 print(f"{name:<8} {rate:7.0f}/s  {costs}", flush=True)
     return 0
 

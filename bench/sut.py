@@ -116,9 +116,15 @@ def on_sale_event_ids(database_url: str, within_seconds: float = 60.0) -> list[s
     return ids
 
 
-def delete_namespace(redis_url: str, namespace: str) -> None:
+def sync_client(redis_url: str, cluster: bool = False) -> redis.Redis | redis.RedisCluster:
+    """A blocking client of the deployment's Redis; with ``cluster``, ``redis_url`` is a
+    seed node (keys of other slots are routed, scans cover every primary)."""
+    return redis.RedisCluster.from_url(redis_url) if cluster else redis.Redis.from_url(redis_url)
+
+
+def delete_namespace(redis_url: str, namespace: str, cluster: bool = False) -> None:
     """Delete every key of a deployment's Redis namespace."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url, cluster)
     try:
         batch: list[bytes] = []
         for key in client.scan_iter(match=RedisKeys(namespace).all_keys_pattern(), count=1000):
@@ -176,6 +182,12 @@ class ServerUnderTest:
         self.secret_key = secrets.token_urlsafe(48)  # one per deployment: tokens must verify
         self._stack = ExitStack()
         self._workdir = Path(tempfile.gettempdir())  # the deployment's own, once entered
+        self.cluster = self.extra_env.get("TICKETMASTER_REDIS_CLUSTER", "").lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+        }
 
     def env(self, data_dir: Path) -> dict[str, str]:
         """The environment of a ``ticketmaster`` process of this deployment."""
@@ -204,7 +216,7 @@ class ServerUnderTest:
             stack.callback(
                 admin_sql, self.server_url, f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'
             )
-            stack.callback(delete_namespace, self.redis_url, self.namespace)
+            stack.callback(delete_namespace, self.redis_url, self.namespace, self.cluster)
             env = self.env(workdir / "data")
             self.cli(env, "migrate")
             if self.seed_demo:
@@ -272,7 +284,7 @@ class ServerUnderTest:
         keys = RedisKeys(self.namespace)
         events = on_sale_event_ids(with_database(self.server_url, self.database_name), window_s)
         self.progress(f"waiting for the worker to load {len(events)} open events into Redis")
-        client = redis.Redis.from_url(self.redis_url)
+        client = sync_client(self.redis_url, self.cluster)
         deadline = time.monotonic() + self.ready_timeout_s * 2
         try:
             while time.monotonic() < deadline:
