@@ -17,7 +17,7 @@ INSTALL_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolat
 CHECK_LOCK := $(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
 	echo "requirements/*.txt do not satisfy pyproject.toml: run make lock"; exit 1; }
 
-.PHONY: run run-cluster test test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-burst bench-processes bench-web clean
+.PHONY: run run-cluster test test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-cluster bench-burst bench-processes bench-web clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -87,6 +87,9 @@ bench-best: $(STAMP)
 
 bench-hold-cost: $(STAMP)
 	$(BIN)/python -m bench.hold_cost
+
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster_holds
 
 bench-processes: $(STAMP)
 	$(BIN)/python -m bench.processes
