@@ -4,7 +4,6 @@ itself; :mod:`bench.simulate` documents the model, runs it, sizes the fleet and 
 from __future__ import annotations
 
 import bisect
-import itertools
 import json
 import math
 import random
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.onsale.arrivals import arrival_offsets
+from bench.onsale.run import ROW_SEATS, ROWS
 
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
@@ -22,6 +22,7 @@ STALL_CYCLE_S = 8.0  # buyer.py without seats: 2 map reads 2 s apart, a 2-6 s pa
 RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT_MS
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
+SECTION_SEATS = ROWS * ROW_SEATS  # the venue of bench/onsale/run.py
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Model:
         self.rng = random.Random(load.seed)
         self.out = Outcome()
         self.available = list(range(load.seats))  # seat indices in rank order (front first)
+        self.sections = max(1, math.ceil(load.seats / SECTION_SEATS))
         self.sold = 0
         self.over = simpy.Event(self.env)
         self.rate = (load.admission_per_min or 10 * load.seats) / 60
@@ -296,21 +298,32 @@ class Model:
         return View(self._map[1])
 
     def pick(self, count: int, view: View) -> list[int]:
-        """Front-biased seats free in ``view`` (adjacent when the row allows), [] when fewer
-        than ``count`` are."""
+        """Seats as bench/onsale/seats.py ``SeatView.pick`` chooses them: sections in a
+        front-weighted random order, the first with a run of ``count`` adjacent seats free in
+        ``view`` gives one such run at random, else ``count`` free seats at random; [] when
+        fewer than ``count`` are free. Seat s is section s // SECTION_SEATS, row
+        (s % SECTION_SEATS) // ROW_SEATS, as bench/onsale/run.py lays the venue out."""
         seats, removed = view.seats, view.removed
         if len(seats) - len(removed) < count:
             return []
+        rng, n = self.rng, self.sections
         k = 5.0 * self.load.front_bias
-        u = self.rng.random()
-        rank = -math.log(1 - u * (1 - math.exp(-k))) / k if k else u
-        j = bisect.bisect_left(seats, int(rank * self.load.seats))
-        free = (s for s in itertools.islice(seats, j, None) if s not in removed)
-        after = list(itertools.islice(free, count))
-        if len(after) == count:
-            return after
-        back = (seats[i] for i in range(j - 1, -1, -1) if seats[i] not in removed)
-        return sorted(itertools.islice(back, count - len(after))) + after
+        order = sorted(range(n), key=lambda i: -math.log(rng.random() or 1e-12) / math.exp(-k * i / n))
+        for i in order:
+            lo = bisect.bisect_left(seats, i * SECTION_SEATS)
+            hi = bisect.bisect_left(seats, (i + 1) * SECTION_SEATS, lo)
+            free = [s for s in seats[lo:hi] if s not in removed] if removed else seats[lo:hi]
+            runs = [
+                free[j]
+                for j in range(len(free) - count + 1)
+                if free[j + count - 1] - free[j] == count - 1
+                and free[j] // ROW_SEATS == free[j + count - 1] // ROW_SEATS
+            ]
+            if runs:
+                start = rng.choice(runs)
+                return list(range(start, start + count))
+        singles = [s for s in seats if s not in removed]
+        return sorted(rng.sample(singles, count))
 
     def _take(self, seats: list[int]) -> bool:
         positions = [bisect.bisect_left(self.available, s) for s in seats]

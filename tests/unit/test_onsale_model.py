@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.model import SLICE_S, Fleet, Load, Model
+from bench.model import SECTION_SEATS, SLICE_S, Fleet, Load, Model, View
+from bench.onsale.run import ROW_SEATS
 from bench.simulate import simulate
 
 COST = {"api": 0.0002, "redis": 0.0001, "postgres": 0.0001, "worker": 0.0}
@@ -99,3 +100,25 @@ def test_shoppers_without_seats_load_the_system_as_the_harness_buyers_loop() -> 
     assert requests["queue_join"] == requests["queue_status"]
     assert requests["seat_map"] == 2 * requests["queue_join"]
     assert 700 <= requests["queue_status"] <= 900  # 800 shoppers, one cycle of 8 s each
+
+
+def test_a_buyer_picks_a_row_run_in_a_front_weighted_section_as_the_harness_does() -> None:
+    # bench/onsale/seats.py: a section by front-weighted draw, then any run of adjacent free
+    # seats in one row of it (not the front of the section); singles when no row has a run.
+    model = Model(Load(seats=1000, front_bias=0.6), Fleet(), COSTS)
+    view = model.seat_map_copy()
+    picks = [model.pick(2, view) for _ in range(2000)]
+    first_section = [p for p in picks if p[0] < SECTION_SEATS]
+    rows = {(p[0] % SECTION_SEATS) // ROW_SEATS for p in first_section}
+
+    assert all(p[1] == p[0] + 1 and p[0] // ROW_SEATS == p[1] // ROW_SEATS for p in picks)
+    assert len(first_section) > len(picks) / 2  # the front section is likelier
+    assert len(rows) == SECTION_SEATS // ROW_SEATS  # every row of it, not only the front ones
+
+    model.available = [s for s in range(1000) if s % ROW_SEATS % 4 != 3]  # runs of at most 3
+    view = View(model.available)
+    four = model.pick(4, view)
+    one_run = four[3] - four[0] == 3 and four[0] // ROW_SEATS == four[3] // ROW_SEATS
+    assert len(set(four)) == 4
+    assert set(four) <= set(model.available)
+    assert not one_run
