@@ -124,8 +124,8 @@ class Model:
         self.speed = self.rate
         self.cap = load.max_admitted or min(2 * load.seats, 10_000)
         self.shopping = 0
-        # Shoppers waiting for seats to come back, by how many seats each wants.
-        self.stalled: dict[int, deque[Any]] = {count: deque() for count in COUNTS}
+        # Shoppers waiting for seats to come back (each woken with the count it then wants).
+        self.stalled: deque[Any] = deque()
         self._map: tuple[float, list[int]] | None = None  # (read at, available seats then)
 
     # --- service ------------------------------------------------------------------------
@@ -230,7 +230,7 @@ class Model:
             waiting = joined - self.out.admitted - self.out.left_queue
             if waiting > 0:
                 self.background("queue_status", LOAD_STEP_S * self.poll_rate(waiting, now < open_at))
-            stalled = sum(len(q) for q in self.stalled.values())
+            stalled = len(self.stalled)
             if stalled:
                 # Each goes round bench/onsale/buyer.py's loop: two map reads, a pause, a join
                 # again and a status poll, once every STALL_CYCLE_S.
@@ -238,6 +238,7 @@ class Model:
                 self.background("seat_map", 2 * cycles)
                 self.background("queue_join", cycles)
                 self.background("queue_status", cycles)
+                self.discover(LOAD_STEP_S / STALL_CYCLE_S)
             yield self.env.timeout(LOAD_STEP_S)
 
     def poll_rate(self, waiting: int, before_open: bool) -> float:
@@ -341,18 +342,22 @@ class Model:
         yield self.env.timeout(self.load.hold_ttl_s)
         for s in seats:
             bisect.insort(self.available, s)
-        self.wake_fitting(2 * len(seats))
 
-    def wake_fitting(self, up_to: int) -> None:
-        """Wake up to ``up_to`` stalled shoppers who could fit in what is free now, as the
-        harness's buyers, re-reading the map every 2 s, find it: one wanting four seats does
-        not take the turn of one wanting the single seat that came back."""
-        fits = [q for count, q in self.stalled.items() if count <= len(self.available) and q]
-        while up_to > 0 and fits:
-            queue = self.rng.choices(fits, weights=[len(q) for q in fits])[0]
-            queue.popleft().succeed()
-            up_to -= 1
-            fits = [q for q in fits if q]
+    def discover(self, share: float) -> None:
+        """A ``share`` of the stalled shoppers read the map now, as each harness buyer without
+        seats does once a cycle (bench/onsale/buyer.py: nobody tells it seats came back):
+        each draws how many seats it wants this time (``_shop`` draws a count per try) and
+        goes shopping when the map shows that many free; the others keep looping."""
+        if not self.available or not self.stalled:
+            return
+        n = min(len(self.stalled), int(len(self.stalled) * share + self.rng.random()))
+        for _ in range(n):
+            wake = self.stalled.popleft()
+            count = self.rng.choice(COUNTS)
+            if count <= len(self.available):
+                wake.succeed(count)
+            else:
+                self.stalled.append(wake)
 
     def _shop(self) -> Any:
         ld, rng = self.load, self.rng
@@ -390,14 +395,17 @@ class Model:
                 else:
                     if choice:
                         return  # every try was a 409: the harness's buyer gives up ("conflicts")
-                # No seats (all held or sold): wait until holds lapse, then look again, as the
-                # benchmark's buyers do (back through the waiting room, polling meanwhile: that
-                # load is counted with the waiters'). A release wakes a few waiters per seat.
+                # No seats (all held or sold): loop as the benchmark's buyers do (map reads, a
+                # pause, back through the waiting room: that load is counted in aggregate with
+                # the waiters') until a map read shows enough seats (see ``discover``).
                 wake = self.env.event()
-                self.stalled[count].append(wake)
+                self.stalled.append(wake)
                 yield wake | self.over
-                yield self.env.timeout(rng.uniform(0.0, 2 * ld.poll_s))
-                yield from self.request("queue_status")
+                if not wake.triggered:
+                    return
+                woken = wake.value
+                assert isinstance(woken, int)
+                count = woken  # the count it drew for the read that showed seats
         finally:
             self.shopping -= 1
 

@@ -48,17 +48,23 @@ def test_a_cheap_request_waits_behind_a_slice_of_an_expensive_one_not_all_of_it(
     assert done["purchase"] >= heavy
 
 
-def test_a_released_seat_wakes_only_shoppers_it_can_serve() -> None:
+def test_stalled_shoppers_find_released_seats_at_their_next_map_read() -> None:
+    # bench/onsale/buyer.py: a buyer without seats re-reads the map once a cycle, with a count
+    # drawn afresh, and shops when the map shows that many; nothing wakes it on a release.
     model = Model(Load(seats=10), Fleet(), COSTS)
+    model.available = []
+    waiting = [model.env.event() for _ in range(1000)]
+    model.stalled.extend(waiting)
+    model.discover(0.5)
+    assert not any(w.triggered for w in waiting)  # no free seat: every map read shows none
+
     model.available = [5]
-    wants_one, wants_four = model.env.event(), model.env.event()
-    model.stalled[1].append(wants_one)
-    model.stalled[4].append(wants_four)
+    model.discover(0.5)
+    woken = [w for w in waiting if w.triggered]
 
-    model.wake_fitting(2)
-
-    assert wants_one.triggered
-    assert not wants_four.triggered
+    assert 0.05 * 1000 < len(woken) < 0.5 * 1000  # the half that read the map, wanting one seat
+    assert all(w.value == 1 for w in woken)
+    assert len(model.stalled) == 1000 - len(woken)
 
 
 def test_a_buyer_chooses_from_its_copy_of_the_map_less_the_seats_a_409_named() -> None:
@@ -91,8 +97,9 @@ def test_waiters_poll_less_when_the_counter_slows() -> None:
 def test_shoppers_without_seats_load_the_system_as_the_harness_buyers_loop() -> None:
     # bench/onsale/buyer.py: two map reads, a pause, join again and poll, every STALL_CYCLE_S.
     model = Model(Load(seats=10, poll_s=2.0), Fleet(), COSTS)
+    model.available = []  # every seat held: they keep looping
     for _ in range(800):
-        model.stalled[2].append(model.env.event())
+        model.stalled.append(model.env.event())
     model.env.process(model.joins_and_polls([], open_at=0.0))
     model.env.run(until=8.0)
 
