@@ -221,6 +221,7 @@ class Model:
     def joins_and_polls(self, arrive: list[float], open_at: float) -> Any:
         """Joins and status polls of the waiting crowd, in aggregate every LOAD_STEP_S."""
         joined = 0
+        early = bisect.bisect_right(arrive, open_at)  # joined before the opening
         while not self.over.triggered:
             now = self.env.now
             new = bisect.bisect_right(arrive, now) - joined
@@ -228,8 +229,14 @@ class Model:
             if new:
                 self.background("queue_join", new)
             waiting = joined - self.out.admitted - self.out.left_queue
-            if waiting > 0:
-                self.background("queue_status", LOAD_STEP_S * self.poll_rate(waiting, now < open_at))
+            if waiting > 0 and now < open_at + self.load.poll_s:
+                # bench/onsale/buyer.py: a waiter who joined before the opening sleeps until
+                # it, then polls once within the poll interval (none poll before it).
+                first = early / self.load.poll_s if now >= open_at else 0.0
+                rest = self.poll_rate(max(0, joined - early), before_open=False)
+                self.background("queue_status", LOAD_STEP_S * (first + rest))
+            elif waiting > 0:
+                self.background("queue_status", LOAD_STEP_S * self.poll_rate(waiting, before_open=False))
             stalled = len(self.stalled)
             if stalled:
                 # Each goes round bench/onsale/buyer.py's loop: two map reads, a pause, a join
@@ -243,10 +250,11 @@ class Model:
 
     def poll_rate(self, waiting: int, before_open: bool) -> float:
         """Polls/s of ``waiting`` waiters spread over the line, each every clamp(ahead /
-        rate / 3, poll, 15) s (before the opening: once per poll interval, on average)."""
+        rate / 3, poll, 15) s (before the opening: none, as the harness's waiters sleep
+        until it)."""
         p = self.load.poll_s
         if before_open:
-            return waiting / max(p, MAX_POLL_S)
+            return 0.0
         speed = max(self.speed, self.rate / 100)  # the estimate's floor (domain/waiting_room.py)
         a1 = min(waiting, 3 * speed * p)
         a2 = min(waiting, 3 * speed * MAX_POLL_S)

@@ -129,3 +129,15 @@ def test_a_buyer_picks_a_row_run_in_a_front_weighted_section_as_the_harness_does
     assert len(set(four)) == 4
     assert set(four) <= set(model.available)
     assert not one_run
+
+
+def test_waiters_who_joined_early_poll_once_just_after_the_opening_and_not_before() -> None:
+    # bench/onsale/buyer.py: before onSaleAt a waiter sleeps until it, plus up to poll_s.
+    model = Model(Load(seats=10, poll_s=2.0), Fleet(), COSTS)
+    model.available = []
+    model.env.process(model.joins_and_polls([0.0] * 3000, open_at=10.0))
+    model.env.run(until=9.95)
+    assert model.out.requests["queue_status"] == 0
+
+    model.env.run(until=12.0)
+    assert 2900 <= model.out.requests["queue_status"] <= 3100  # each once in the 2 s after it
