@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -18,7 +19,9 @@ from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, make_worl
 from ticketmaster.adapters.postgres.holds import HoldWriter, NewHold, PostgresHoldRepository
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
+from ticketmaster.adapters.redis.seat_loader import LOAD_LOCK_MS, EventStateLoader
 from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import (
     MAX_SEATS_PER_USER_PER_EVENT,
@@ -381,6 +384,69 @@ async def test_two_hundred_concurrent_loads_install_the_event_once(world: World)
     assert snap.states == {world.seats[3]: f"{live.id}|{ms(live.expires_at)}"}
     assert source.calls == 1
     assert not await world.redis.exists(world.keys.loading_lock(world.event_id))
+
+
+class LosesTheFirstUnlock:
+    """The real client, but the first free of a load lock never reaches Redis (a reply or a
+    connection lost just after the load), as when a primary fails over mid-load."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def register_script(self, source: str) -> Any:
+        script = self._client.register_script(source)
+        if "load_lock.lua" not in source:
+            return script
+
+        async def call(keys: list[str], args: list[str | int]) -> Any:
+            if args[1] == 0 and not self.lost:
+                self.lost += 1
+                raise redis.ConnectionError("connection lost before the unlock")
+            return await script(keys=keys, args=args)
+
+        return call
+
+
+async def test_a_load_lock_left_by_another_process_is_waited_out_not_failed(world: World) -> None:
+    source = CountingSource(world.repo)
+    loader = EventStateLoader(world.redis, world.keys, source, load_script("load.lua"), with_holds=_no_holds)
+    lock = world.keys.loading_lock(world.event_id)
+    await world.redis.set(lock, "a-process-that-died", px=300)
+
+    await loader.ensure_loaded(world.event_id)
+
+    assert source.calls == 1
+    assert await world.redis.exists(world.keys.loaded(world.event_id))
+    assert not await world.redis.exists(lock)
+
+
+async def test_a_load_lock_this_process_failed_to_free_is_taken_over_at_once(world: World) -> None:
+    source = CountingSource(world.repo)
+    client = LosesTheFirstUnlock(world.redis)
+    loader = EventStateLoader(
+        cast(RedisClient, client), world.keys, source, load_script("load.lua"), with_holds=_no_holds
+    )
+    lock = world.keys.loading_lock(world.event_id)
+    with pytest.raises(redis.ConnectionError):
+        await loader.ensure_loaded(world.event_id)
+    assert client.lost == 1
+    assert await world.redis.pttl(lock) > 0  # left behind, still live
+    await world.redis.delete(world.keys.loaded(world.event_id))  # the event must load again
+
+    # Well inside the lock's lifetime: a process never waits for its own lock.
+    await asyncio.wait_for(loader.ensure_loaded(world.event_id), timeout=LOAD_LOCK_MS / 3000)
+
+    assert source.calls == 2
+    assert await world.redis.exists(world.keys.loaded(world.event_id))
+    assert not await world.redis.exists(lock)
+
+
+async def _no_holds(event_id: str) -> None:
+    """A loader's hook for an event with live holds: these events have none."""
 
 
 async def test_concurrent_holds_on_an_unloaded_event_load_it_once(world: World) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from typing import Protocol
 
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
+from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.holds import BlockingHold
 from ticketmaster.domain.layout import EventInfo, RankedRow, VenueLayout
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 LOAD_LOCK_MS = 15_000
-LOAD_WAIT_S = 15.0
+# A waiter outlasts the lock, so a loader that died holding it (a killed process, a lost
+# connection, a failover) delays the load by the lock's lifetime but never fails it.
+LOAD_WAIT_S = LOAD_LOCK_MS / 1000 + 5.0
 # Arguments per script call: load.lua copies them into a Lua table with unpack(), which
 # Redis's Lua refuses beyond ~8,000 values.
 LOAD_CHUNK = 5_000
@@ -108,6 +112,10 @@ class EventStateLoader:
         self._keys = keys
         self._source = source
         self._load = client.register_script(load_source)
+        self._lock = client.register_script(load_script("load_lock.lua"))
+        # This process's lock value: a lock found holding it was left by one of our own
+        # loads that lost its connection (the process runs one load per event at a time).
+        self._token = uuid.uuid4().hex
         self._with_holds = with_holds
         self._loading: dict[str, asyncio.Task[None]] = {}
 
@@ -123,19 +131,25 @@ class EventStateLoader:
     async def _load_once(self, event_id: str) -> None:
         k = self._keys
         deadline = time.monotonic() + LOAD_WAIT_S
+        lock = k.loading_lock(event_id)
         while not await self._redis.exists(k.loaded(event_id)):
-            if await self._redis.set(k.loading_lock(event_id), "1", nx=True, px=LOAD_LOCK_MS):
+            if await self._take(lock):
                 try:
                     # Another process may have finished loading just before we took the lock.
                     if not await self._redis.exists(k.loaded(event_id)):
                         await self._install(event_id)
                 finally:
-                    await self._redis.delete(k.loading_lock(event_id))
+                    await self._lock(keys=[lock], args=[self._token, 0])
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"event {event_id} is being loaded by another process for too long")
             # Another process holds the load lock: it finishes within the lock's lifetime.
             await asyncio.sleep(0.02)
+
+    async def _take(self, lock: str) -> bool:
+        """Whether this process now holds ``lock``: it was free, or an earlier load of ours
+        left it (its reply or its unlock lost)."""
+        return bool(await self._lock(keys=[lock], args=[self._token, LOAD_LOCK_MS]))
 
     async def _install(self, event_id: str) -> None:
         k = self._keys
