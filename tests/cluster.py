@@ -1,5 +1,5 @@
 """A real Redis Cluster for the tests: ticketmaster.local_cluster's 3 primaries and 3
-replicas of the machine's ``redis-server --cluster-enabled yes`` (short node timeout,
+replicas of the machine's ``redis-server --cluster-enabled yes`` (node timeout of seconds,
 failovers within seconds, no persistence), stopped by PID and dying with the test process.
 """
 

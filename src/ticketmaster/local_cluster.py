@@ -1,7 +1,8 @@
 """A local Redis Cluster: ``primaries`` primaries with one replica each, from ``redis-server``
 (or the embedded Valkey's ``valkey-server``) binaries on free loopback ports in one
-directory, without persistence and with a short ``cluster-node-timeout`` (failovers within
-seconds). ``ticketmaster run --local-cluster`` runs on one; so do the tests' cluster cases.
+directory, without persistence and with a ``cluster-node-timeout`` of a few seconds
+(failovers within seconds, yet none from a busy machine's pauses). ``ticketmaster run
+--local-cluster`` runs on one; so do the tests' cluster cases.
 
 ``redis-cli --cluster create`` assigns the slots and the replicas. The servers are stopped
 by their PIDs; each runs in a session of its own (a terminal's Ctrl-C reaches only its
@@ -26,7 +27,9 @@ import redis
 
 from ticketmaster.processes import end_process, free_port
 
-NODE_TIMEOUT_MS = 1000
+# Redis's default is 15 s. At 1 s a loaded 2-core machine (a test run) saw primaries
+# declared failed and replaced with nothing wrong with them.
+NODE_TIMEOUT_MS = 5000
 _PR_SET_PDEATHSIG = 1
 
 
