@@ -35,7 +35,7 @@ import redis.asyncio as aioredis
 
 import ticketmaster
 from bench import machine
-from bench.gates.redis_gate import delete_keys
+from bench.gates.redis_gate import FreshEvents, delete_keys
 from bench.holds import SEATS_PER_ROW, SECTIONS, VENUE_ID
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
@@ -43,7 +43,6 @@ from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.domain.best_available import SeatSearch
 from ticketmaster.domain.gate import Outcome
-from ticketmaster.domain.holds import BlockingHold
 from ticketmaster.domain.layout import EventInfo, SectionLayout, VenueLayout
 
 TTL_MS = 600_000  # no hold lapses during a round
@@ -60,17 +59,11 @@ def demo_stadium() -> VenueLayout:
     return VenueLayout(VENUE_ID, sections)
 
 
-class StadiumSource:
+class StadiumSource(FreshEvents):
     """LiveStateSource of fresh stadium events: nothing sold or held, the layout in memory."""
 
     def __init__(self, layout: VenueLayout) -> None:
         self.layout = layout
-
-    async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
-        return [], []
-
-    async def has_hold_history(self, event_id: str) -> bool:
-        return False
 
     async def event_info(self, event_id: str) -> EventInfo | None:
         return EventInfo(event_id, self.layout.venue_id, datetime(2020, 1, 1, tzinfo=UTC), False)

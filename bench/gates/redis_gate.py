@@ -25,6 +25,12 @@ class FreshEvents:
     async def has_hold_history(self, event_id: str) -> bool:
         return False
 
+    async def acknowledged_generation(self, event_id: str) -> int:
+        return 0  # nothing acknowledged survives a bench run: no floor to keep
+
+    async def record_generation(self, event_id: str, generation: int) -> None:
+        return None
+
     async def event_info(self, event_id: str) -> EventInfo | None:
         return None  # no venue in PostgreSQL: the gate keeps no availability index for it
 

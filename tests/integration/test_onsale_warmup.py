@@ -50,6 +50,12 @@ class CountingRepo:
     async def has_hold_history(self, event_id: str) -> bool:
         return await self.repo.has_hold_history(event_id)
 
+    async def acknowledged_generation(self, event_id: str) -> int:
+        return await self.repo.acknowledged_generation(event_id)
+
+    async def record_generation(self, event_id: str, generation: int) -> None:
+        await self.repo.record_generation(event_id, generation)
+
 
 def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")

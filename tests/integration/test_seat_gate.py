@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from tests.conftest import delete_namespace
-from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, make_world, ms, sell, users
+from tests.integration.seat_world import TTL_MS, World, a_hold, at_ms, ms, sell, users
 from ticketmaster.adapters.postgres.holds import HoldWriter, NewHold, PostgresHoldRepository
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
@@ -34,20 +33,10 @@ from ticketmaster.domain.ids import new_id
 from ticketmaster.domain.layout import EventInfo, VenueLayout
 
 
-@pytest.fixture(params=["single", "cluster"])
-def gate_redis(request: pytest.FixtureRequest) -> RedisClient:
-    """The Redis the world's gate uses: one node, or the session's Redis Cluster (started
-    only when a cluster case is selected)."""
-    name = "redis_cluster_client" if request.param == "cluster" else "redis_client"
-    client: RedisClient = request.getfixturevalue(name)
-    return client
-
-
 @pytest.fixture
-async def world(pool: asyncpg.Pool, gate_redis: RedisClient, namespace: str) -> World:
+def world(world_on_either: World) -> World:
     """The seat-gate world (tests/integration/seat_world.py) on one node or a Cluster."""
-    await delete_namespace(gate_redis, namespace)  # the autouse clean empties the single node
-    return await make_world(pool, gate_redis, namespace)
+    return world_on_either
 
 
 # --- the hold and release scripts ------------------------------------------------------------
@@ -361,6 +350,12 @@ class CountingSource:
 
     async def has_hold_history(self, event_id: str) -> bool:
         return await self.repo.has_hold_history(event_id)
+
+    async def acknowledged_generation(self, event_id: str) -> int:
+        return await self.repo.acknowledged_generation(event_id)
+
+    async def record_generation(self, event_id: str, generation: int) -> None:
+        await self.repo.record_generation(event_id, generation)
 
     async def event_info(self, event_id: str) -> EventInfo | None:
         return await self.repo.event_info(event_id)

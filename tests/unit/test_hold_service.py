@@ -122,7 +122,7 @@ class FakeWriter:
     """Per write, in order: the connection breaks after the statement was sent; True if the
     commit happened all the same."""
 
-    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
         if self.in_doubt:
             committed = self.in_doubt.pop(0)
             if committed:
@@ -342,7 +342,7 @@ async def test_an_adoption_that_meets_a_void_row_is_not_answered_with_it() -> No
     holds = FakeHolds()
 
     class VoidedMeanwhile(FakeWriter):
-        async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
+        async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
             if hold.id == "hold_doubt":
                 await self.holds.void_unless_present([hold])
                 return WriteOutcome.PRESENT

@@ -32,6 +32,9 @@ class GateResult:
     records_complete: bool = False
     """On a refusal: True when Redis has every idempotency record of the event, so the
     key cannot belong to an earlier hold (no need to ask PostgreSQL)."""
+    generation: int = 0
+    """On OK: the event's generation the grant reached; on a REPLAY, the event's generation
+    now (what PostgreSQL records with the hold: adapters/redis/generations.py)."""
 
 
 @dataclass(frozen=True, slots=True)

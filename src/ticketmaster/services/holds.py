@@ -93,8 +93,9 @@ class HoldRepository(HoldVoider, Protocol):
 
 
 class DurableWriter(Protocol):
-    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
-        """Commit the hold (concurrent writes may share one commit)."""
+    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
+        """Commit the hold (concurrent writes may share one commit), with the event
+        generation its grant reached in the gate."""
         ...
 
 
@@ -204,7 +205,7 @@ class HoldService:
                 expires_at=_utc(reply.expires_at_ms),
                 fingerprint=fingerprint,
             )
-            return await self._make_durable(hold, key)
+            return await self._make_durable(hold, key, reply.generation)
         if reply.outcome is Outcome.REPLAY:
             if reply.fingerprint != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request")
@@ -226,12 +227,12 @@ class HoldService:
             seatsBought=reply.already_bought,
         )
 
-    async def _make_durable(self, hold: Hold, key: str) -> Hold | None:
+    async def _make_durable(self, hold: Hold, key: str, generation: int) -> Hold | None:
         future: asyncio.Future[Hold | None] = asyncio.get_running_loop().create_future()
         self._inflight[hold.id] = future
         try:
             try:
-                outcome = await self.writer.write_hold(hold, key)
+                outcome = await self.writer.write_hold(hold, key, generation)
             except CommitInDoubt as exc:
                 self.doubts.add(hold, key)  # held in Redis until PostgreSQL tells
                 raise Unavailable(
@@ -323,7 +324,7 @@ class HoldService:
         if adopted.expires_at <= self.clock() or not seats:
             await self._undo(adopted, key)  # lapsed (or gone) before anyone made it durable
             return None
-        return await self._make_durable(adopted, key)
+        return await self._make_durable(adopted, key, reply.generation)
 
     async def get_hold(self, user_id: str, hold_id: str) -> tuple[Hold, HoldStatus]:
         hold = await self.holds.get(hold_id)

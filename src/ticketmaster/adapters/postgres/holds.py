@@ -32,6 +32,8 @@ _LOST: tuple[type[Exception], ...] = (CommitInDoubt, *CONNECTION_ERRORS)
 class NewHold:
     hold: Hold
     idempotency_key: str
+    generation: int = 0
+    """The event generation the hold's grant reached in Redis (0: unknown)."""
 
 
 def _hold(row: asyncpg.Record) -> Hold:
@@ -122,9 +124,9 @@ class PostgresHoldRepository:
             """
             WITH new AS (
                 INSERT INTO holds (id, event_id, user_id, status, expires_at, idempotency_key,
-                                   request_fingerprint)
+                                   request_fingerprint, gate_generation)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                     $5::timestamptz[], $6::text[], $7::text[])
+                                     $5::timestamptz[], $6::text[], $7::text[], $11::bigint[])
                 ON CONFLICT DO NOTHING
                 RETURNING id
             ), new_seats AS (
@@ -145,6 +147,7 @@ class PostgresHoldRepository:
             [h for h, _, _ in seats],
             [e for _, e, _ in seats],
             [s for _, _, s in seats],
+            [n.generation or None for n in batch],
         )
         new_ids = {r["id"] for r in inserted}
         missing = [n.hold.id for n in batch if n.hold.id not in new_ids]
@@ -253,6 +256,31 @@ class PostgresHoldRepository:
             revision=first["layout_revision"],
         )
 
+    async def acknowledged_generation(self, event_id: str) -> int:
+        """The highest gate generation recorded for the event: by a hold's commit, a
+        purchase start or a sale (adapters/redis/generations.py); 0 when none."""
+        found = await self._pool.fetchval(
+            """
+            SELECT GREATEST(
+                (SELECT max(gate_generation) FROM holds WHERE event_id = $1),
+                (SELECT generation FROM event_generations WHERE event_id = $1))
+            """,
+            event_id,
+        )
+        return int(found or 0)
+
+    async def record_generation(self, event_id: str, generation: int) -> None:
+        """Record that a purchase start or a sale of the event reached ``generation``."""
+        await self._pool.execute(
+            """
+            INSERT INTO event_generations (event_id, generation) VALUES ($1, $2)
+            ON CONFLICT (event_id) DO UPDATE
+                SET generation = GREATEST(event_generations.generation, excluded.generation)
+            """,
+            event_id,
+            generation,
+        )
+
     async def has_hold_history(self, event_id: str) -> bool:
         """Whether any hold of the event was ever written."""
         found = await self._pool.fetchval(
@@ -314,8 +342,8 @@ class HoldWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def write_hold(self, hold: Hold, idempotency_key: str) -> WriteOutcome:
-        return await self.write(NewHold(hold, idempotency_key))
+    async def write_hold(self, hold: Hold, idempotency_key: str, generation: int = 0) -> WriteOutcome:
+        return await self.write(NewHold(hold, idempotency_key, generation))
 
     async def write(self, new: NewHold) -> WriteOutcome:
         if not self._tasks:

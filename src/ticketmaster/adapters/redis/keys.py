@@ -63,6 +63,12 @@ class RedisKeys:
     def version(self, event_id: str) -> str:
         return f"{self.event_tag(event_id)}:version"
 
+    def generation(self, event_id: str) -> str:
+        """Int bumped by every change that must survive a failover (a hold granted, a purchase
+        started, a sale: scripts/generation.lua); PostgreSQL records the generation of each,
+        so a Redis state below it is known to lack them (adapters/redis/generations.py)."""
+        return f"{self.event_tag(event_id)}:generation"
+
     def seat_changes(self, event_id: str) -> str:
         """Stream: the seat change log. Every script that bumps the version appends entry
         "<version>-0", seat id -> new raw state ("" = AVAILABLE; a "-" field when no seat

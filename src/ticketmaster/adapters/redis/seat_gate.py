@@ -1,7 +1,8 @@
 """RedisSeatGate: the atomic seat gate (Lua scripts) and the per-event state it guards.
 
 The scripts in ``scripts/*.lua`` state their contracts; this module only names keys,
-loads an event's state from PostgreSQL once, and turns script replies into results.
+loads an event's state from PostgreSQL once (again when it is found stale: generations.py),
+and turns script replies into results.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from ticketmaster.adapters.redis.batching import ScriptBatcher
 from ticketmaster.adapters.redis.client import RedisClient
+from ticketmaster.adapters.redis.generations import GenerationFloors
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_index import ROWS_PER_CALL, IndexReader
@@ -56,6 +58,7 @@ class RedisSeatGate:
         self._release = ScriptBatcher(client, load_script("release.lua"))
         self._expire = ScriptBatcher(client, load_script("expire.lua"))
         self._expire_due = client.register_script(load_script("expire_due.lua"))
+        self._floors = GenerationFloors(source)
         self._loader = EventStateLoader(
             client, keys, source, load_script("load.lua"), with_holds=self._note_new_holds
         )
@@ -89,6 +92,7 @@ class RedisSeatGate:
             k.seat_changes(event_id),
             *self._index_keys(event_id),
             k.bought(event_id),
+            k.generation(event_id),
         ]
 
     async def hold(
@@ -107,8 +111,10 @@ class RedisSeatGate:
         ``max_seats``: the event's per-buyer limit (default: the gate's)."""
         keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
         limit = self._max_per_user if max_seats is None else max_seats
-        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, *seat_ids]
-        return await self._new_hold(self._hold, event_id, hold_id, keys, args, best=False)
+        floor = await self._floors.floor(event_id)
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, floor]
+        args += seat_ids
+        return await self._new_hold(self._hold, event_id, hold_id, keys, args, floor, best=False)
 
     async def hold_best(
         self,
@@ -125,10 +131,11 @@ class RedisSeatGate:
         """Pick the best available seats and hold them (see hold_best.lua)."""
         keys = self._new_hold_keys(event_id, hold_id, user_id, idempotency_key)
         limit = self._max_per_user if max_seats is None else max_seats
-        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS]
+        floor = await self._floors.floor(event_id)
+        args: list[str | int] = [hold_id, user_id, ttl_ms, fingerprint, limit, IDEMPOTENCY_TTL_MS, floor]
         args += [search.count, "1" if search.adjacent else "0"]
         args += [bound for pair in search.ranges for bound in pair]
-        return await self._new_hold(self._hold_best, event_id, hold_id, keys, args, best=True)
+        return await self._new_hold(self._hold_best, event_id, hold_id, keys, args, floor, best=True)
 
     async def _new_hold(
         self,
@@ -137,19 +144,26 @@ class RedisSeatGate:
         hold_id: str,
         keys: list[str],
         args: list[str | int],
+        floor: int,
         *,
         best: bool,
     ) -> GateResult:
         for _ in range(3):
             reply = await script(keys=keys, args=args)  # the pipe bounds the wait
             kind = reply[0]
-            if kind == "NOT_LOADED":
-                await self.ensure_loaded(event_id)
+            if kind in ("NOT_LOADED", "STALE"):
+                await self._loader.ensure_loaded(event_id, floor)
                 continue
             if kind == "OK":
+                generation = int(reply[3])
+                self._floors.saw(event_id, generation)
                 await self._note_holds(event_id)
                 return GateResult(
-                    Outcome.OK, hold_id=hold_id, expires_at_ms=int(reply[1]), seat_ids=tuple(reply[3:])
+                    Outcome.OK,
+                    hold_id=hold_id,
+                    expires_at_ms=int(reply[1]),
+                    seat_ids=tuple(reply[4:]),
+                    generation=generation,
                 )
             if kind == "REPLAY":
                 return GateResult(
@@ -158,6 +172,7 @@ class RedisSeatGate:
                     fingerprint=reply[2],
                     expires_at_ms=int(reply[3]),
                     seat_ids=tuple(reply[4].split(",")) if reply[4] else (),
+                    generation=int(reply[5]),
                 )
             if kind == "UNAVAILABLE":
                 # hold.lua names the seats taken; hold_best.lua the version it found nothing at.
@@ -212,7 +227,8 @@ class RedisSeatGate:
         await self._redis.sadd(self._keys.sweep_list(event_id, cluster=self._cluster), event_id)
 
     def _hold_keys(self, event_id: str, hold_id: str, *, loaded: bool = False) -> list[str]:
-        """The keys of expire, sell and (``loaded``) retime (see their headers)."""
+        """The keys of expire, and the first ones of sell and (``loaded``) retime (see their
+        headers)."""
         k = self._keys
         return [
             k.seats(event_id),
@@ -238,29 +254,44 @@ class RedisSeatGate:
         require_live: bool,
     ) -> RetimeResult:
         """Point the hold's seats at it with a new status/expiry (see retime.lua)."""
-        keys = self._hold_keys(event_id, hold_id, loaded=True)
+        keys = [*self._hold_keys(event_id, hold_id, loaded=True), self._keys.generation(event_id)]
+        floor = await self._floors.floor(event_id)
         args: list[str | int] = [
             hold_id,
             user_id,
             status,
             expires_at_ms,
             "1" if require_live else "0",
+            floor,
             *seat_ids,
         ]
         for _ in range(3):
-            code = int(await self._retime(keys=keys, args=args))
+            code, generation = (int(v) for v in await self._retime(keys=keys, args=args))
+            if code in (-2, -3):  # not loaded, or stale
+                await self._loader.ensure_loaded(event_id, floor)
+                continue
             if code == 1:
+                # A purchase started (or a hold given back) must survive a failover.
+                await self._floors.record(event_id, generation)
                 await self._note_holds(event_id)
-            if code != -2:
-                return RetimeResult(code)
-            await self.ensure_loaded(event_id)
+            return RetimeResult(code)
         raise RuntimeError(f"event {event_id} state keeps disappearing")
 
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
-        """Mark the booked seats SOLD (see sell.lua)."""
-        keys = [*self._hold_keys(event_id, hold_id), self._keys.bought(event_id)]
-        args = [hold_id, user_id, *seat_ids]
-        return int(await self._sell(keys=keys, args=args))
+        """Mark the booked seats SOLD (see sell.lua); the number of seats that changed."""
+        k = self._keys
+        keys = [*self._hold_keys(event_id, hold_id), k.bought(event_id), k.generation(event_id)]
+        floor = await self._floors.floor(event_id)
+        args: list[str | int] = [hold_id, user_id, floor, *seat_ids]
+        for _ in range(3):
+            changed, generation = (int(v) for v in await self._sell(keys=keys, args=args))
+            if changed < 0:  # stale: the rebuild installs the sale too, PostgreSQL has it
+                await self._loader.ensure_loaded(event_id, floor)
+                continue
+            if changed:
+                await self._floors.record(event_id, generation)
+            return changed
+        raise RuntimeError(f"event {event_id} state keeps going stale")
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
@@ -350,17 +381,20 @@ class RedisSeatGate:
         return rebuilt
 
     async def snapshot(self, event_id: str) -> SeatSnapshot:
-        """Version and raw seat states read atomically (MULTI), loading the event if needed."""
+        """Version and raw seat states read atomically (MULTI), loading the event first if
+        needed (or rebuilding it if stale)."""
         k = self._keys
+        floor = await self._floors.floor(event_id)
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.exists(k.loaded(event_id))
+                pipe.get(k.generation(event_id))
                 pipe.get(k.version(event_id))
                 pipe.hgetall(k.seats(event_id))
-                loaded, version, states = await pipe.execute()
-            if loaded:
+                loaded, generation, version, states = await pipe.execute()
+            if loaded and int(generation or 0) >= floor:
                 return SeatSnapshot(int(version or 0), states, int(time.time() * 1000))
-            await self.ensure_loaded(event_id)
+            await self._loader.ensure_loaded(event_id, floor)
 
     async def changes_since(
         self, event_id: str, version: int, *, limit: int = CHANGES_LIMIT
@@ -370,14 +404,16 @@ class RedisSeatGate:
         the log lacks an entry (trimmed, lost), was reset (a rebuild), or more than ``limit``
         versions passed. Never loads the event."""
         k = self._keys
+        floor = await self._floors.floor(event_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.exists(k.loaded(event_id))
+            pipe.get(k.generation(event_id))
             pipe.get(k.version(event_id))
             pipe.xrange(k.seat_changes(event_id), min=f"({version}-0", count=limit)
-            loaded, current_text, log = await pipe.execute()
+            loaded, generation, current_text, log = await pipe.execute()
         taken_at_ms = int(time.time() * 1000)
         current = int(current_text or 0)
-        if not loaded or not version <= current <= version + limit:
+        if not loaded or int(generation or 0) < floor or not version <= current <= version + limit:
             return None
         entries: list[tuple[int, dict[str, str]]] = []
         expected = version + 1
@@ -394,8 +430,9 @@ class RedisSeatGate:
     # --- loading from PostgreSQL ---------------------------------------------------------
 
     async def ensure_loaded(self, event_id: str) -> None:
-        """Rebuild the event's state from PostgreSQL unless present (see seat_loader.py)."""
-        await self._loader.ensure_loaded(event_id)
+        """Rebuild the event's state from PostgreSQL unless present and current (see
+        seat_loader.py and generations.py)."""
+        await self._loader.ensure_loaded(event_id, await self._floors.floor(event_id))
 
     async def _note_new_holds(self, event_id: str) -> None:
         await self._note_holds(event_id, force=True)

@@ -1,12 +1,16 @@
 """EventStateLoader: rebuilds an event's gate state in Redis from PostgreSQL (load.lua).
 
-Runs when the gate finds an event not loaded (first touch, or Redis lost its data): one
-loader per process (a shared task) and one across processes (a lock key); the others wait.
+Runs when the gate finds an event not loaded (first touch, or Redis lost its data) or
+stale (its generation below the caller's floor: generations.py): one loader per process (a
+shared task) and one across processes (a lock key); the others wait. A stale event is
+rebuilt by merging PostgreSQL's live state over what Redis has, never by wiping it first:
+holds granted since the loss, whose commits may be in flight, keep their seats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections import Counter
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticketmaster.adapters.redis.client import RedisClient
+from ticketmaster.adapters.redis.generations import GenerationSource
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.holds import BlockingHold
@@ -30,7 +35,7 @@ LOAD_WAIT_S = LOAD_LOCK_MS / 1000 + 5.0
 LOAD_CHUNK = 5_000
 
 
-class LiveStateSource(Protocol):
+class LiveStateSource(GenerationSource, Protocol):
     async def live_state(self, event_id: str) -> tuple[list[tuple[str, str]], list[BlockingHold]]:
         """(seat, buyer) of each sold seat, and the holds still blocking seats (one snapshot)."""
         ...
@@ -50,8 +55,8 @@ class _Chunk:
     holds: list[BlockingHold] = field(default_factory=list)
     size: int = 0
 
-    def args(self, gap_ms: int) -> list[str | int]:
-        args: list[str | int] = [gap_ms, len(self.rows)]
+    def args(self, gap_ms: int, floor: int) -> list[str | int]:
+        args: list[str | int] = [gap_ms, floor, len(self.rows)]
         for row in self.rows:
             args += [row.index, row.seat_prefix, row.seats]
         args += [len(self.sold), *self.sold, len(self.bought)]
@@ -117,27 +122,48 @@ class EventStateLoader:
         # loads that lost its connection (the process runs one load per event at a time).
         self._token = uuid.uuid4().hex
         self._with_holds = with_holds
-        self._loading: dict[str, asyncio.Task[None]] = {}
+        self._loading: dict[str, tuple[asyncio.Task[None], int]] = {}
 
-    async def ensure_loaded(self, event_id: str) -> None:
-        """Rebuild the event's state unless present."""
-        task = self._loading.get(event_id)
-        if task is None:
-            task = asyncio.create_task(self._load_once(event_id))
-            self._loading[event_id] = task
-            task.add_done_callback(lambda _t: self._loading.pop(event_id, None))
-        await asyncio.shield(task)
+    async def ensure_loaded(self, event_id: str, floor: int = 0) -> None:
+        """Rebuild the event's state unless present with a generation of at least ``floor``."""
+        while True:
+            joined = self._loading.get(event_id)
+            if joined is None or joined[0].done():
+                load = (asyncio.create_task(self._load_once(event_id, floor)), floor)
+                self._loading[event_id] = load
+                load[0].add_done_callback(functools.partial(self._forget, event_id, load))
+                joined = load
+            task, for_floor = joined
+            await asyncio.shield(task)
+            if for_floor >= floor:
+                return
+            # The load joined was for a lower floor: go again (at once done if it is met).
 
-    async def _load_once(self, event_id: str) -> None:
+    def _forget(self, event_id: str, load: tuple[asyncio.Task[None], int], _done: object) -> None:
+        if self._loading.get(event_id) is load:
+            del self._loading[event_id]
+
+    async def _current(self, event_id: str, floor: int) -> bool:
+        """Whether the event is loaded and its generation is at least ``floor``."""
+        k = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(k.loaded(event_id))
+            pipe.get(k.generation(event_id))
+            loaded, generation = await pipe.execute()
+        return bool(loaded) and int(generation or 0) >= floor
+
+    async def _load_once(self, event_id: str, floor: int) -> None:
         k = self._keys
         deadline = time.monotonic() + LOAD_WAIT_S
         lock = k.loading_lock(event_id)
-        while not await self._redis.exists(k.loaded(event_id)):
+        while not await self._current(event_id, floor):
             if await self._take(lock):
                 try:
                     # Another process may have finished loading just before we took the lock.
-                    if not await self._redis.exists(k.loaded(event_id)):
-                        await self._install(event_id)
+                    if not await self._current(event_id, floor):
+                        # Stale: unmark it first, so every gate call waits for the rebuild.
+                        await self._redis.delete(k.loaded(event_id))
+                        await self._install(event_id, floor)
                 finally:
                     await self._lock(keys=[lock], args=[self._token, 0])
                 return
@@ -151,7 +177,7 @@ class EventStateLoader:
         left it (its reply or its unlock lost)."""
         return bool(await self._lock(keys=[lock], args=[self._token, LOAD_LOCK_MS]))
 
-    async def _install(self, event_id: str) -> None:
+    async def _install(self, event_id: str, floor: int) -> None:
         k = self._keys
         rows = await venue_rows(self._source, event_id)
         sold, holds = await self._source.live_state(event_id)
@@ -167,6 +193,7 @@ class EventStateLoader:
             k.row_fits(event_id),
             k.row_due(event_id),
             k.bought(event_id),
+            k.generation(event_id),
         ]
         # Every call but the last runs against a staging marker, so partial data never reads
         # as loaded; each pass also leaves the change log reset (nothing replays across it).
@@ -176,7 +203,7 @@ class EventStateLoader:
             marker = k.loaded(event_id) if number == len(chunks) else staging
             hold_keys = [k.hold(event_id, h.id) for h in chunk.holds]
             await self._redis.delete(staging)
-            await self._load(keys=[*common, marker, *rest, *hold_keys], args=chunk.args(gap_ms))
+            await self._load(keys=[*common, marker, *rest, *hold_keys], args=chunk.args(gap_ms, floor))
         await self._redis.delete(staging)
         if holds:
             await self._with_holds(event_id)

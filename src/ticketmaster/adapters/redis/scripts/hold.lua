@@ -16,19 +16,23 @@ KEYS[10] rows       hash  the availability index (seat_state.lua), kept in step
 KEYS[11] fits       zset  its row summaries
 KEYS[12] due        zset  when each row's summary must be made again
 KEYS[13] bought     hash  userId -> seats bought (sell.lua), for the limit
+KEYS[14] generation int   bumped by every change that must survive (generation.lua)
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
 ARGV[4]  fingerprint    ARGV[5] max seats a user may hold or buy for this event
 ARGV[6]  idempotency record ttl ms
-ARGV[7..] seat ids (already validated against the layout, distinct)
+ARGV[7]  generation floor (generation.lua)
+ARGV[8..] seat ids (already validated against the layout, distinct)
 
 Returns one of
-  {"OK", expiresAtMs, version}
-  {"REPLAY", holdId, fingerprint, expiresAtMs, seats}  the key was used before: nothing
+  {"OK", expiresAtMs, version, generation}
+  {"REPLAY", holdId, fingerprint, expiresAtMs, seats, generation}  the key was used before: nothing
                                                  changed ("seats" as recorded, "" if gone)
   {"UNAVAILABLE", complete, seatId...}           some seat is sold or held: nothing changed
   {"LIMIT", seatsHeld, complete, seatsBought}    per-buyer limit (held + bought + these
                                                  would pass it): nothing changed
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
+  {"STALE"}                                      Redis lacks acknowledged changes: rebuild
+                                                 the event from PostgreSQL first
 
 "complete" is 1 when the absence of an idempotency record proves the key is new for this
 event, 0 when a record may have been lost with an earlier Redis state (then the caller
@@ -45,10 +49,12 @@ local seats_key, version_key, loaded_key, idem_key = KEYS[1], KEYS[2], KEYS[3], 
 local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
 local rows_key, fits_key, due_key, bought_key = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local generation_key = KEYS[14]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
-local seat_ids = {unpack(ARGV, 7)}
+local max_seats, idem_ttl_ms, floor = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local seat_ids = {unpack(ARGV, 8)}
 --#include changes.lua
+--#include generation.lua
 --#include seat_state.lua
 --#include hold_record.lua
 --#include new_hold.lua
@@ -56,6 +62,9 @@ local seat_ids = {unpack(ARGV, 7)}
 local loaded = redis.call('GET', loaded_key)
 if not loaded then
   return {'NOT_LOADED'}
+end
+if is_stale() then
+  return {'STALE'}
 end
 local replay = replay_of()
 if replay then

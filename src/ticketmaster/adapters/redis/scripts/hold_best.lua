@@ -1,20 +1,22 @@
 --[[ hold_best.lua: pick the best available seats of one event and hold them, in one step.
 
-KEYS[1..13] as hold.lua: seats, version, loaded, idem, holdseats, holders, expiries, hold
-            (the new hold), changes, rows, fits, due, bought
+KEYS[1..14] as hold.lua: seats, version, loaded, idem, holdseats, holders, expiries, hold
+            (the new hold), changes, rows, fits, due, bought, generation
 ARGV[1]  hold id        ARGV[2] user id         ARGV[3] ttl ms
 ARGV[4]  fingerprint    ARGV[5] max seats a user may hold or buy for this event
 ARGV[6]  idempotency record ttl ms
-ARGV[7]  count (1..8)   ARGV[8] "1" adjacent, "0" the best seats one by one
-ARGV[9..] the allowed rows: pairs first, last row index, ascending and disjoint (the
+ARGV[7]  generation floor (generation.lua)
+ARGV[8]  count (1..8)   ARGV[9] "1" adjacent, "0" the best seats one by one
+ARGV[10..] the allowed rows: pairs first, last row index, ascending and disjoint (the
           request's filters, domain/best_available.row_ranges)
 
 Returns one of
-  {"OK", expiresAtMs, version, seatId...}        the seats chosen and held
-  {"REPLAY", holdId, fingerprint, expiresAtMs, seats}   as hold.lua
+  {"OK", expiresAtMs, version, generation, seatId...}   the seats chosen and held
+  {"REPLAY", holdId, fingerprint, expiresAtMs, seats, generation}   as hold.lua
   {"UNAVAILABLE", complete, version}             nothing fits at this version
   {"LIMIT", seatsHeld, complete, seatsBought}    as hold.lua
   {"NOT_LOADED"}                                 rebuild the event from PostgreSQL first
+  {"STALE"}                                      as hold.lua
 
 The choice is domain/best_available.py's rule, found without reading every seat: the
 index (seat_state.lua) keeps, per row, which counts of adjacent seats fit and whether one
@@ -34,11 +36,13 @@ local seats_key, version_key, loaded_key, idem_key = KEYS[1], KEYS[2], KEYS[3], 
 local holdseats_key, holders_key, expiries_key = KEYS[5], KEYS[6], KEYS[7]
 local hold_key, changes_key = KEYS[8], KEYS[9]
 local rows_key, fits_key, due_key, bought_key = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local generation_key = KEYS[14]
 local hold_id, user, ttl_ms, fingerprint = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local max_seats, idem_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
-local count, adjacent = tonumber(ARGV[7]), ARGV[8] == '1'
-local ranges = {unpack(ARGV, 9)}
+local max_seats, idem_ttl_ms, floor = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local count, adjacent = tonumber(ARGV[8]), ARGV[9] == '1'
+local ranges = {unpack(ARGV, 10)}
 --#include changes.lua
+--#include generation.lua
 --#include seat_state.lua
 --#include hold_record.lua
 --#include new_hold.lua
@@ -48,6 +52,9 @@ local MAX_SEARCHES = 32
 local loaded = redis.call('GET', loaded_key)
 if not loaded then
   return {'NOT_LOADED'}
+end
+if is_stale() then
+  return {'STALE'}
 end
 local replay = replay_of()
 if replay then

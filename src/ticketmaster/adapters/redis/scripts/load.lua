@@ -7,10 +7,12 @@ KEYS[6]  holdseats hash   KEYS[7] holders hash (hold_record.lua)
 KEYS[8]  rows hash   KEYS[9] fits zset   KEYS[10] due zset: the availability index
          (seat_state.lua)
 KEYS[11] bought    hash   userId -> seats the buyer bought (the per-buyer limit)
-KEYS[12..] the hold key of each hold in ARGV, in the same order
+KEYS[12] generation int   (generation.lua): left above the floor
+KEYS[13..] the hold key of each hold in ARGV, in the same order
 ARGV[1]  idempotency gap ms: 0 when PostgreSQL knows no hold of the event (so Redis will see
          every record), else how long records of earlier holds may be missing (their TTL)
-ARGV[2]  number of venue rows R, then R x (row index, seat-id prefix, seats)
+ARGV[2]  generation floor: the highest generation the loader knows was acknowledged
+ARGV[3]  number of venue rows R, then R x (row index, seat-id prefix, seats)
 then     number of sold seats S, then S seat ids
 then     number of buyers B, then B x (userId, seats bought): each buyer in one call only
 then     holds, each: holdId, userId, expiresAtMs, status, n, seat ids x n
@@ -25,9 +27,10 @@ through set_seat, so the index matches the seats whatever Redis held before.
 local seats_key, version_key, loaded_key, expiries_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local changes_key, holdseats_key, holders_key = KEYS[5], KEYS[6], KEYS[7]
 local rows_key, fits_key, due_key, bought_key = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local hold_keys = {unpack(KEYS, 12)}
-local gap_ms = tonumber(ARGV[1])
-local payload = {unpack(ARGV, 2)}
+local generation_key = KEYS[12]
+local hold_keys = {unpack(KEYS, 13)}
+local gap_ms, floor = tonumber(ARGV[1]), tonumber(ARGV[2])
+local payload = {unpack(ARGV, 3)}
 --#include seat_state.lua
 --#include hold_record.lua
 
@@ -73,6 +76,10 @@ redis.call('SET', loaded_key, gap_ms > 0 and ('g' .. (now + gap_ms)) or 'c')
 -- scaled so that even a million changes a second since the last load stay below it.
 local version = math.max(tonumber(redis.call('GET', version_key) or '0') + 1, now * 1000)
 redis.call('SET', version_key, version)
+-- The generation, likewise, and above every change acknowledged before this rebuild: from
+-- now on this state is the one the service's floors are measured against.
+local generation = tonumber(redis.call('GET', generation_key) or '0')
+redis.call('SET', generation_key, math.max(generation + 1, now * 1000, floor + 1))
 -- The state jumped: no reader may replay across this version, only take a snapshot.
 redis.call('DEL', changes_key)
 redis.call('XADD', changes_key, string.format('%d-0', version), '*reset', '')
