@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SEATS = 200
+SEATS = 120
 CLI = [sys.executable, "-m", "ticketmaster.entrypoints.cli.main"]
 
 
@@ -29,7 +29,7 @@ def test_a_short_onsale_with_a_worker_killed_sells_out_once_and_passes_the_audit
         "TICKETMASTER_DATA_DIR": str(tmp_path / "data"),
         "TICKETMASTER_LOG_LEVEL": "WARNING",
     }
-    args = ["--buyers", "800", "--seats", str(SEATS), "--lead", "3", "--arrival", "4", "--hold-ttl", "8"]
+    args = ["--buyers", "480", "--seats", str(SEATS), "--lead", "2", "--arrival", "3", "--hold-ttl", "6"]
     args += ["--payment-latency", "20:200", "--chaos", "worker-kill@2", "--no-plots", "--no-progress"]
     done = subprocess.run(
         [*CLI, "bench", "onsale", *args, "--out", str(out)],
