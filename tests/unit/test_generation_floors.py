@@ -127,3 +127,22 @@ async def test_floors_are_kept_for_a_bounded_number_of_events() -> None:
     assert source.reads == []  # kept
     await floors.floor("evt_0")
     assert source.reads == ["evt_0"]  # dropped, read again
+
+
+async def test_a_record_made_inside_a_transaction_raises_the_floor_now_and_writes_it_behind() -> None:
+    source = FakeGenerations()
+    floors = GenerationFloors(source, clock=Clock())
+    assert floors.known("evt_a") == 0  # never read: no question to PostgreSQL either
+    await floors.floor("evt_a")
+
+    floors.record_soon("evt_a", 17)
+
+    assert floors.known("evt_a") == 17
+    assert source.acknowledged == {}
+    await settle()
+    assert source.acknowledged == {"evt_a": 17}
+    source.failing = True
+    floors.record_soon("evt_a", 18)  # a failed write is logged, never raised into the loop
+    await settle()
+    assert floors.known("evt_a") == 18
+    assert source.acknowledged == {"evt_a": 17}

@@ -81,6 +81,7 @@ class GenerationFloors:
         self._clock = clock
         self._floors: OrderedDict[str, _Floor] = OrderedDict()
         self._reading: dict[str, asyncio.Task[None]] = {}
+        self._recording: set[asyncio.Task[None]] = set()
 
     async def floor(self, event_id: str) -> int:
         """The event's floor: read from PostgreSQL first if this process has none, refreshed
@@ -95,6 +96,13 @@ class GenerationFloors:
             self._read(event_id)
         return entry.value
 
+    def known(self, event_id: str) -> int:
+        """The floor this process has for the event, without asking PostgreSQL (0: none),
+        for calls made inside a PostgreSQL transaction, which must not wait for a second
+        connection of the same pool."""
+        entry = self._floors.get(event_id)
+        return 0 if entry is None else entry.value
+
     def saw(self, event_id: str, generation: int) -> None:
         """A script returned ``generation`` for the event: the floor is at least that."""
         entry = self._floors.get(event_id)
@@ -106,6 +114,20 @@ class GenerationFloors:
         (the process's own calls see it whatever happens next), then record it durably."""
         self.saw(event_id, generation)
         await self._source.record_generation(event_id, generation)
+
+    def record_soon(self, event_id: str, generation: int) -> None:
+        """``record`` without waiting for PostgreSQL (for a caller inside a transaction): the
+        floor is raised at once, the record written by a task of its own."""
+        self.saw(event_id, generation)
+        task = asyncio.create_task(self._record(event_id, generation), name=f"generation-record-{event_id}")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record(self, event_id: str, generation: int) -> None:
+        try:
+            await self._source.record_generation(event_id, generation)
+        except Exception:
+            log.warning("generation %d of %s not recorded", generation, event_id, exc_info=True)
 
     def _read(self, event_id: str) -> asyncio.Task[None]:
         """The read of the event's floor from PostgreSQL under way, started if none is."""

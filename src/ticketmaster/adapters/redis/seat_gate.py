@@ -255,7 +255,9 @@ class RedisSeatGate:
     ) -> RetimeResult:
         """Point the hold's seats at it with a new status/expiry (see retime.lua)."""
         keys = [*self._hold_keys(event_id, hold_id, loaded=True), self._keys.generation(event_id)]
-        floor = await self._floors.floor(event_id)
+        # A purchase retimes inside its PostgreSQL transaction: no floor read, no record
+        # awaited there (each would wait for a second connection of the same pool).
+        floor = self._floors.known(event_id)
         args: list[str | int] = [
             hold_id,
             user_id,
@@ -272,7 +274,7 @@ class RedisSeatGate:
                 continue
             if code == 1:
                 # A purchase started (or a hold given back) must survive a failover.
-                await self._floors.record(event_id, generation)
+                self._floors.record_soon(event_id, generation)
                 await self._note_holds(event_id)
             return RetimeResult(code)
         raise RuntimeError(f"event {event_id} state keeps disappearing")
