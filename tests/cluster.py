@@ -5,9 +5,11 @@ failovers within seconds, no persistence), stopped by PID and dying with the tes
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -18,6 +20,11 @@ from ticketmaster.local_cluster import ClusterBinaries
 # Always the machine's Redis, whatever else is installed (the embedded Valkey).
 REDIS = ClusterBinaries("/usr/bin/redis-server", "/usr/bin/redis-cli")
 T = TypeVar("T")
+
+
+def local_clusters(data_dir: Path) -> list[dict[str, Any]]:
+    """The cluster.json of every local cluster ``run --local-cluster`` keeps under ``data_dir``."""
+    return [json.loads(p.read_text()) for p in data_dir.glob("redis-cluster-*/cluster.json")]
 
 
 def listening(port: int) -> bool:

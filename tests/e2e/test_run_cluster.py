@@ -3,26 +3,19 @@ local 3-primary, 3-replica Redis Cluster it starts itself, and stops and removes
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 import redis
 
-from tests.cluster import listening
+from tests.cluster import listening, local_clusters
 from tests.conftest import ServerProcess, free_port
 from tests.e2e.buyers import hold, new_buyer
 from tests.e2e.test_hold_api import one_event
 from ticketmaster.adapters.redis.client import create_client
 from ticketmaster.adapters.redis.keys import RedisKeys
-
-
-def _clusters(data_dir: Path) -> list[dict[str, Any]]:
-    """The cluster.json of every local cluster directory under ``data_dir``."""
-    return [json.loads(p.read_text()) for p in data_dir.glob("redis-cluster-*/cluster.json")]
 
 
 async def test_run_local_cluster_serves_holds_from_a_cluster_it_starts_and_stops(
@@ -38,7 +31,7 @@ async def test_run_local_cluster_serves_holds_from_a_cluster_it_starts_and_stops
     server = ServerProcess(env, "run", ("--local-cluster",))
     try:
         server.wait_ready(timeout=60)
-        [runtime] = _clusters(tmp_path)
+        [runtime] = local_clusters(tmp_path)
         ports = [int(node["port"]) for node in runtime["nodes"]]
         assert len(ports) == 6
         for port in ports:
@@ -57,4 +50,4 @@ async def test_run_local_cluster_serves_holds_from_a_cluster_it_starts_and_stops
         server.stop()
     assert server.process.returncode == 128 + signal.SIGTERM  # unwound by its SIGTERM handler
     assert not [port for port in ports if listening(port)]  # every node stopped
-    assert not _clusters(tmp_path)  # and its directory removed
+    assert not local_clusters(tmp_path)  # and its directory removed
