@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.local_cluster import ClusterBinaries
+from ticketmaster.processes import free_port
 
 # Always the machine's Redis, whatever else is installed (the embedded Valkey).
 REDIS = ClusterBinaries("/usr/bin/redis-server", "/usr/bin/redis-cli")
@@ -25,6 +26,16 @@ T = TypeVar("T")
 def local_clusters(data_dir: Path) -> list[dict[str, Any]]:
     """The cluster.json of every local cluster ``run --local-cluster`` keeps under ``data_dir``."""
     return [json.loads(p.read_text()) for p in data_dir.glob("redis-cluster-*/cluster.json")]
+
+
+def local_cluster_run_env(server_env: dict[str, str], data_dir: Path, namespace: str) -> dict[str, str]:
+    """The configuration of a ``run --local-cluster`` (it starts its own Redis and sandbox)."""
+    env = {key: value for key, value in server_env.items() if key != "TICKETMASTER_REDIS_URL"}
+    return env | {
+        "TICKETMASTER_DATA_DIR": str(data_dir),
+        "TICKETMASTER_REDIS_NAMESPACE": namespace,
+        "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
+    }
 
 
 def listening(port: int) -> bool:

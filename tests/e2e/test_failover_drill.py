@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 import redis
 
-from tests.cluster import local_clusters
-from tests.conftest import ServerProcess, free_port
+from tests.cluster import local_cluster_run_env, local_clusters
+from tests.conftest import ServerProcess
 from tests.e2e.buyers import hold, new_buyers
 from tests.e2e.test_hold_api import one_event
 from tests.fleet import cli, eventually
@@ -57,12 +57,7 @@ async def test_holds_a_promoted_replica_never_received_stay_held(
     server_env: dict[str, str], pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     event_id, seats = await one_event(pool)
-    env = {key: value for key, value in server_env.items() if key != "TICKETMASTER_REDIS_URL"}
-    env |= {
-        "TICKETMASTER_DATA_DIR": str(tmp_path),
-        "TICKETMASTER_REDIS_NAMESPACE": NAMESPACE,
-        "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
-    }
+    env = local_cluster_run_env(server_env, tmp_path, NAMESPACE)
     server = ServerProcess(env, "run", ("--local-cluster",))
     try:
         server.wait_ready(timeout=60)

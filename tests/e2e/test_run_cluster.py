@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import redis
 
-from tests.cluster import listening, local_clusters
-from tests.conftest import ServerProcess, free_port
+from tests.cluster import listening, local_cluster_run_env, local_clusters
+from tests.conftest import ServerProcess
 from tests.e2e.buyers import hold, new_buyer
 from tests.e2e.test_hold_api import one_event
 from ticketmaster.adapters.redis.client import create_client
@@ -22,12 +22,7 @@ async def test_run_local_cluster_serves_holds_from_a_cluster_it_starts_and_stops
     server_env: dict[str, str], pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     event_id, seats = await one_event(pool)  # a catalog, so `run` loads no demo data
-    env = {key: value for key, value in server_env.items() if key != "TICKETMASTER_REDIS_URL"}
-    env |= {
-        "TICKETMASTER_DATA_DIR": str(tmp_path),
-        "TICKETMASTER_REDIS_NAMESPACE": "tmruncluster",
-        "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
-    }
+    env = local_cluster_run_env(server_env, tmp_path, "tmruncluster")
     server = ServerProcess(env, "run", ("--local-cluster",))
     try:
         server.wait_ready(timeout=60)
