@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Literal, TypeAlias, overload
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +33,64 @@ OPERATION_TIMEOUT_S = 2.0
 _DRIVER_INFO = DriverInfo(lib_version=redis.__version__)
 
 
+_REDIS_PY = str(Path(redis.__file__).parent)
+
+
+def connection_broke(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Redis connection breaking inside redis-py rather than a bug of ours,
+    for the callers to answer 503 as for a ConnectionError:
+
+    - uvloop's RuntimeError for a write on a connection the server closed (MagicStack/uvloop#506;
+      the standard loop drops such a write and the read fails instead);
+    - an AttributeError or TypeError raised in redis-py's own code when a failing Cluster node's
+      connections are disconnected under a command in flight (redis/redis-py#3835 and kin:
+      ``_writer`` is None), seen in the failover drills.
+
+    The single-node client turns the first into a ConnectionError itself (below); the
+    Cluster client's connection class is fixed by redis-py."""
+    if isinstance(exc, RuntimeError):
+        return "handler is closed" in str(exc)
+    if isinstance(exc, AttributeError | TypeError):
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        return frame is not None and frame.tb_frame.f_code.co_filename.startswith(_REDIS_PY)
+    return False
+
+
+class _ClosedTransportIsConnectionError:
+    """A write on a connection the server closed raises ConnectionError (see connection_broke)."""
+
+    async def send_packed_command(
+        self, command: str | bytes | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        try:
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except RuntimeError as exc:
+            if not connection_broke(exc):
+                raise
+            raise RedisConnectionError(f"the connection is closed: {exc}") from exc
+
+
+class _Connection(_ClosedTransportIsConnectionError, redis.asyncio.Connection):
+    pass
+
+
+class _SSLConnection(_ClosedTransportIsConnectionError, redis.asyncio.SSLConnection):
+    pass
+
+
+class _UnixConnection(_ClosedTransportIsConnectionError, redis.asyncio.UnixDomainSocketConnection):
+    pass
+
+
+_CONNECTIONS: dict[str, type[redis.asyncio.Connection] | type[redis.asyncio.UnixDomainSocketConnection]] = {
+    "redis": _Connection,
+    "rediss": _SSLConnection,
+    "unix": _UnixConnection,
+}
+
+
 @overload
 def create_client(
     url: str, *, cluster: Literal[False] = False, max_connections: int = 256
@@ -57,6 +117,7 @@ def create_client(url: str, *, cluster: bool = False, max_connections: int = 256
         )
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
+        connection_class=_CONNECTIONS.get(urlsplit(url).scheme, _Connection),
         decode_responses=True,
         socket_connect_timeout=1.0,
         socket_timeout=OPERATION_TIMEOUT_S,

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from ticketmaster.adapters.redis.client import OPERATION_TIMEOUT_S
 
@@ -103,6 +103,14 @@ class CommandPipe:
                 async with asyncio.timeout(self._timeout):
                     await conn.send_command("CLIENT", "SETNAME", self.name)
                     await conn.read_response()
+            except Exception as exc:
+                await self._give_back(conn)
+                if isinstance(exc, RedisError | TimeoutError):
+                    raise
+                # The connection broke under the handshake: on a Cluster, redis-py disconnects
+                # a failed node's connections, the one borrowed here too, so the write finds
+                # no stream (AttributeError) or, on uvloop, a closed one (RuntimeError).
+                raise RedisConnectionError(f"opening a connection to Redis failed: {exc!r}") from exc
             except BaseException:
                 await self._give_back(conn)
                 raise

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticketmaster.adapters.postgres.pool import CONNECTION_ERRORS
-from ticketmaster.adapters.redis.client import REDIS_DOWN
+from ticketmaster.adapters.redis.client import REDIS_DOWN, connection_broke
 from ticketmaster.domain import errors
 from ticketmaster.entrypoints.http.responses import json_response
 
@@ -104,6 +104,14 @@ async def _dependency_down(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _maybe_dependency_down(request: Request, exc: Exception) -> Response:
+    """A Redis connection that broke inside redis-py (a Cluster node gone mid-request) is a
+    dependency down; anything else of these types is a bug of ours."""
+    if connection_broke(exc):
+        return await _dependency_down(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal error; it has been logged")
@@ -115,4 +123,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     for exc_type in dict.fromkeys(CONNECTION_ERRORS + REDIS_DOWN):
         app.add_exception_handler(exc_type, _dependency_down)
+    # Handled here, not by the catch-all below, which Starlette re-raises to the server.
+    for exc_type in (RuntimeError, AttributeError, TypeError):
+        app.add_exception_handler(exc_type, _maybe_dependency_down)
     app.add_exception_handler(Exception, _unexpected)
