@@ -70,6 +70,10 @@ from ticketmaster.services.ports import PaymentProvider, PurchaseWork, SaleGate
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+# How long a booked purchase keeps trying to mark its seats SOLD in Redis: longer than a
+# Redis Cluster failover (node timeout, then the election), so the map shows the sale as
+# soon as the promoted replica answers; the reconciler is the backstop beyond it.
+SELL_PATIENCE_S = 30.0
 PENDING_GAUGE_SECONDS = 5.0
 
 
@@ -263,15 +267,20 @@ class PurchaseProcessor:
         return False
 
     async def _sell(self, p: Purchase) -> None:
-        """Flip the seats to SOLD in Redis; PostgreSQL already holds the truth, so retry a
-        little, and leave the rest to the loader/reconciler if Redis stays away."""
-        for attempt in range(5):
+        """Flip the seats to SOLD in Redis; PostgreSQL already holds the truth, so retry for
+        SELL_PATIENCE_S, and leave the rest to the loader/reconciler if Redis stays away."""
+        deadline = time.monotonic() + SELL_PATIENCE_S
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.gate.sell(p.event_id, p.hold_id, p.user_id, p.seat_ids)
                 return
             except Exception:
-                log.warning("purchase %s: marking seats SOLD in Redis failed (attempt %d)", p.id, attempt + 1)
-                await asyncio.sleep(0.2 * 2**attempt)
+                log.warning("purchase %s: marking seats SOLD in Redis failed (attempt %d)", p.id, attempt)
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(min(0.2 * 2 ** (attempt - 1), 1.0))
 
     async def _retry(self, p: Purchase, why: str) -> None:
         delay = retry_delay(p.attempts)
