@@ -80,6 +80,12 @@ HOLDS_EXPIRED = Counter(
 RECONCILE_FIXES = Counter(
     "ticketmaster_reconcile_fixes_total", "Drift between Redis and PostgreSQL healed, by kind", ["kind"]
 )
+SEAT_STATE_LOADS = Counter(
+    "ticketmaster_seat_state_loads_total",
+    "Events whose seat state was built in Redis from PostgreSQL, by reason: absent (first touch,"
+    " Redis emptied) or stale (Redis older than what PostgreSQL acknowledged: a failover lost writes)",
+    ["reason"],
+)
 WARMUP_LOADS = Counter(
     "ticketmaster_warmup_loads_total", "Events whose seat state the on-sale warm-up loaded into Redis"
 )

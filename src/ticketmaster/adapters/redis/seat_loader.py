@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ticketmaster.adapters.redis.client import RedisClient
 from ticketmaster.adapters.redis.generations import GenerationSource
@@ -24,6 +24,7 @@ from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.domain.holds import BlockingHold
 from ticketmaster.domain.layout import EventInfo, RankedRow, VenueLayout
+from ticketmaster.observability import SEAT_STATE_LOADS
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 LOAD_LOCK_MS = 15_000
@@ -145,12 +146,19 @@ class EventStateLoader:
 
     async def _current(self, event_id: str, floor: int) -> bool:
         """Whether the event is loaded and its generation is at least ``floor``."""
+        return await self._state(event_id, floor) == "current"
+
+    async def _state(self, event_id: str, floor: int) -> Literal["current", "absent", "stale"]:
+        """The event's state in Redis: loaded with a generation of at least ``floor``, not
+        loaded, or loaded below ``floor``."""
         k = self._keys
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.exists(k.loaded(event_id))
             pipe.get(k.generation(event_id))
             loaded, generation = await pipe.execute()
-        return bool(loaded) and int(generation or 0) >= floor
+        if not loaded:
+            return "absent"
+        return "current" if int(generation or 0) >= floor else "stale"
 
     async def _load_once(self, event_id: str, floor: int) -> None:
         k = self._keys
@@ -160,10 +168,12 @@ class EventStateLoader:
             if await self._take(lock):
                 try:
                     # Another process may have finished loading just before we took the lock.
-                    if not await self._current(event_id, floor):
+                    state = await self._state(event_id, floor)
+                    if state != "current":
                         # Stale: unmark it first, so every gate call waits for the rebuild.
                         await self._redis.delete(k.loaded(event_id))
                         await self._install(event_id, floor)
+                        SEAT_STATE_LOADS.labels(reason=state).inc()
                 finally:
                     await self._lock(keys=[lock], args=[self._token, 0])
                 return
