@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import ServerProcess, free_port
-from tests.e2e.buyers import Buyer, hold, seat_statuses
+from tests.e2e.buyers import Buyer, hold, new_buyer, seat_statuses
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
 
@@ -87,6 +88,58 @@ async def seat_map_showing_sales(http: httpx.AsyncClient, event_id: str, sold: l
         return shown if all(shown[s] == "SOLD" for s in sold) else None
 
     return await eventually(all_shown, within=10, what="every booked seat to show SOLD")
+
+
+async def refused_to_others(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> None:
+    """A new buyer asking for ``seats`` (8 at a time) is refused every one of them."""
+    for start in range(0, len(seats), 8):
+        batch = seats[start : start + 8]
+        response = await hold(http, await new_buyer(http), event_id, batch)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"] == "seats_unavailable", response.text
+        assert sorted(response.json()["seatIds"]) == sorted(batch), response.text
+
+
+async def assert_sale_intact(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, shoppers: Shoppers, event_id: str
+) -> None:
+    """After a fault: every purchase accepted (202) ends SUCCEEDED; every seat booked shows
+    SOLD and is refused to a new buyer; every hold acknowledged (201) and not paid for is
+    still ACTIVE, shows HELD and is refused to a new buyer."""
+
+    async def settled() -> list[asyncpg.Record] | None:
+        rows = await pool.fetch(
+            "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])",
+            list(shoppers.accepted),
+        )
+        return rows if all(r["status"] != "PENDING" for r in rows) else None
+
+    rows = await eventually(settled, within=60, what="every accepted purchase to settle")
+    assert len(rows) == len(shoppers.accepted)
+    assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
+
+    sold = [
+        r["seat_id"]
+        for r in await pool.fetch(
+            "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live ORDER BY seat_id", event_id
+        )
+    ]
+    paid_holds = set(shoppers.accepted.values())
+    assert len(sold) == len(paid_holds)
+    open_holds = await pool.fetch(
+        """
+        SELECT h.id, array_agg(s.seat_id) AS seats FROM holds h JOIN hold_seats s ON s.hold_id = h.id
+        WHERE h.id = ANY($1::text[]) AND h.status = 'ACTIVE' GROUP BY h.id
+        """,
+        [h for h in shoppers.acked if h not in paid_holds],
+    )
+    assert len(open_holds) == len(shoppers.acked) - len(paid_holds), "an acknowledged hold was lost"
+    held = [seat for row in open_holds for seat in row["seats"]]
+    shown = await seat_map_showing_sales(http, event_id, sold)
+    assert [s for s in sold if shown[s] != "SOLD"] == []
+    assert [s for s in held if shown[s] != "HELD"] == []
+    await refused_to_others(http, event_id, sold)
+    await refused_to_others(http, event_id, held)
 
 
 # --- engines the test owns ------------------------------------------------------------------
@@ -264,6 +317,7 @@ def own_fleet(
             stack.callback(redis_server.stop)
             redis_server.start()
             env["TICKETMASTER_REDIS_URL"] = redis_server.url
+            env["TICKETMASTER_REDIS_CLUSTER"] = "false"  # one node of its own, on a cluster run too
         if sandbox_latency is not None:
             sandbox = Sandbox(directory / "sandbox", latency=sandbox_latency)
             stack.callback(sandbox.stop)

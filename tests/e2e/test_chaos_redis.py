@@ -30,7 +30,7 @@ import redis.asyncio as redis
 
 from tests import factories
 from tests.e2e.buyers import hold, new_buyer, new_buyers
-from tests.fleet import Fleet, Shoppers, cli, eventually, fleet_http, own_fleet, seat_map_showing_sales
+from tests.fleet import Fleet, Shoppers, assert_sale_intact, cli, eventually, fleet_http, own_fleet
 
 
 @pytest.fixture
@@ -48,16 +48,6 @@ def fleet(server_env: dict[str, str], tmp_path: Path) -> Iterator[Fleet]:
 
 
 http = fleet_http()
-
-
-async def _refused(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> None:
-    """A new buyer asking for ``seats`` (8 at a time) is refused every one of them."""
-    for start in range(0, len(seats), 8):
-        batch = seats[start : start + 8]
-        response = await hold(http, await new_buyer(http), event_id, batch)
-        assert response.status_code == 409, response.text
-        assert response.json()["error"] == "seats_unavailable", response.text
-        assert sorted(response.json()["seatIds"]) == sorted(batch), response.text
 
 
 async def test_redis_sigkilled_mid_sale_and_restarted_empty(
@@ -150,39 +140,7 @@ async def test_redis_sigkilled_mid_sale_and_restarted_empty(
     assert {a.status for a in down} == {503}, [a for a in down if a.status != 503][:5]
 
     # Every accepted purchase completes; Redis forgetting everything lost none of them.
-    async def settled() -> list[asyncpg.Record] | None:
-        rows = await pool.fetch(
-            "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])",
-            list(shoppers.accepted),
-        )
-        return rows if all(r["status"] != "PENDING" for r in rows) else None
-
-    rows = await eventually(settled, within=60, what="every accepted purchase to settle")
-    assert len(rows) == len(shoppers.accepted)
-    assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
-
-    sold = [
-        r["seat_id"]
-        for r in await pool.fetch(
-            "SELECT seat_id FROM booking_seats WHERE event_id = $1 AND live ORDER BY seat_id", event_id
-        )
-    ]
-    paid_holds = set(shoppers.accepted.values())
-    assert len(sold) == len(paid_holds)
-    open_holds = await pool.fetch(
-        """
-        SELECT h.id, array_agg(s.seat_id) AS seats FROM holds h JOIN hold_seats s ON s.hold_id = h.id
-        WHERE h.id = ANY($1::text[]) AND h.status = 'ACTIVE' GROUP BY h.id
-        """,
-        [h for h in shoppers.acked if h not in paid_holds],
-    )
-    assert len(open_holds) == len(shoppers.acked) - len(paid_holds), "an acknowledged hold was lost"
-    held = [seat for row in open_holds for seat in row["seats"]]
-    shown = await seat_map_showing_sales(http, event_id, sold)
-    assert [s for s in sold if shown[s] != "SOLD"] == []
-    assert [s for s in held if shown[s] != "HELD"] == []
-    await _refused(http, event_id, sold)
-    await _refused(http, event_id, held)
+    await assert_sale_intact(http, pool, shoppers, event_id)
 
     # The restarted Redis got its expiry notifications switched on again by the listeners.
     client = redis.Redis.from_url(fleet.redis.url, decode_responses=True)
