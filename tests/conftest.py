@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 import redis as sync_redis
-import redis.asyncio as redis
 from bench.sut import with_database
+from redis.cluster import RedisCluster as SyncRedisCluster
 
 from ticketmaster.adapters.postgres.migrate import upgrade_to_head
 from ticketmaster.adapters.redis.client import RedisClient, create_client
@@ -28,6 +28,11 @@ from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
 
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+# TICKETMASTER_TEST_REDIS_CLUSTER=true: the run's Redis is a local 3-primary, 3-replica Redis
+# Cluster started for it (TICKETMASTER_TEST_REDIS_URL is then ignored), and every server a
+# test starts runs with TICKETMASTER_REDIS_CLUSTER=true: the API suite against a cluster.
+ON_CLUSTER = os.environ.get("TICKETMASTER_TEST_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +50,17 @@ def engine_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """(PostgreSQL server URL, Redis URL): the TICKETMASTER_TEST_* ones, or embedded."""
     pg = os.environ.get("TICKETMASTER_TEST_DATABASE_URL")
     rd = os.environ.get("TICKETMASTER_TEST_REDIS_URL")
+    if ON_CLUSTER:
+        with _local_cluster(tmp_path_factory.mktemp("run-cluster")) as rd:
+            if pg:
+                yield pg, rd
+                return
+            engines = EmbeddedEngines(tmp_path_factory.mktemp("engines"), want_redis=False).start()
+            try:
+                yield str(engines.database_url), rd
+            finally:
+                engines.stop()
+        return
     if pg and rd:
         yield pg, rd
         return
@@ -89,19 +105,32 @@ def redis_url(engine_urls: tuple[str, str]) -> str:
     return engine_urls[1]
 
 
-@pytest.fixture(scope="session")
-def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def _local_cluster(directory: Path) -> Iterator[str]:
     """A seed node of a local 3-primary, 3-replica Redis Cluster (ticketmaster.local_cluster,
-    on the machine's redis-server), started once per session and only when a test asks for it."""
+    on the machine's redis-server), stopped on exit."""
     from tests.cluster import REDIS
     from ticketmaster.local_cluster import LocalRedisCluster
 
-    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"), binaries=REDIS)
+    cluster = LocalRedisCluster(directory, binaries=REDIS)
     try:
         cluster.start()
         yield cluster.url
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(
+    engine_urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A seed node of a local Redis Cluster, started once per session and only when a test
+    asks for it (the run's own Redis when it runs on a cluster)."""
+    if ON_CLUSTER:
+        yield engine_urls[1]
+        return
+    with _local_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +173,7 @@ def engine_env(database_url: str, redis_url: str, namespace: str, data_dir: Path
         # Race tests fire 500+ requests at once to prove correctness, not load shedding
         # (which has its own tests with a small limit).
         "TICKETMASTER_MAX_IN_FLIGHT": "4096",
-    }
+    } | ({"TICKETMASTER_REDIS_CLUSTER": "true"} if ON_CLUSTER else {})
 
 
 @pytest.fixture(scope="session")
@@ -156,8 +185,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-async def redis_client(redis_url: str, namespace: str) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+async def redis_client(redis_url: str, namespace: str) -> AsyncIterator[RedisClient]:
+    """A client of the run's Redis (a cluster client when the run is on a cluster)."""
+    client = create_client(redis_url, cluster=ON_CLUSTER)
     yield client
     await delete_namespace(client, namespace)
     await client.aclose()
@@ -176,7 +206,7 @@ _TABLES = (
 
 
 @pytest.fixture
-async def clean(pool: asyncpg.Pool, redis_client: redis.Redis, namespace: str) -> None:
+async def clean(pool: asyncpg.Pool, redis_client: RedisClient, namespace: str) -> None:
     """Empty every table and this run's Redis namespace before the test."""
     await pool.execute(f"TRUNCATE {_TABLES} CASCADE")
     await delete_namespace(redis_client, namespace)
@@ -262,12 +292,20 @@ def server_with_settings(suffix: str, settings: dict[str, str]) -> tuple[object,
 
 def forget_namespace(env: dict[str, str]) -> None:
     """Delete every Redis key of ``env``'s namespace (what a test's own processes left)."""
-    client = sync_redis.Redis.from_url(env["TICKETMASTER_REDIS_URL"])
+    on_cluster = env.get("TICKETMASTER_REDIS_CLUSTER") == "true"
+    client = sync_redis_client(env["TICKETMASTER_REDIS_URL"], cluster=on_cluster)
     try:
         for key in client.scan_iter(match=env["TICKETMASTER_REDIS_NAMESPACE"] + ":*", count=1000):
             client.delete(key)
     finally:
         client.close()
+
+
+def sync_redis_client(url: str, *, cluster: bool = ON_CLUSTER) -> sync_redis.Redis | SyncRedisCluster:
+    """A blocking client of ``url`` for a test's own inspection (a cluster client on a cluster)."""
+    if cluster:
+        return SyncRedisCluster.from_url(url, decode_responses=True)
+    return sync_redis.Redis.from_url(url, decode_responses=True)
 
 
 @pytest.fixture(scope="session")

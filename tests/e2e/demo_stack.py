@@ -7,16 +7,14 @@ this one keeps its catalog for the whole session."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import redis.asyncio as redis
 
-from tests.conftest import RUN_ID, ServerProcess, delete_namespace, engine_env, own_database
+from tests.conftest import RUN_ID, ServerProcess, engine_env, forget_namespace, own_database
 from tests.fleet import CLI, LEAN_POOL, Sandbox
 from ticketmaster.adapters.tokens import TokenSigner
 
@@ -34,14 +32,6 @@ class DemoStack:
     def signer(self) -> TokenSigner:
         """Signs tokens with the deployment's own key (expired ones, for the refusal tests)."""
         return TokenSigner(self.env["TICKETMASTER_SECRET_KEY"])
-
-
-async def _forget(redis_url: str, namespace: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        await delete_namespace(client, namespace)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(scope="session")
@@ -72,4 +62,4 @@ def demo_stack(
             for process in reversed(processes):
                 process.stop()
             sandbox.stop()
-            asyncio.run(_forget(redis_url, own_namespace))
+            forget_namespace(env)

@@ -1,4 +1,4 @@
-"""``python -m tests.e2e.seat_watcher REDIS_URL SEATS_KEY``: watch one event's seats hash.
+"""``python -m tests.e2e.seat_watcher REDIS_URL SEATS_KEY [cluster]``: watch one event's seats hash.
 
 A process of its own (own interpreter, own Redis connection), so the test's event loop
 cannot delay its reads. It reads the hash in a tight loop (every ~5 ms) and prints one line
@@ -14,10 +14,15 @@ import threading
 import time
 
 import redis
+from redis.cluster import RedisCluster
 
 
-def watch(url: str, key: str) -> None:
-    client = redis.Redis.from_url(url, decode_responses=True)
+def watch(url: str, key: str, *, cluster: bool = False) -> None:
+    client: redis.Redis | RedisCluster = (
+        RedisCluster.from_url(url, decode_responses=True)
+        if cluster
+        else redis.Redis.from_url(url, decode_responses=True)
+    )
     done = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     holding: dict[str, str] = {}  # seat -> hold id last seen on it
@@ -54,4 +59,4 @@ def watch(url: str, key: str) -> None:
 
 
 if __name__ == "__main__":
-    watch(sys.argv[1], sys.argv[2])
+    watch(sys.argv[1], sys.argv[2], cluster=sys.argv[3:] == ["cluster"])

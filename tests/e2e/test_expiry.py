@@ -51,7 +51,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from tests import factories
 from tests.cluster import events_apart
-from tests.conftest import ServerProcess, delete_namespace, free_port
+from tests.conftest import ON_CLUSTER, ServerProcess, delete_namespace, free_port
 from tests.e2e.buyers import Buyer, hold, new_buyers, seat_statuses
 from tests.fleet import CLIENT_LIMITS, LEAN_POOL, Sandbox, api, eventually, worker
 from ticketmaster import bootstrap
@@ -178,6 +178,7 @@ class SeatWatcher:
             "tests.e2e.seat_watcher",
             redis_url,
             key,
+            *(["cluster"] if ON_CLUSTER else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=REPO,
