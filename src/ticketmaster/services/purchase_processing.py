@@ -33,7 +33,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -70,10 +70,11 @@ from ticketmaster.services.ports import PaymentProvider, PurchaseWork, SaleGate
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-# How long a booked purchase keeps trying to mark its seats SOLD in Redis: longer than a
-# Redis Cluster failover (node timeout, then the election), so the map shows the sale as
-# soon as the promoted replica answers; the reconciler is the backstop beyond it.
+# How long a settled purchase keeps trying to make Redis follow (seats SOLD, or released):
+# longer than a Redis Cluster failover (node timeout, then the election), so the map shows
+# the outcome as soon as the promoted replica answers; the reconciler is the backstop beyond.
 SELL_PATIENCE_S = 30.0
+_GateStep = Callable[[str, str, str, tuple[str, ...]], Awaitable[object]]
 PENDING_GAUGE_SECONDS = 5.0
 
 
@@ -267,17 +268,24 @@ class PurchaseProcessor:
         return False
 
     async def _sell(self, p: Purchase) -> None:
-        """Flip the seats to SOLD in Redis; PostgreSQL already holds the truth, so retry for
-        SELL_PATIENCE_S, and leave the rest to the loader/reconciler if Redis stays away."""
+        """Flip the seats to SOLD in Redis (PostgreSQL already holds the truth)."""
+        await self._in_redis(p, self.gate.sell, p.event_id, p.hold_id, p.user_id, p.seat_ids)
+
+    async def _in_redis(
+        self, p: Purchase, step: _GateStep, event_id: str, hold_id: str, user_id: str, seats: tuple[str, ...]
+    ) -> None:
+        """Make Redis follow what PostgreSQL has just recorded for ``p``: no one claims a
+        settled purchase again, so retry for SELL_PATIENCE_S (longer than a failover), and
+        leave the rest to the loader/reconciler if Redis stays away."""
         deadline = time.monotonic() + SELL_PATIENCE_S
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.gate.sell(p.event_id, p.hold_id, p.user_id, p.seat_ids)
+                await step(event_id, hold_id, user_id, seats)
                 return
             except Exception:
-                log.warning("purchase %s: marking seats SOLD in Redis failed (attempt %d)", p.id, attempt)
+                log.warning("purchase %s: %s in Redis failed (attempt %d)", p.id, step.__name__, attempt)
                 if time.monotonic() >= deadline:
                     return
                 await asyncio.sleep(min(0.2 * 2 ** (attempt - 1), 1.0))
@@ -326,8 +334,8 @@ class PurchaseProcessor:
             # speak): mark the sold ones SOLD before freeing the rest.
             sold = await self.repo.sold_seats(hold.event_id, hold.seat_ids)
             if sold:
-                await self.gate.sell(hold.event_id, hold.id, hold.user_id, sold)
-        await self.gate.release(hold.event_id, hold.id, hold.user_id, hold.seat_ids)
+                await self._in_redis(p, self.gate.sell, hold.event_id, hold.id, hold.user_id, sold)
+        await self._in_redis(p, self.gate.release, hold.event_id, hold.id, hold.user_id, hold.seat_ids)
 
     @staticmethod
     def _observe_resolution(p: Purchase) -> None:
