@@ -30,7 +30,8 @@ def local_clusters(data_dir: Path) -> list[dict[str, Any]]:
 
 def local_cluster_run_env(server_env: dict[str, str], data_dir: Path, namespace: str) -> dict[str, str]:
     """The configuration of a ``run --local-cluster`` (it starts its own Redis and sandbox)."""
-    env = {key: value for key, value in server_env.items() if key != "TICKETMASTER_REDIS_URL"}
+    own_redis = ("TICKETMASTER_REDIS_URL", "TICKETMASTER_REDIS_CLUSTER")  # run starts its own
+    env = {key: value for key, value in server_env.items() if key not in own_redis}
     return env | {
         "TICKETMASTER_DATA_DIR": str(data_dir),
         "TICKETMASTER_REDIS_NAMESPACE": namespace,

@@ -301,6 +301,11 @@ def forget_namespace(env: dict[str, str]) -> None:
         client.close()
 
 
+def single_node(url: str) -> dict[str, str]:
+    """The settings of a test's own single Redis node (``url``), on a cluster run too."""
+    return {"TICKETMASTER_REDIS_URL": url, "TICKETMASTER_REDIS_CLUSTER": "false"}
+
+
 def sync_redis_client(url: str, *, cluster: bool = ON_CLUSTER) -> sync_redis.Redis | SyncRedisCluster:
     """A blocking client of ``url`` for a test's own inspection (a cluster client on a cluster)."""
     if cluster:

@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port, single_node
 from tests.e2e.buyers import Buyer, hold, new_buyer, seat_statuses
 from ticketmaster.embedded import EmbeddedEngines
 from ticketmaster.processes import end_process
@@ -316,8 +316,7 @@ def own_fleet(
             redis_server = RedisServer(directory / "redis")
             stack.callback(redis_server.stop)
             redis_server.start()
-            env["TICKETMASTER_REDIS_URL"] = redis_server.url
-            env["TICKETMASTER_REDIS_CLUSTER"] = "false"  # one node of its own, on a cluster run too
+            env |= single_node(redis_server.url)
         if sandbox_latency is not None:
             sandbox = Sandbox(directory / "sandbox", latency=sandbox_latency)
             stack.callback(sandbox.stop)

@@ -32,7 +32,7 @@ import pytest
 import redis.asyncio as redis
 
 from tests import factories
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, single_node
 from tests.e2e.buyers import hold, new_buyer, new_buyers
 from tests.fleet import (
     CLIENT_LIMITS,
@@ -94,7 +94,7 @@ def stack(server_env: dict[str, str], tmp_path: Path, run_slow: bool) -> Iterato
             **server_env,
             **LEAN_POOL,
             "TICKETMASTER_DATABASE_URL": postgres.url,
-            "TICKETMASTER_REDIS_URL": own_redis.url,
+            **single_node(own_redis.url),
             "TICKETMASTER_SANDBOX_URL": sandbox.url,
             # A claim that died with the database is taken over soon after it is back.
             "TICKETMASTER_WORKER_LEASE_SECONDS": "3",

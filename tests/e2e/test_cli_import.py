@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from tests import factories, fleet
-from tests.conftest import free_port
+from tests.conftest import free_port, single_node
 from tests.snapshots import dump_tables
 from ticketmaster.adapters.redis.keys import RedisKeys
 
@@ -102,7 +102,7 @@ async def test_an_import_tells_the_running_processes_and_says_so_when_it_cannot(
     announced = await redis_client.get(generation)
     assert announced is not None
 
-    dead_redis = {**server_env, "TICKETMASTER_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    dead_redis = {**server_env, **single_node(f"redis://127.0.0.1:{free_port()}/0")}
     again = await fleet.cli(dead_redis, "import", str(path))
 
     assert again.returncode == 1

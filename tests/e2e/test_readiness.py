@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import ServerProcess, own_server
+from tests.conftest import ServerProcess, own_server, single_node
 from tests.e2e.crowd import Crowd
 from tests.fleet import LEAN_POOL, RedisServer, eventually
 
@@ -34,9 +34,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def ready_server(server_env: dict[str, str], own_redis: RedisServer) -> Iterator[ServerProcess]:
     # No warm-up loop: its Redis reads are not the probe's.
-    env = (
-        server_env | LEAN_POOL | {"TICKETMASTER_REDIS_URL": own_redis.url, "TICKETMASTER_WARMUP_SECONDS": "0"}
-    )
+    env = server_env | LEAN_POOL | single_node(own_redis.url) | {"TICKETMASTER_WARMUP_SECONDS": "0"}
     with own_server(env) as server:
         yield server
 

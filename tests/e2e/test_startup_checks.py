@@ -16,7 +16,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from tests.conftest import free_port
+from tests.conftest import free_port, single_node
 from tests.fleet import RedisServer
 from ticketmaster.config import Settings
 from ticketmaster.entrypoints.cli.commands import require_noeviction
@@ -53,7 +53,7 @@ def test_a_redis_that_may_evict_keys_is_refused_at_start_up(
     env = {
         **os.environ,
         **server_env,
-        "TICKETMASTER_REDIS_URL": evicting_redis.url,
+        **single_node(evicting_redis.url),
         "TICKETMASTER_PORT": str(free_port()),
         "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
     }
