@@ -23,6 +23,12 @@ RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
 SECTION_SEATS = ROWS * ROW_SEATS  # the venue of bench/onsale/run.py
+# bench/onsale/buyer.py, for the per-buyer crowd (Load.per_buyer):
+QUEUE_ROUNDS = 100  # times a buyer goes back through the waiting room before giving up
+MAP_READS, MAP_RETRY_S = 2, 2.0  # map reads (2 s apart) before "no seats" (_read_map)
+NO_SEATS_PAUSE_S = (2.0, 6.0)  # the pause before joining again after "no seats"
+VIEW_TTL_S = 0.25  # adapters/redis/waiting_room.py: the status path's cached queue view
+MAX_STEP_CREDIT_S = 1.0  # adapters/redis/waiting_room.py MAX_STEP_CREDIT_MS: one tick's credit
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,14 @@ class Load:
     """How long an admission lasts (None: the hold TTL, the product's default)."""
     rtt_ms: float = 1.0
     seed: int = 1
+    per_buyer: bool = False
+    """Each buyer one process that joins, polls and loops exactly as bench/onsale/buyer.py
+    (validation against the harness); False: the crowd's joins and polls in aggregate (for
+    crowds of millions)."""
+    connections: int | None = None
+    """The load generator's connection pool (bench/onsale/client.py, --connections): a request
+    first waits for a free connection and its latency is timed from then. None: no pool (every
+    buyer its own browser)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,10 @@ class Fleet:
     shared_cores: int | None = None
     client_cpu: float = 0.0
     """Cores the load generator keeps busy on the shared machine (validation only)."""
+    client_s_per_request: float = 0.0
+    """The load generator's CPU per request instead (validation, per-buyer crowd): its one
+    event loop (bench/onsale/client.py) handles every response, so a response waits for it,
+    and that wait is inside the latency the harness measures."""
 
 
 @dataclass
@@ -127,6 +145,21 @@ class Model:
         # Shoppers waiting for seats to come back (each woken with the count it then wants).
         self.stalled: deque[Any] = deque()
         self._map: tuple[float, list[int]] | None = None  # (read at, available seats then)
+        self.conns = simpy.Resource(self.env, load.connections) if load.connections else None
+        self.client_loop = simpy.Resource(self.env, 1)
+        # The per-buyer waiting room (Load.per_buyer), as the server keeps it: the line (buyer
+        # per position), the counter (positions passed), when it passed each, each buyer's
+        # current position, and the view the status path answers from.
+        self.line: list[int] = []
+        self.frozen = False
+        self.counter = 0
+        self.passed_at: list[float] = []
+        self.position: dict[int, int] = {}
+        self.joined_at: dict[int, float] = {}
+        self._view: tuple[float, int, float] = (-math.inf, 0, self.rate)
+        self.open_at = load.lead_s
+        self.noticed: dict[int, tuple[float, float]] = {}
+        """Buyer -> (when a poll first reported its admission, when the counter passed it)."""
 
     # --- service ------------------------------------------------------------------------
 
@@ -150,14 +183,39 @@ class Model:
             t += step
 
     def request(self, endpoint: str) -> Any:
-        """One request: API, then Redis, then PostgreSQL CPU, plus the network round trip."""
+        """One request (returns its latency, s): with a connection pool (Load.connections) it
+        first waits for a free connection, untimed, as bench/onsale/client.py times a request
+        from when it has one; then API, Redis and PostgreSQL CPU and the round trip."""
+        if self.conns is None:
+            return (yield from self._serve(endpoint))
+        with self.conns.request() as connection:
+            yield connection
+            return (yield from self._serve(endpoint))
+
+    def _serve(self, endpoint: str) -> Any:
         start = self.env.now
         cost = self.costs[endpoint]
         for component in ("api", "redis", "postgres"):
             yield from self._sliced(component, cost[component])
         yield self.env.timeout(self.load.rtt_ms / 1000)
+        if self.fleet.client_s_per_request:
+            yield from self._client(self.fleet.client_s_per_request)
         self.out.requests[endpoint] += 1
-        self.out.latency_ms[endpoint].append((self.env.now - start) * 1000)
+        latency = self.env.now - start
+        self.out.latency_ms[endpoint].append(latency * 1000)
+        return latency
+
+    def _client(self, seconds: float) -> Any:
+        """The load generator's event loop handling a response: one loop, on a shared core."""
+        with self.client_loop.request() as loop:
+            yield loop
+            if self.cores is not None:
+                with self.cores.request() as core:
+                    yield core
+                    yield self.env.timeout(seconds)
+            else:
+                yield self.env.timeout(seconds)
+        self.out.busy["client"] += seconds
 
     def _sliced(self, component: str, seconds: float) -> Any:
         """CPU in slices of at most SLICE_S: PostgreSQL's backends and the API's event loop
@@ -192,9 +250,14 @@ class Model:
         queue = order + list(range(early, ld.buyers))  # queue position -> buyer
         patience = ld.queue_patience_s
         leave = [a + self.rng.expovariate(1 / patience) if patience else math.inf for a in arrive]
-        self.env.process(self.joins_and_polls(arrive, open_at))
-        self.env.process(self._ticker(arrive, leave, queue, open_at))
-        if self.fleet.client_cpu and self.cores is not None:
+        if ld.per_buyer:
+            for buyer, at in enumerate(arrive):
+                self.env.process(self._journey(buyer, at))
+            self.env.process(self._line_ticker())
+        else:
+            self.env.process(self.joins_and_polls(arrive, open_at))
+            self.env.process(self._ticker(arrive, leave, queue, open_at))
+        if self.fleet.client_cpu and self.cores is not None and not self.fleet.client_s_per_request:
             self.env.process(self._client_load())
         self.env.run(until=self.over | self.env.timeout(open_at + 3600))
         self.out.end_s = self.env.now - open_at
@@ -383,12 +446,11 @@ class Model:
                     if self.over.triggered:
                         return
                     best = rng.random() < ld.best_share
-                    start = self.env.now
-                    yield from self.request("hold")
+                    latency = yield from self.request("hold")
                     seats = self.available[:count] if best and len(self.available) >= count else choice
                     if seats and self._take(seats):
                         self.out.holds_ok += 1
-                        self.out.latency_ms["hold_201"].append((self.env.now - start) * 1000)
+                        self.out.latency_ms["hold_201"].append(latency * 1000)
                         yield from self._pay_or_abandon(seats)
                         return
                     self.out.holds_409 += 1
@@ -442,3 +504,182 @@ class Model:
             yield from self._cpu("worker", self.costs["purchase"]["worker"])
             yield self.env.timeout(self.rng.uniform(*self.load.payment_ms) / 1000)
         done.succeed()
+
+    # --- the per-buyer crowd (Load.per_buyer): bench/onsale/buyer.py, one process each ------
+
+    def _freeze(self) -> None:
+        """The sale opened (queue_join.lua / queue_admit.lua, whichever runs first): the
+        pre-queue's order is shuffled once; later joiners get FIFO positions behind it."""
+        if self.frozen:
+            return
+        self.frozen = True
+        self.rng.shuffle(self.line)
+        self.position = {buyer: i for i, buyer in enumerate(self.line)}
+
+    def _join(self, buyer: int) -> int | None:
+        """The server's join (services/waiting_room.py ``join``): a buyer keeps its place
+        unless the counter passed it more than a window ago (its admission lapsed: a new place
+        at the back). Its position, or None for a pre-queue ticket before the opening."""
+        if self.env.now >= self.open_at:
+            self._freeze()
+        place = self.position.get(buyer)
+        if place is None and buyer in self.joined_at and not self.frozen:
+            return None  # joined again before the opening: the same pre-queue ticket
+        window = self.load.admission_window_s or self.load.hold_ttl_s
+        lapsed = place is not None and place < self.counter and self.passed_at[place] + window <= self.env.now
+        if place is None or lapsed:
+            self.line.append(buyer)
+            if not self.frozen:
+                return None
+            place = self.position[buyer] = len(self.line) - 1
+        return place
+
+    def _queue_view(self) -> tuple[int, float]:
+        """(counter, measured speed) as the status path sees them: a copy refreshed at most
+        every VIEW_TTL_S (adapters/redis/waiting_room.py)."""
+        if self.env.now - self._view[0] > VIEW_TTL_S:
+            self._view = (self.env.now, self.counter, self.speed)
+        return self._view[1], self._view[2]
+
+    def _estimate(self, place: int | None) -> float:
+        """The wait the server tells a waiter at ``place`` (domain/waiting_room.py
+        ``estimate_wait_seconds``, shown in whole seconds): positions ahead over the counter's
+        measured speed, floored at 1 % of the configured rate; 0 once passed."""
+        if place is None:
+            return 0.0  # before the opening the harness sleeps until it whatever it is told
+        counter, speed = self._queue_view()
+        ahead = place + 1 - counter
+        if ahead <= 0:
+            return 0.0
+        return float(int(ahead / max(speed, self.rate / 100) + 0.5))
+
+    def _line_ticker(self) -> Any:
+        """queue_admit.lua every TICK_S: the counter moves over at most rate x elapsed
+        positions (elapsed credited up to MAX_STEP_CREDIT_S, less than one buyer carried),
+        never so that admissions younger than the window exceed the cap; the speed is an
+        EWMA of its movement while positions remain behind it."""
+        yield self.env.timeout(self.open_at)
+        self._freeze()
+        window = self.load.admission_window_s or self.load.hold_ttl_s
+        last, carry = self.env.now, 0.0
+        active: deque[float] = deque()  # admission times younger than the window
+        while not self.over.triggered:
+            now = self.env.now
+            elapsed = min(max(now - last, 0.0), MAX_STEP_CREDIT_S)
+            last = now
+            while active and active[0] + window <= now:
+                active.popleft()
+            budget = carry + self.rate * elapsed
+            allowance = min(int(budget), self.cap - len(active))
+            before = self.counter
+            admitted = 0
+            while admitted < allowance and self.counter < len(self.line):
+                self.passed_at.append(now)
+                active.append(now)
+                self.counter += 1
+                admitted += 1
+            carry = budget - admitted
+            if carry >= 1:
+                carry = 0.0
+            if elapsed > 0 and self.counter < len(self.line):
+                alpha = 1 - math.exp(-elapsed / RATE_TIME_CONSTANT_S)
+                self.speed += alpha * ((self.counter - before) / elapsed - self.speed)
+            self.out.max_admitted_at_once = max(self.out.max_admitted_at_once, self.shopping)
+            yield self.env.timeout(TICK_S * self.rng.uniform(0.8, 1.2))
+
+    def _journey(self, buyer: int, arrive_at: float) -> Any:
+        """bench/onsale/buyer.py ``journey``: through the waiting room, then shop; an admission
+        that lapsed sends it back to the queue, "no seats" too after a 2-6 s pause."""
+        yield self.env.timeout(arrive_at)
+        for _ in range(QUEUE_ROUNDS):
+            expires = yield from self._wait_in_line(buyer)
+            if expires is None:
+                return
+            self.shopping += 1
+            try:
+                end = yield from self._shop_once(expires)
+            finally:
+                self.shopping -= 1
+            if end == "done":
+                return
+            if end == "no seats":
+                yield self.env.timeout(self.rng.uniform(*NO_SEATS_PAUSE_S))
+
+    def _wait_in_line(self, buyer: int) -> Any:
+        """Join, then poll as bench/onsale/buyer.py ``_wait_in_line``: every U(0.5, 1.5) x
+        clamp(estimate / 3, poll, 15) s, or (before the opening) once in the poll interval
+        after it. Returns when the admission expires (None: the sale is over). The queue
+        wait is timed as the harness times it: first join (or the opening) to the poll that
+        reported the first admission."""
+        ld, rng = self.load, self.rng
+        yield from self.request("queue_join")
+        place = self._join(buyer)
+        self.joined_at.setdefault(buyer, self.env.now)
+        estimate = self._estimate(place)
+        window = ld.admission_window_s or ld.hold_ttl_s
+        while not self.over.triggered:
+            wait = rng.uniform(0.5, 1.5) * min(max(ld.poll_s, estimate / 3), MAX_POLL_S)
+            if self.env.now < self.open_at:
+                wait = self.open_at - self.env.now + rng.uniform(0.0, ld.poll_s)
+            yield self.env.timeout(wait)
+            yield from self.request("queue_status")
+            if place is None:
+                place = self.position.get(buyer)
+            counter, _ = self._queue_view()
+            if place is not None and place < counter and self.passed_at[place] + window > self.env.now:
+                if buyer not in self.noticed:
+                    self.noticed[buyer] = (self.env.now, self.passed_at[place])
+                    self.out.admitted += 1
+                    self.out.waits.append(self.env.now - max(self.joined_at[buyer], self.open_at))
+                return self.passed_at[place] + window
+            # Waiting (or, passed and lapsed, told so with no estimate: the harness polls on).
+            estimate = self._estimate(place)
+        return None
+
+    def _read_map_until(self, count: int) -> Any:
+        """bench/onsale/buyer.py ``_read_map``: the map, read again 2 s later while it shows
+        fewer than ``count`` free seats; None ("no seats") after MAP_READS reads."""
+        for read in range(MAP_READS):
+            yield from self.request("seat_map")
+            view = self.seat_map_copy()
+            if len(view.seats) >= count:
+                return view
+            if read + 1 < MAP_READS:
+                yield self.env.timeout(MAP_RETRY_S)
+        return None
+
+    def _shop_once(self, expires: float) -> Any:
+        """bench/onsale/buyer.py ``_shop``: read the map, think, hold (other seats of its copy
+        after a 409, up to k times, re-reading the map when its copy has none that fit).
+        "done" (held, or every try a 409: the harness's "conflicts"), "no seats", or
+        "lapsed" (the hold was refused for an expired admission: back to the queue)."""
+        ld, rng = self.load, self.rng
+        count = rng.choice(COUNTS)
+        view = yield from self._read_map_until(count)
+        if view is None:
+            return "no seats"
+        yield self.env.timeout(rng.uniform(*ld.think_s))
+        for _ in range(ld.max_retries + 1):
+            if self.over.triggered:
+                return "done"
+            best = rng.random() < ld.best_share
+            choice: list[int] = []
+            if not best:
+                choice = self.pick(count, view)
+                if not choice:
+                    view = yield from self._read_map_until(count)
+                    if view is None:
+                        return "no seats"
+                    choice = self.pick(count, view)
+                view.removed.update(choice)
+            latency = yield from self.request("hold")
+            if self.env.now >= expires:
+                return "lapsed"  # 403 admission_required: the admission token expired
+            seats = (self.available[:count] if len(self.available) >= count else []) if best else choice
+            if seats and self._take(seats):
+                self.out.holds_ok += 1
+                self.out.latency_ms["hold_201"].append(latency * 1000)
+                yield from self._pay_or_abandon(seats)
+                return "done"
+            self.out.holds_409 += 1
+        return "done"

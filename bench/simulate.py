@@ -83,6 +83,8 @@ def summary(out: Outcome, fleet: Fleet, load: Load) -> dict[str, Any]:
         "utilisation": util,
         "busiest_second": peak,
         "requests": dict(out.requests),
+        "latency_p50_ms": {e: _pct(v, 50) for e, v in out.latency_ms.items()},
+        "busy_s": dict(out.busy),
     }
 
 

@@ -141,3 +141,81 @@ def test_waiters_who_joined_early_poll_once_just_after_the_opening_and_not_befor
 
     model.env.run(until=12.0)
     assert 2900 <= model.out.requests["queue_status"] <= 3100  # each once in the 2 s after it
+
+
+def test_with_a_connection_pool_a_request_is_timed_from_when_it_has_a_connection() -> None:
+    # bench/onsale/client.py: a buyer waits for one of --connections, untimed; the latency the
+    # harness reports starts when it has one.
+    model = Model(Load(rtt_ms=0.0, connections=1), Fleet(api=1), COSTS)
+    latency: list[float] = []
+    done: list[float] = []
+
+    def call() -> Any:
+        latency.append((yield from model.request("hold")))
+        done.append(model.env.now)
+
+    for _ in range(3):
+        model.env.process(call())
+    model.env.run()
+
+    service = COST["api"] + COST["redis"] + COST["postgres"]
+    assert max(latency) < 1.5 * service  # none timed its wait for the connection
+    assert max(done) >= 3 * service - 1e-9  # but they went one after another
+
+
+def test_a_response_waits_for_the_load_generators_one_event_loop() -> None:
+    model = Model(Load(rtt_ms=0.0), Fleet(api=4, client_s_per_request=0.01), COSTS)
+    latency: list[float] = []
+
+    def call() -> Any:
+        latency.append((yield from model.request("queue_status")))
+
+    for _ in range(2):
+        model.env.process(call())
+    model.env.run()
+
+    assert min(latency) >= 0.01
+    assert max(latency) >= 0.02  # the second response waited for the loop to handle the first
+    assert model.out.busy["client"] == 0.02
+
+
+def test_a_buyer_keeps_its_place_on_joining_again_until_its_admission_lapses() -> None:
+    # services/waiting_room.py join: same number while the admission is fresh, else the back.
+    model = Model(Load(seats=10, lead_s=0.0, admission_window_s=120.0), Fleet(), COSTS)
+    first = model._join(7)
+    model._join(8)
+    model.counter, model.passed_at = 1, [0.0]
+    model.env.run(until=119.0)
+    assert model._join(7) == first
+
+    model.env.run(until=121.0)
+    again = model._join(7)
+
+    assert again == 2  # behind buyer 8
+    assert model.line == [7, 8, 7]
+
+
+def test_a_per_buyer_waiter_is_admitted_at_the_poll_that_reports_it_not_before() -> None:
+    # bench/onsale/buyer.py times the queue wait to the poll that reports the admission; the
+    # next poll comes U(0.5, 1.5) x clamp(estimate / 3, poll, 15) s after the last one.
+    load = Load(buyers=400, seats=40, lead_s=5, arrival_s=5, hold_ttl_s=15, per_buyer=True, seed=2)
+    model = Model(load, Fleet(), COSTS)
+    out = model.run()
+
+    lags = [seen - passed for seen, passed in model.noticed.values()]
+    assert out.sell_out_s is not None
+    assert len(model.noticed) == out.admitted == len(out.waits) > 0
+    assert min(lags) >= 0
+    assert sum(lags) / len(lags) > 0.2  # polls are seconds apart: most see it a while later
+    assert out.requests["queue_join"] >= out.admitted
+    assert out.requests["queue_status"] >= out.admitted
+
+
+def test_the_server_estimate_a_waiter_polls_by_grows_with_the_positions_ahead() -> None:
+    model = Model(Load(seats=5000), Fleet(), COSTS)
+    model.counter = 100
+    assert model._estimate(50) == 0.0  # passed: admitted at the next poll
+    assert model._estimate(100 + int(model.rate) * 3) == 3.0
+    model.speed = 0.0  # the cap is reached: the estimate uses 1 % of the configured rate
+    model._view = (-1.0, 0, 0.0)
+    assert model._estimate(100 + int(model.rate) * 3) == 300.0  # 2,500 ahead at 8.3/s
