@@ -70,6 +70,8 @@ def model_inputs(report: dict[str, Any]) -> tuple[Load, Fleet]:
         admission_window_s=ADMISSION_WINDOW_S,
         payment_ms=(float(low), float(high or low)),
         seed=c["seed"],
+        per_buyer=True,  # every buyer as bench/onsale/buyer.py, not the crowd in aggregate
+        connections=c.get("connections", 96),  # the harness's client pool (client.py)
     )
     fleet = Fleet(
         api=c["api_processes"],
@@ -77,8 +79,17 @@ def model_inputs(report: dict[str, Any]) -> tuple[Load, Fleet]:
         postgres_cores=2,
         shared_cores=len(os.sched_getaffinity(0)),
         client_cpu=report["cpu_s"].get("client", 0.0) / run_s,
+        client_s_per_request=report["cpu_s"].get("client", 0.0) / max(1, sale_requests(report)),
     )
     return load, fleet
+
+
+SALE_ENDPOINTS = ("queue_join", "queue_status", "seat_map", "hold", "purchase", "purchase_status")
+
+
+def sale_requests(report: dict[str, Any]) -> int:
+    """The run's requests of the sale's endpoints (the buyers' own, which the model makes)."""
+    return sum(report["endpoints"].get(e, {}).get("requests", 0) for e in SALE_ENDPOINTS)
 
 
 def measured(report: dict[str, Any]) -> dict[str, float | None]:
@@ -106,8 +117,9 @@ def modelled(result: dict[str, Any]) -> dict[str, float | None]:
 
 def median_of_seeds(
     load: Load, fleet: Fleet, costs: dict[str, dict[str, float]], seeds: int
-) -> tuple[dict[str, float | None], dict[str, tuple[float, float]], float]:
-    """Each figure's median over ``seeds`` simulated sales, its (min, max), and the wall time."""
+) -> tuple[dict[str, float | None], dict[str, tuple[float, float]], float, list[dict[str, Any]]]:
+    """Each figure's median over ``seeds`` simulated sales, its (min, max), the wall time and
+    the runs themselves."""
     runs = [simulate(dataclasses.replace(load, seed=load.seed + i), fleet, costs) for i in range(seeds)]
     figures = [modelled(r) for r in runs]
     median: dict[str, float | None] = {}
@@ -117,7 +129,30 @@ def median_of_seeds(
         median[name] = statistics.median(values) if values else None
         if values:
             spread[name] = (min(values), max(values))
-    return median, spread, sum(r["wall_s"] for r in runs)
+    return median, spread, sum(r["wall_s"] for r in runs), runs
+
+
+def counters(report: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown: the run's per-endpoint requests and p50 latency, and its API and client CPU,
+    beside the model's (medians of its runs): where the model's load differs from the harness's."""
+    lines = [
+        "| counter | measured | model (median) | model / measured | p50 ms measured | p50 ms model |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in SALE_ENDPOINTS:
+        real = report["endpoints"].get(e, {})
+        n = real.get("requests", 0)
+        m = statistics.median(r["requests"].get(e, 0) for r in runs)
+        p50 = statistics.median(r["latency_p50_ms"].get(e) or 0.0 for r in runs)
+        lines.append(
+            f"| {e} requests | {n:,} | {m:,.0f} | {_f(_ratio(m, n), '.2f')} | "
+            f"{_f(real.get('latency_ms', {}).get('p50'))} | {p50:.1f} |"
+        )
+    for name, key in (("API CPU s", "api"), ("client CPU s", "client")):
+        real_s = report["cpu_s"].get(key)
+        m = statistics.median(r["busy_s"].get(key, 0.0) for r in runs)
+        lines.append(f"| {name} | {_f(real_s)} | {m:.1f} | {_f(_ratio(m, real_s), '.2f')} | | |")
+    return lines
 
 
 def compare(report: dict[str, Any], costs_path: Path, seeds: int = 9) -> tuple[str, bool]:
@@ -126,8 +161,11 @@ def compare(report: dict[str, Any], costs_path: Path, seeds: int = 9) -> tuple[s
     load, fleet = model_inputs(report)
     share = machine_share(report)
     costs = load_costs(costs_path)
-    m_free, spread_free, wall_free = median_of_seeds(load, fleet, costs, seeds)
-    m_shared, _, wall_shared = median_of_seeds(load, fleet, scaled(costs, share), seeds)
+    m_free, spread_free, wall_free, runs = median_of_seeds(load, fleet, costs, seeds)
+    if share < 1:
+        m_shared, _, wall_shared, _ = median_of_seeds(load, fleet, scaled(costs, share), seeds)
+    else:  # the same model: each CPU second takes one second
+        m_shared, wall_shared = m_free, 0.0
     real = measured(report)
     lines = [
         f"Model vs measurement: `bench onsale` of {load.buyers:,} buyers for {load.seats:,} seats, "
@@ -150,7 +188,8 @@ def compare(report: dict[str, Any], costs_path: Path, seeds: int = 9) -> tuple[s
             f"| {name} | {_f(value)} | {_f(m_free[name])} ({_f(low)} to {_f(high)}) | {_f(ra, '.2f')} | "
             f"{_f(m_shared[name])} | {_f(rb, '.2f')} | {'yes' if ok else 'NO'} |"
         )
-    lines += ["", f"(simulated in {wall_free:.1f} s + {wall_shared:.1f} s)"]
+    lines += ["", f"(simulated in {wall_free:.1f} s + {wall_shared:.1f} s)", ""]
+    lines += ["Counters (model A):", "", *counters(report, runs)]
     return "\n".join(lines), ok_all
 
 
