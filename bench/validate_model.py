@@ -4,7 +4,8 @@
 Contract: read the benchmark's ``report.json`` and the measured costs (``bench/costs.json``);
 simulate the same crowd (buyers, seats, pre-queue share, lead, arrivals, polling, choices,
 shares, hold TTL, payment latency) on the same fleet (API processes, workers) sharing this
-machine's cores, with the load generator's own CPU (measured in the run) as background load.
+machine's cores, each buyer as ``bench/onsale/buyer.py`` behind the run's connection pool,
+with the load generator's own CPU (measured in the run) per request on its one event loop.
 Compare sell-out time, holds/s, successful-hold p99 and queue-wait p50/p95; each within 20 %
 or not. One simulated sale is one draw of its random choices (a few abandoned holds lapsing
 late move the sell-out by many seconds), so the model's figure is the median of ``--seeds``
