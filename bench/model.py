@@ -8,6 +8,7 @@ import json
 import math
 import random
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
 STALL_CYCLE_S = 8.0  # buyer.py without seats: 2 map reads 2 s apart, a 2-6 s pause, join again
 RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT_MS
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
-SLICE_S = 0.001  # a request's CPU runs in slices of this (see Model._sliced)
+SLICE_S = 0.001  # Redis and PostgreSQL CPU runs in slices of this (see Model._sliced)
 SECTION_SEATS = ROWS * ROW_SEATS  # the venue of bench/onsale/run.py
 # bench/onsale/buyer.py, for the per-buyer crowd (Load.per_buyer):
 QUEUE_ROUNDS = 100  # times a buyer goes back through the waiting room before giving up
@@ -29,6 +30,87 @@ MAP_READS, MAP_RETRY_S = 2, 2.0  # map reads (2 s apart) before "no seats" (_rea
 NO_SEATS_PAUSE_S = (2.0, 6.0)  # the pause before joining again after "no seats"
 VIEW_TTL_S = 0.25  # adapters/redis/waiting_room.py: the status path's cached queue view
 MAX_STEP_CREDIT_S = 1.0  # adapters/redis/waiting_room.py MAX_STEP_CREDIT_MS: one tick's credit
+
+
+# --- a request's steps on the API's event loop -------------------------------------------
+# The API process is one asyncio event loop: a request runs in steps between its awaits, and
+# while it waits for Redis or PostgreSQL the process serves other requests; when the reply is
+# in, the request's next step is queued behind every step already runnable (the loop's ready
+# queue is FIFO). The kinds of wait, from the server's code:
+#   "redis": one redis-py command, script or pipeline (register_script, pipeline().execute(),
+#            GET): sent at once; the reply's arrival makes the request runnable.
+#   "pipe":  a script on the shared CommandPipe (adapters/redis/batching.py ScriptBatcher,
+#            pipe.py): ``call`` queues the command and ``call_soon(_flush)``; ``_flush``
+#            spawns the ``_send`` task that writes it: two turns of the loop before it leaves.
+#            The pipe's reader task reads the reply and hands it over: one more turn before
+#            the caller's.
+#   "postgres": one asyncpg statement (fetch, fetchrow, execute, BEGIN, COMMIT).
+#   "commit": the hold's row, written by HoldWriter's group commit (adapters/postgres/holds.py,
+#            see Model._hold_writer).
+PIPE_TURNS_OUT, PIPE_TURNS_BACK = 2, 1  # "pipe": loop turns before the command leaves, after its reply
+HOLD_WRITERS, HOLD_MAX_BATCH = 1, 128  # HoldWriter(writers=1, max_batch=128), as bootstrap.py builds it
+
+
+@dataclass(frozen=True)
+class Steps:
+    endpoint: str
+    """Whose measured costs (costs.json) the request spends."""
+    waits: tuple[str, ...]
+    """Its waits in order; the API runs one CPU step before the first, between each and after
+    the last, and the endpoint's measured API CPU is split evenly over them (the code shows no
+    step doing most of the work). Redis CPU is split over its Redis waits, PostgreSQL's over
+    its PostgreSQL ones."""
+    worker_statements: int = 0
+    """Statements of the endpoint's measured PostgreSQL CPU that the worker runs, not the
+    request (a purchase's cost is measured until it settled): that CPU is split evenly over
+    the request's statements and these, and the worker's share is spent in Model._charge."""
+
+    def postgres_share(self) -> float:
+        """The share of the endpoint's PostgreSQL CPU the request itself spends."""
+        own = sum(1 for w in self.waits if w in ("postgres", "commit"))
+        return own / (own + self.worker_statements) if own + self.worker_statements else 0.0
+
+
+STEPS: dict[str, Steps] = {
+    # POST /events/{id}/queue (routes/queue.py join_queue): deps.allow_write's rate_limit.lua
+    # (ScriptBatcher); allow_client passes the harness without Redis (a loopback address is
+    # exempt, clients.py); services/waiting_room.py ``join``: queue_join.lua; the queue view
+    # is cached (VIEW_TTL_S).
+    "queue_join": Steps("queue_join", ("pipe", "redis")),
+    # ... for a place the counter passed, ``_lapsed`` reads what the ticker did with it
+    # (RedisWaitingRoom.passed, one pipeline) ...
+    "queue_join_passed": Steps("queue_join", ("pipe", "redis", "redis")),
+    # ... and when that admission lapsed, queue_join.lua again (requeue_from).
+    "queue_join_lapsed": Steps("queue_join", ("pipe", "redis", "redis", "redis")),
+    # GET .../queue/status (poll_status, services/waiting_room.py ``status``): the token and
+    # the cached view; a waiter's heartbeat is buffered and flushed by a background task.
+    "queue_status": Steps("queue_status", ()),
+    # ... a place at or below the counter: passed(), one pipeline.
+    "queue_status_passed": Steps("queue_status", ("redis",)),
+    # GET /events/{id}/seats (services/seat_map.py ``seat_map``): the gate's version (GET);
+    # at an on-sale it has moved, so the request waits for the next render, whose
+    # changes_since is a pipeline (renders are shared; each request waits one out).
+    "seat_map": Steps("seat_map", ("redis", "redis")),
+    # POST /events/{id}/holds (routes/holds.py HoldEndpoint, services/holds.py hold_seats):
+    # rate_limit.lua and hold.lua, both ScriptBatcher (event facts, layout and the generation
+    # floor are in process memory); a refusal (409, its records complete) is answered then;
+    # a grant waits for its row's group commit (``_make_durable``), then answers 201.
+    "hold_201": Steps("hold", ("pipe", "pipe", "commit")),
+    "hold_409": Steps("hold", ("pipe", "pipe")),
+    # POST /holds/{id}/purchase (services/purchases.py ``request``): rate_limit.lua; in one
+    # transaction BEGIN, lock_hold, by_key, now(), price; retime.lua (register_script);
+    # ``start``'s three statements and COMMIT. The worker (services/purchase_processing.py,
+    # adapters/postgres/purchases.py) then runs 15: claim's two, mark_charge_started,
+    # record_payment, and confirm's transaction (BEGIN, two fetchvals, a savepoint around
+    # the seats' insert, the booking's copy, two updates, the booking's read, COMMIT).
+    "purchase": Steps(
+        "purchase", ("pipe", *("postgres",) * 5, "redis", *("postgres",) * 4), worker_statements=15
+    ),
+    # GET /purchases/{id}: one fetchrow.
+    "purchase_status": Steps("purchase_status", ("postgres",)),
+}
+HOLD_GATE_WAITS = 2  # a hold's outcome is known after its first two waits (hold.lua's reply)
+WORKER_STATEMENTS_BEFORE_CHARGE = 3  # a purchase's claim (2) and mark_charge_started
 
 
 @dataclass(frozen=True)
@@ -97,6 +179,8 @@ class Outcome:
     )
     end_s: float = 0.0
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    commits: list[int] = field(default_factory=list)
+    """The group commit's batch sizes (holds per commit)."""
 
 
 def load_costs(path: Path) -> dict[str, dict[str, float]]:
@@ -147,6 +231,11 @@ class Model:
         self._map: tuple[float, list[int]] | None = None  # (read at, available seats then)
         self.conns = simpy.Resource(self.env, load.connections) if load.connections else None
         self.client_loop = simpy.Resource(self.env, 1)
+        # HoldWriter's queue of rows (PostgreSQL CPU, the event its hold waits on), its
+        # writer tasks and those waiting for a row.
+        self.commits: deque[tuple[float, Any]] = deque()
+        self.writers: list[Any] = []
+        self.writer_idle: deque[Any] = deque()
         # The per-buyer waiting room (Load.per_buyer), as the server keeps it: the line (buyer
         # per position), the counter (positions passed), when it passed each, each buyer's
         # current position, and the view the status path answers from.
@@ -182,21 +271,61 @@ class Model:
             per_s[int(t)] += step
             t += step
 
-    def request(self, endpoint: str) -> Any:
-        """One request (returns its latency, s): with a connection pool (Load.connections) it
-        first waits for a free connection, untimed, as bench/onsale/client.py times a request
-        from when it has one; then API, Redis and PostgreSQL CPU and the round trip."""
+    def request(self, kind: str, decide: Callable[[], str] | None = None) -> Any:
+        """One request of a STEPS ``kind`` (returns its latency, s): with a connection pool
+        (Load.connections) it first waits for a free connection, untimed, as
+        bench/onsale/client.py times a request from when it has one; then its steps on the
+        API (see ``_serve``) and the round trip. A hold passes ``decide``, called when the
+        gate answers (after HOLD_GATE_WAITS waits): it takes the seats or not and returns
+        the kind of the rest ("hold_201" or "hold_409")."""
         if self.conns is None:
-            return (yield from self._serve(endpoint))
+            return (yield from self._serve(kind, decide))
         with self.conns.request() as connection:
             yield connection
-            return (yield from self._serve(endpoint))
+            return (yield from self._serve(kind, decide))
 
-    def _serve(self, endpoint: str) -> Any:
+    def _serve(self, kind: str, decide: Callable[[], str] | None) -> Any:
+        """The request's steps (STEPS): an API CPU step, a wait (Redis or PostgreSQL CPU on
+        their queues, or the group commit), the next step queued behind the runnable ones,
+        and so on. Until ``decide`` tells the outcome, steps get an even share of the
+        longest variant's (a hold's 201); the rest split what is left evenly, so every
+        request of an endpoint spends its measured CPU; a 409 spends no PostgreSQL CPU (no
+        row is written)."""
         start = self.env.now
+        steps = STEPS[kind]
+        endpoint, waits = steps.endpoint, steps.waits
         cost = self.costs[endpoint]
-        for component in ("api", "redis", "postgres"):
-            yield from self._sliced(component, cost[component])
+        redis_waits = sum(1 for w in waits if w in ("redis", "pipe"))
+        pg_waits = sum(1 for w in waits if w in ("postgres", "commit"))
+        redis_s = cost["redis"] / redis_waits if redis_waits else 0.0
+        postgres_s = cost["postgres"] * steps.postgres_share()
+        if not redis_waits and cost["redis"]:  # flushed by a background task (heartbeats)
+            self.env.process(self._cpu("redis", cost["redis"]))
+        api_left, done = cost["api"], 0
+        while True:
+            share = api_left / (len(waits) - done + 1)
+            yield from self._step(share)
+            api_left -= share
+            if done == len(waits):
+                break
+            wait = waits[done]
+            if wait == "pipe":
+                for _ in range(PIPE_TURNS_OUT):
+                    yield from self._turn()
+                yield from self._sliced("redis", redis_s)
+                for _ in range(PIPE_TURNS_BACK):
+                    yield from self._turn()
+            elif wait == "redis":
+                yield from self._sliced("redis", redis_s)
+            elif wait == "postgres":
+                yield from self._sliced("postgres", postgres_s / pg_waits)
+            else:
+                yield from self._commit(postgres_s / pg_waits)
+            done += 1
+            if decide is not None and done == HOLD_GATE_WAITS:
+                kind = decide()
+                waits = STEPS[kind].waits
+                pg_waits = sum(1 for w in waits if w in ("postgres", "commit"))
         yield self.env.timeout(self.load.rtt_ms / 1000)
         if self.fleet.client_s_per_request:
             yield from self._client(self.fleet.client_s_per_request)
@@ -204,6 +333,51 @@ class Model:
         latency = self.env.now - start
         self.out.latency_ms[endpoint].append(latency * 1000)
         return latency
+
+    def _step(self, seconds: float) -> Any:
+        """One step of a request on the API's event loop: its turn, then its CPU, unsliced
+        (a step runs until the request's next await)."""
+        if seconds > 0:
+            yield from self._cpu("api", seconds)
+        else:
+            yield from self._turn()
+
+    def _turn(self) -> Any:
+        """A turn of the API's event loop that costs next to no CPU (a callback or a task's
+        step that hands something on): it comes after every step already runnable."""
+        with self.res["api"].request() as unit:
+            yield unit
+
+    def _commit(self, postgres_s: float) -> Any:
+        """HoldWriter.write: queue the row for a writer task and wait for its batch's commit."""
+        done = self.env.event()
+        self.commits.append((postgres_s, done))
+        if not self.writers:
+            self.writers = [self.env.process(self._hold_writer()) for _ in range(HOLD_WRITERS)]
+        if self.writer_idle:
+            self.writer_idle.popleft().succeed()
+        yield done
+
+    def _hold_writer(self) -> Any:
+        """HoldWriter._run: take the first queued row (``await queue.get()``: a turn when it
+        had to wait), yield one turn (``asyncio.sleep(0)``) so holds decided meanwhile join,
+        take up to HOLD_MAX_BATCH, insert them in one statement and commit (PostgreSQL CPU:
+        the rows' measured costs, on one backend), then the reply's turn sets every future."""
+        while True:
+            if not self.commits:
+                wake = self.env.event()
+                self.writer_idle.append(wake)
+                yield wake
+                yield from self._turn()
+            yield from self._turn()
+            batch = [self.commits.popleft() for _ in range(min(len(self.commits), HOLD_MAX_BATCH))]
+            if not batch:
+                continue
+            self.out.commits.append(len(batch))
+            yield from self._sliced("postgres", sum(pg for pg, _ in batch))
+            yield from self._turn()
+            for _, done in batch:
+                done.succeed()
 
     def _client(self, seconds: float) -> Any:
         """The load generator's event loop handling a response: one loop, on a shared core."""
@@ -218,9 +392,8 @@ class Model:
         self.out.busy["client"] += seconds
 
     def _sliced(self, component: str, seconds: float) -> Any:
-        """CPU in slices of at most SLICE_S: PostgreSQL's backends and the API's event loop
-        interleave work, so a cheap hold waits behind a slice of a purchase's CPU, not all
-        of it."""
+        """CPU in slices of at most SLICE_S: PostgreSQL's backends and Redis interleave
+        work, so a cheap statement waits behind a slice of a long one, not all of it."""
         slices = max(1, math.ceil(seconds / SLICE_S))
         for _ in range(slices):
             yield from self._cpu(component, seconds / slices)
@@ -446,9 +619,8 @@ class Model:
                     if self.over.triggered:
                         return
                     best = rng.random() < ld.best_share
-                    latency = yield from self.request("hold")
-                    seats = self.available[:count] if best and len(self.available) >= count else choice
-                    if seats and self._take(seats):
+                    outcome, seats, latency = yield from self._hold(count, best, choice)
+                    if outcome == "held":
                         self.out.holds_ok += 1
                         self.out.latency_ms["hold_201"].append(latency * 1000)
                         yield from self._pay_or_abandon(seats)
@@ -479,6 +651,27 @@ class Model:
         finally:
             self.shopping -= 1
 
+    def _hold(self, count: int, best: bool, asked: list[int], expires: float = math.inf) -> Any:
+        """A hold request: the gate (hold.lua) takes the best ``count`` seats or ``asked`` when
+        it answers, all or none. Returns ("held", its seats, latency), ("refused", the seats
+        the 409 names, latency) or ("lapsed", [], latency): the admission had expired
+        (services/holds.py checks it before the gate; the model at the gate's answer)."""
+        result: list[Any] = ["refused", []]
+
+        def gate() -> str:
+            if self.env.now >= expires:
+                result[0] = "lapsed"
+                return "hold_409"
+            seats = self.available[:count] if best and len(self.available) >= count else asked
+            result[1] = seats
+            if seats and self._take(seats):
+                result[0] = "held"
+                return "hold_201"
+            return "hold_409"
+
+        latency = yield from self.request("hold_201", gate)
+        return result[0], result[1], latency
+
     def _pay_or_abandon(self, seats: list[int]) -> Any:
         ld, rng = self.load, self.rng
         if rng.random() < ld.abandon_share:
@@ -501,8 +694,16 @@ class Model:
     def _charge(self, done: Any) -> Any:
         with self.worker_slots.request() as slot:
             yield slot
-            yield from self._cpu("worker", self.costs["purchase"]["worker"])
+            cost = self.costs["purchase"]
+            # The worker's statements (Steps.worker_statements): claim's two and
+            # mark_charge_started before the provider's charge, the rest after it.
+            steps = STEPS["purchase"]
+            postgres_s = cost["postgres"] * (1 - steps.postgres_share()) / steps.worker_statements
+            yield from self._cpu("worker", cost["worker"])
+            yield from self._sliced("postgres", postgres_s * WORKER_STATEMENTS_BEFORE_CHARGE)
             yield self.env.timeout(self.rng.uniform(*self.load.payment_ms) / 1000)
+            after = steps.worker_statements - WORKER_STATEMENTS_BEFORE_CHARGE
+            yield from self._sliced("postgres", postgres_s * after)
         done.succeed()
 
     # --- the per-buyer crowd (Load.per_buyer): bench/onsale/buyer.py, one process each ------
@@ -533,6 +734,16 @@ class Model:
                 return None
             place = self.position[buyer] = len(self.line) - 1
         return place
+
+    def _join_kind(self, buyer: int) -> str:
+        """The STEPS of the buyer's join (services/waiting_room.py ``join``): a place the
+        counter passed is looked up (``_lapsed``), and joined again when its admission lapsed."""
+        place = self.position.get(buyer)
+        if not self.frozen or place is None or place >= self.counter:
+            return "queue_join"
+        window = self.load.admission_window_s or self.load.hold_ttl_s
+        lapsed = self.passed_at[place] + window <= self.env.now
+        return "queue_join_lapsed" if lapsed else "queue_join_passed"
 
     def _queue_view(self) -> tuple[int, float]:
         """(counter, measured speed) as the status path sees them: a copy refreshed at most
@@ -612,7 +823,7 @@ class Model:
         wait is timed as the harness times it: first join (or the opening) to the poll that
         reported the first admission."""
         ld, rng = self.load, self.rng
-        yield from self.request("queue_join")
+        yield from self.request(self._join_kind(buyer))
         place = self._join(buyer)
         self.joined_at.setdefault(buyer, self.env.now)
         estimate = self._estimate(place)
@@ -622,10 +833,11 @@ class Model:
             if self.env.now < self.open_at:
                 wait = self.open_at - self.env.now + rng.uniform(0.0, ld.poll_s)
             yield self.env.timeout(wait)
-            yield from self.request("queue_status")
             if place is None:
                 place = self.position.get(buyer)
             counter, _ = self._queue_view()
+            passed = place is not None and place < counter
+            yield from self.request("queue_status_passed" if passed else "queue_status")
             if place is not None and place < counter and self.passed_at[place] + window > self.env.now:
                 if buyer not in self.noticed:
                     self.noticed[buyer] = (self.env.now, self.passed_at[place])
@@ -672,11 +884,10 @@ class Model:
                         return "no seats"
                     choice = self.pick(count, view)
                 view.removed.update(choice)
-            latency = yield from self.request("hold")
-            if self.env.now >= expires:
+            outcome, seats, latency = yield from self._hold(count, best, choice, expires)
+            if outcome == "lapsed":
                 return "lapsed"  # 403 admission_required: the admission token expired
-            seats = (self.available[:count] if len(self.available) >= count else []) if best else choice
-            if seats and self._take(seats):
+            if outcome == "held":
                 self.out.holds_ok += 1
                 self.out.latency_ms["hold_201"].append(latency * 1000)
                 yield from self._pay_or_abandon(seats)

@@ -1,11 +1,20 @@
-"""The on-sale model (bench/model.py, SimPy): a small sale sells out, and a
-request's CPU is served in slices, so a cheap hold does not wait out a purchase's CPU."""
+"""The on-sale model (bench/model.py, SimPy): a small sale sells out; a request is served in
+its steps on the API's event loop (STEPS), each queued behind the runnable ones, and holds
+share group commits; buyers behave as bench/onsale/buyer.py's."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.model import SECTION_SEATS, SLICE_S, Fleet, Load, Model, View
+from bench.model import (
+    HOLD_MAX_BATCH,
+    SECTION_SEATS,
+    STEPS,
+    Fleet,
+    Load,
+    Model,
+    View,
+)
 from bench.onsale.run import ROW_SEATS
 from bench.simulate import simulate
 
@@ -29,23 +38,83 @@ def test_a_small_sale_sells_out_and_no_hold_is_faster_than_its_service_time() ->
     assert result["queue_wait_s"]["p50"] >= 0
 
 
-def test_a_cheap_request_waits_behind_a_slice_of_an_expensive_one_not_all_of_it() -> None:
-    heavy = 50 * SLICE_S
-    costs = {**COSTS, "purchase": {"api": heavy, "redis": 0.0, "postgres": 0.0, "worker": 0.0}}
+def test_a_hold_waits_behind_the_runnable_requests_at_each_of_its_awaits() -> None:
+    # The API is one event loop: after each Redis round trip a request's next step queues
+    # behind every step runnable by then, so a hold costing 0.2 ms of CPU waits out the polls
+    # that arrived while it was at Redis; a poll (no await) runs in one turn.
+    polls = 10
+    costs = {**COSTS, "queue_status": {"api": 0.001, "redis": 0.0, "postgres": 0.0, "worker": 0.0}}
     model = Model(Load(rtt_ms=0.0), Fleet(api=1), costs)
     done: dict[str, float] = {}
 
-    def call(endpoint: str, after: float) -> Any:
+    def call(kind: str, after: float) -> Any:
         yield model.env.timeout(after)
-        yield from model.request(endpoint)
-        done[endpoint] = model.env.now
+        yield from model.request(kind, (lambda: "hold_409") if kind == "hold_201" else None)
+        done.setdefault(kind, model.env.now)
 
-    model.env.process(call("purchase", 0.0))
-    model.env.process(call("hold", SLICE_S / 10))
+    model.env.process(call("hold_201", 0.0))
+    for _ in range(polls):
+        model.env.process(call("queue_status", 1e-6))
     model.env.run()
 
-    assert done["hold"] < 3 * SLICE_S  # one slice of the purchase, then its own CPU
-    assert done["purchase"] >= heavy
+    assert done["queue_status"] <= 2 * 0.001  # the first poll: one turn
+    assert done["hold_201"] >= polls * 0.001  # behind every poll, for its 0.2 ms of CPU
+    assert model.out.busy["postgres"] == 0.0  # a 409 writes no row
+
+
+def test_holds_granted_while_a_commit_is_in_flight_share_the_next_one() -> None:
+    # adapters/postgres/holds.py HoldWriter: one writer; holds queued meanwhile go together
+    # (at most max_batch), each answered only after its batch committed.
+    costs = {**COSTS, "hold": {"api": 0.0001, "redis": 0.0001, "postgres": 0.002, "worker": 0.0}}
+    model = Model(Load(rtt_ms=0.0), Fleet(api=1), costs)
+    latency: list[float] = []
+
+    def call(after: float) -> Any:
+        yield model.env.timeout(after)
+        latency.append((yield from model.request("hold_201", lambda: "hold_201")))
+
+    holds = 300
+    for i in range(holds):
+        model.env.process(call(i * 0.0001))  # 10 a millisecond, each 2 ms of commit
+    model.env.run()
+
+    assert sum(model.out.commits) == holds
+    assert len(model.out.commits) < holds / 5  # batched
+    assert max(model.out.commits) <= HOLD_MAX_BATCH
+    assert min(latency) >= 0.002  # every 201 waited for a commit
+    assert model.out.busy["postgres"] >= holds * 0.002 - 1e-9  # each row's CPU, once
+
+
+def test_a_purchase_spends_its_statements_share_of_the_measured_postgresql_cpu() -> None:
+    # The measured purchase cost runs until it settled: its PostgreSQL CPU is split over the
+    # request's statements and the worker's (Steps.worker_statements).
+    costs = {**COSTS, "purchase": {"api": 0.001, "redis": 0.0, "postgres": 0.024, "worker": 0.0}}
+    model = Model(Load(rtt_ms=0.0), Fleet(api=1), costs)
+    model.env.process(model.request("purchase"))
+    model.env.run()
+    own = STEPS["purchase"].postgres_share()
+
+    assert own == 9 / 24  # nine statements in the request, fifteen in the worker
+    assert abs(model.out.busy["postgres"] - 0.024 * own) < 1e-9
+    done = model.env.event()
+    model.env.process(model._charge(done))
+    model.env.run()
+    assert done.triggered
+    assert abs(model.out.busy["postgres"] - 0.024) < 1e-9
+
+
+def test_joining_again_looks_the_passed_place_up_and_rejoins_once_it_lapsed() -> None:
+    # services/waiting_room.py join: a place the counter passed costs a read of what the
+    # ticker did with it, and a lapsed admission a second queue_join.lua.
+    model = Model(Load(seats=10, lead_s=0.0, admission_window_s=120.0), Fleet(), COSTS)
+    assert model._join_kind(7) == "queue_join"
+    model._join(7)
+    assert model._join_kind(7) == "queue_join"  # not passed yet
+    model.counter, model.passed_at = 1, [0.0]
+    assert model._join_kind(7) == "queue_join_passed"
+    model.env.run(until=121.0)
+    assert model._join_kind(7) == "queue_join_lapsed"
+    assert len(STEPS["queue_join_lapsed"].waits) == len(STEPS["queue_join"].waits) + 2
 
 
 def test_stalled_shoppers_find_released_seats_at_their_next_map_read() -> None:
@@ -151,7 +220,7 @@ def test_with_a_connection_pool_a_request_is_timed_from_when_it_has_a_connection
     done: list[float] = []
 
     def call() -> Any:
-        latency.append((yield from model.request("hold")))
+        latency.append((yield from model.request("hold_201")))
         done.append(model.env.now)
 
     for _ in range(3):
