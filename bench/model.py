@@ -19,7 +19,7 @@ from bench.onsale.run import ROW_SEATS, ROWS
 COMPONENTS = ("api", "redis", "postgres", "worker")
 COUNTS = (1, 2, 2, 2, 3, 4, 4)  # seats per buyer, as bench.onsale.buyer
 MAX_POLL_S, TICK_S, LOAD_STEP_S = 15.0, 0.25, 0.1
-STALL_CYCLE_S = 8.0  # buyer.py without seats: 2 map reads 2 s apart, a 2-6 s pause, join again
+STALL_CYCLE_S = 8.0  # buyer.py without seats: 2 map reads, 2 s after each, a 2-6 s pause, join again
 RATE_TIME_CONSTANT_S = 10.0  # adapters/redis/waiting_room.py RATE_TIME_CONSTANT_MS
 MAP_REUSE_S = 0.25  # as bench.onsale.buyer: one seat-map parse serves every buyer this long
 SLICE_S = 0.001  # Redis and PostgreSQL CPU runs in slices of this (see Model._sliced)
@@ -850,14 +850,13 @@ class Model:
 
     def _read_map_until(self, count: int) -> Any:
         """bench/onsale/buyer.py ``_read_map``: the map, read again 2 s later while it shows
-        fewer than ``count`` free seats; None ("no seats") after MAP_READS reads."""
-        for read in range(MAP_READS):
+        fewer than ``count`` free seats; None ("no seats") 2 s after the MAP_READS-th read."""
+        for _ in range(MAP_READS):
             yield from self.request("seat_map")
             view = self.seat_map_copy()
             if len(view.seats) >= count:
                 return view
-            if read + 1 < MAP_READS:
-                yield self.env.timeout(MAP_RETRY_S)
+            yield self.env.timeout(MAP_RETRY_S)  # after the last read too, then "no seats"
         return None
 
     def _shop_once(self, expires: float) -> Any:

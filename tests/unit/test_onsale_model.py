@@ -8,6 +8,8 @@ from typing import Any
 
 from bench.model import (
     HOLD_MAX_BATCH,
+    MAP_READS,
+    MAP_RETRY_S,
     SECTION_SEATS,
     STEPS,
     Fleet,
@@ -115,6 +117,25 @@ def test_joining_again_looks_the_passed_place_up_and_rejoins_once_it_lapsed() ->
     model.env.run(until=121.0)
     assert model._join_kind(7) == "queue_join_lapsed"
     assert len(STEPS["queue_join_lapsed"].waits) == len(STEPS["queue_join"].waits) + 2
+
+
+def test_a_buyer_finding_no_seats_waits_after_its_last_map_read_too() -> None:
+    # bench/onsale/buyer.py _read_map sleeps 2 s after every read that showed too few seats,
+    # the last one included, before "no seats".
+    model = Model(Load(seats=10, rtt_ms=0.0), Fleet(), COSTS)
+    model.available = []
+    ended: list[Any] = []
+
+    def shop() -> Any:
+        ended.append((yield from model._read_map_until(2)))
+        ended.append(model.env.now)
+
+    model.env.process(shop())
+    model.env.run()
+
+    assert ended[0] is None
+    assert ended[1] >= MAP_READS * MAP_RETRY_S
+    assert model.out.requests["seat_map"] == MAP_READS
 
 
 def test_stalled_shoppers_find_released_seats_at_their_next_map_read() -> None:
