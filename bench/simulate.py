@@ -20,9 +20,11 @@ The model, in the order a buyer meets it (the same crowd as ``bench onsale``: ar
   come back after the hold TTL) or pays: purchase request, a worker slot for the worker's
   CPU and the provider's latency, a share declined first then paid again, and a status
   poll every 0.3 s until settled. Sold = the worker committed the booking.
-- *Service*: every request costs, in turn, API CPU on one of the API processes, Redis CPU
-  on the event's shard (one event is one hash slot: one shard however many there are),
-  and PostgreSQL CPU on its cores, each a queue (SimPy Resource); with ``--cores K``
+- *Service*: every request runs as its steps on an API process's event loop
+  (``bench.model.STEPS``, from the server's code): a CPU step, a wait for Redis CPU on the
+  event's shard (one event is one hash slot: one shard however many there are) or for
+  PostgreSQL CPU on its cores (a hold's row through the group commit), the next step queued
+  behind the runnable ones, each a queue (SimPy Resource); with ``--cores K``
   (one machine, as the benchmark ran) every CPU demand also needs one of K shared cores,
   beside a background load for the load generator's own CPU.
 
