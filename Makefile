@@ -17,7 +17,7 @@ INSTALL_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolat
 CHECK_LOCK := $(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
 	echo "requirements/*.txt do not satisfy pyproject.toml: run make lock"; exit 1; }
 
-.PHONY: run run-cluster test test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-cluster bench-burst bench-processes bench-web clean
+.PHONY: run run-cluster test test-cluster test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-cluster bench-burst bench-processes bench-web clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -50,6 +50,9 @@ run-cluster: $(RUN_STAMP)  ## `make run` on a fresh local Redis Cluster, 3 prima
 
 test: $(STAMP)  ## the whole suite (short forms of the slow load/chaos tests)
 	$(BIN)/pytest
+
+test-cluster: $(STAMP)  ## the end-to-end suite with Redis on a local 3-primary, 3-replica cluster
+	TICKETMASTER_TEST_REDIS_CLUSTER=true $(BIN)/pytest tests/e2e --ignore=tests/e2e/browser
 
 test-all: $(STAMP)  ## also the long load/chaos variants
 	$(BIN)/pytest --run-slow
