@@ -17,6 +17,7 @@ Every process is ended by its own PID (``Popen``), never by name.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import random
 import signal
@@ -88,6 +89,19 @@ async def seat_map_showing_sales(http: httpx.AsyncClient, event_id: str, sold: l
         return shown if all(shown[s] == "SOLD" for s in sold) else None
 
     return await eventually(all_shown, within=10, what="every booked seat to show SOLD")
+
+
+def answers_by_outcome(journal: Journal) -> collections.Counter[tuple[str, int]]:
+    """After a fault: every answer was a 201/202/409, or a 503 ``unavailable``/``overloaded``
+    with Retry-After (never another 5xx, never a dropped connection); the count of each."""
+    attempts = journal.attempts
+    unexpected = [a for a in attempts if a.status not in (201, 202, 409, 503)]
+    assert not unexpected, unexpected[:5]
+    for a in attempts:
+        if a.status == 503:
+            assert a.error in ("unavailable", "overloaded"), a
+            assert a.retry_after, a
+    return collections.Counter((a.kind, a.status) for a in attempts)
 
 
 async def refused_to_others(http: httpx.AsyncClient, event_id: str, seats: list[str]) -> None:

@@ -18,7 +18,6 @@ Buyers hold seats and pay for most of them; in the middle of that PostgreSQL is 
 from __future__ import annotations
 
 import asyncio
-import collections
 import shutil
 import tempfile
 import time
@@ -41,6 +40,7 @@ from tests.fleet import (
     RedisServer,
     Sandbox,
     Shoppers,
+    answers_by_outcome,
     api,
     cli,
     eventually,
@@ -190,13 +190,7 @@ async def test_postgres_stopped_mid_sale_and_started_again(
     await eventually(ready, within=10, what="/readyz to say ready")
 
     attempts = shoppers.journal.attempts
-    print(f"requests by outcome: {dict(collections.Counter((a.kind, a.status) for a in attempts))}")
-    unexpected = [a for a in attempts if a.status not in (201, 202, 409, 503)]
-    assert not unexpected, unexpected[:5]
-    for a in attempts:
-        if a.status == 503:
-            assert a.error in ("unavailable", "overloaded"), a
-            assert a.retry_after, a
+    print(f"requests by outcome: {dict(answers_by_outcome(shoppers.journal))}")
     down = [a for a in attempts if stopped_at < a.sent and a.received < restarting_at]
     assert down, "no request was made while PostgreSQL was down"
     assert {a.status for a in down} == {503}, [a for a in down if a.status != 503][:5]

@@ -7,7 +7,7 @@ processes, driven through the public API only.
   5xx of another kind, never a wrong 2xx); holds resume by themselves, with no restart.
 - ``CLUSTER FAILOVER`` (an operator's planned switch) while purchases are in flight.
 
-Each ends with what the Redis chaos test checks (tests.fleet.assert_sale_intact: every
+Each ends with what the Redis chaos test checks (tests.fleet.answers_by_outcome, assert_sale_intact: every
 accepted purchase SUCCEEDED, every booked seat SOLD, every acknowledged hold still held,
 each refused to a new buyer) and ``ticketmaster audit`` exit 0. The recovery time (kill ->
 first 201 on the event) and the events rebuilt as stale are printed.
@@ -16,7 +16,6 @@ first 201 on the event) and the events rebuilt as stale are printed.
 from __future__ import annotations
 
 import asyncio
-import collections
 import re
 import signal
 import time
@@ -31,7 +30,16 @@ import redis
 from tests import factories
 from tests.cluster import REDIS
 from tests.e2e.buyers import hold, new_buyer, new_buyers
-from tests.fleet import Fleet, Shoppers, assert_sale_intact, cli, eventually, fleet_http, own_fleet
+from tests.fleet import (
+    Fleet,
+    Shoppers,
+    answers_by_outcome,
+    assert_sale_intact,
+    cli,
+    eventually,
+    fleet_http,
+    own_fleet,
+)
 from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.local_cluster import ClusterNodeProcess, LocalRedisCluster
 
@@ -128,19 +136,6 @@ async def _first_hold_after(http: httpx.AsyncClient, event_id: str, seats: list[
     return await eventually(probe, within=60, what="a hold to succeed again", every=0)
 
 
-def _check_answers(shoppers: Shoppers) -> collections.Counter[tuple[str, int]]:
-    """Every answer of the run was a 201/202/409, or a 503 ``unavailable``/``overloaded``
-    with Retry-After: never another 5xx, never a dropped connection."""
-    attempts = shoppers.journal.attempts
-    unexpected = [a for a in attempts if a.status not in (201, 202, 409, 503)]
-    assert not unexpected, unexpected[:5]
-    for a in attempts:
-        if a.status == 503:
-            assert a.error in ("unavailable", "overloaded"), a
-            assert a.retry_after, a
-    return collections.Counter((a.kind, a.status) for a in attempts)
-
-
 async def _resumed(shoppers: Shoppers, load: asyncio.Task[None], since: float, count: int) -> None:
     async def goes_on() -> bool | None:
         assert not load.done(), load
@@ -186,7 +181,7 @@ async def test_a_primary_sigkilled_under_200_clients_fails_over_and_the_sale_goe
     finally:
         stop.set()
         await load
-    outcomes = _check_answers(shoppers)
+    outcomes = answers_by_outcome(shoppers.journal)
     down = [a for a in shoppers.journal.of("hold") if killed_at < a.sent and a.received < recovered_at]
     assert any(a.status == 503 for a in down), "no hold was refused while the primary was down"
     print(
@@ -239,7 +234,7 @@ async def test_a_manual_failover_while_purchases_are_in_flight_loses_nothing(
     finally:
         stop.set()
         await load
-    outcomes = _check_answers(shoppers)
+    outcomes = answers_by_outcome(shoppers.journal)
     print(
         f"CLUSTER FAILOVER with {pending} purchases in flight: roles switched after "
         f"{promoted_after:.2f} s; answers {dict(outcomes)}"
