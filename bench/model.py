@@ -258,12 +258,7 @@ class Model:
             return
         with self.res[component].request() as unit:
             yield unit
-            if self.cores is not None:
-                with self.cores.request() as core:
-                    yield core
-                    yield self.env.timeout(seconds)
-            else:
-                yield self.env.timeout(seconds)
+            yield from self._on_a_core(seconds)
         self.out.busy[component] += seconds
         per_s, t, end = self.out.busy_per_s[component], self.env.now - seconds, self.env.now
         while t < end:  # spread over the seconds it ran in
@@ -383,13 +378,17 @@ class Model:
         """The load generator's event loop handling a response: one loop, on a shared core."""
         with self.client_loop.request() as loop:
             yield loop
-            if self.cores is not None:
-                with self.cores.request() as core:
-                    yield core
-                    yield self.env.timeout(seconds)
-            else:
-                yield self.env.timeout(seconds)
+            yield from self._on_a_core(seconds)
         self.out.busy["client"] += seconds
+
+    def _on_a_core(self, seconds: float) -> Any:
+        """``seconds`` of CPU, on one of the machine's shared cores when they are modelled."""
+        if self.cores is None:
+            yield self.env.timeout(seconds)
+            return
+        with self.cores.request() as core:
+            yield core
+            yield self.env.timeout(seconds)
 
     def _sliced(self, component: str, seconds: float) -> Any:
         """CPU in slices of at most SLICE_S: PostgreSQL's backends and Redis interleave
