@@ -114,23 +114,27 @@ async def refused_to_others(http: httpx.AsyncClient, event_id: str, seats: list[
         assert sorted(response.json()["seatIds"]) == sorted(batch), response.text
 
 
+async def all_succeeded(pool: asyncpg.Pool, purchase_ids: list[str]) -> None:
+    """Every one of these accepted (202) purchases is in PostgreSQL and ends SUCCEEDED."""
+
+    async def settled() -> list[asyncpg.Record] | None:
+        rows = await pool.fetch(
+            "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])", purchase_ids
+        )
+        return rows if all(r["status"] != "PENDING" for r in rows) else None
+
+    rows = await eventually(settled, within=60, what="every accepted purchase to settle")
+    assert len(rows) == len(purchase_ids), "a 202 purchase is not in PostgreSQL"
+    assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
+
+
 async def assert_sale_intact(
     http: httpx.AsyncClient, pool: asyncpg.Pool, shoppers: Shoppers, event_id: str
 ) -> None:
     """After a fault: every purchase accepted (202) ends SUCCEEDED; every seat booked shows
     SOLD and is refused to a new buyer; every hold acknowledged (201) and not paid for is
     still ACTIVE, shows HELD and is refused to a new buyer."""
-
-    async def settled() -> list[asyncpg.Record] | None:
-        rows = await pool.fetch(
-            "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])",
-            list(shoppers.accepted),
-        )
-        return rows if all(r["status"] != "PENDING" for r in rows) else None
-
-    rows = await eventually(settled, within=60, what="every accepted purchase to settle")
-    assert len(rows) == len(shoppers.accepted)
-    assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
+    await all_succeeded(pool, list(shoppers.accepted))
 
     sold = [
         r["seat_id"]

@@ -40,6 +40,7 @@ from tests.fleet import (
     RedisServer,
     Sandbox,
     Shoppers,
+    all_succeeded,
     answers_by_outcome,
     api,
     cli,
@@ -208,16 +209,7 @@ async def test_postgres_stopped_mid_sale_and_started_again(
         }
         assert set(known_holds) == set(shoppers.acked), "a 201 hold is not in PostgreSQL"
 
-        async def settled() -> list[asyncpg.Record] | None:
-            rows = await pool.fetch(
-                "SELECT id, status, failure_reason FROM purchases WHERE id = ANY($1::text[])",
-                list(shoppers.accepted),
-            )
-            return rows if all(r["status"] != "PENDING" for r in rows) else None
-
-        rows = await eventually(settled, within=60, what="every accepted purchase to settle")
-        assert len(rows) == len(shoppers.accepted), "a 202 purchase is not in PostgreSQL"
-        assert {(r["status"], r["failure_reason"]) for r in rows} == {("SUCCEEDED", None)}, rows
+        await all_succeeded(pool, list(shoppers.accepted))
 
         # Holds refused while PostgreSQL was down hold nothing anywhere.
         refused_seats = [a.seats[0] for a in down if a.kind == "hold"]
