@@ -11,14 +11,26 @@ import redis
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 from redis.driver_info import DriverInfo
+from redis.exceptions import ClusterError, RedisClusterException, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RedisClient: TypeAlias = redis.asyncio.Redis | RedisCluster
 """What the adapters talk to: one Redis node, or a Redis Cluster (TICKETMASTER_REDIS_CLUSTER)."""
 
-REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# A Redis Cluster between two slot maps (a failover or resharding under way) is as down as
+# an unreachable node, and the command was not run: redis-py raises ClusterError (CLUSTERDOWN,
+# MASTERDOWN, "TTL exhausted" after redirects), TryAgainError, or RedisClusterException (a slot
+# not covered, or no node that agrees on the map while it reloads it). RedisClusterException
+# also covers misuse (keys of two slots in one command), which tests/unit/test_redis_keys.py rules out.
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
+)
 
 
 # The one bound on a Redis operation. Ordinary commands get it from redis-py itself
@@ -131,7 +143,6 @@ def create_client(url: str, *, cluster: bool = False, max_connections: int = 256
 
 REQUIRED_EVICTION_POLICY = "noeviction"
 _UNREADABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, ResponseError)
-_UNDISCOVERED: tuple[type[Exception], ...] = (*_UNREADABLE, RedisClusterException)
 
 
 async def eviction_policies(url: str, *, cluster: bool = False) -> dict[str, str | None]:
@@ -144,7 +155,7 @@ async def eviction_policies(url: str, *, cluster: bool = False) -> dict[str, str
     seed = RedisCluster.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=2.0)
     try:
         nodes = await seed.cluster_nodes()
-    except _UNDISCOVERED:
+    except _UNREADABLE:
         return {f"{_address(url)} (no cluster found there)": None}
     finally:
         await seed.aclose()
