@@ -58,16 +58,22 @@ def cpu_per_answer(
     return result, {k: 1e6 * u / answered if answered else 0.0 for k, u in used.items()}
 
 
-def main() -> int:
+def cpu_bench_parser(description: str | None, repeat: int) -> argparse.ArgumentParser:
+    """The arguments of a CPU-per-answer benchmark: a deployment of its own, then clients,
+    duration, warm-up and rounds (``repeat`` by default)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_target_arguments(parser)
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per scenario (6)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario (1)")
-    parser.add_argument("--repeat", type=int, default=2, help="rounds (2)")
-    args = parser.parse_args()
+    parser.add_argument("--repeat", type=int, default=repeat, help=f"rounds ({repeat})")
+    return parser
+
+
+def main() -> int:
+    args = cpu_bench_parser(__doc__, repeat=2).parse_args()
     per_round = 60_000
     with stadium_deployment(args, hold_bench_env(), per_round) as (target, tokens):
         assert target.pid is not None

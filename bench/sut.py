@@ -252,16 +252,20 @@ class ServerUnderTest:
     def serve_also(self, *serve_args: str) -> Target:
         """Another ``ticketmaster serve SERVE_ARGS`` on this deployment (same database,
         namespace and secret) on a free port, stopped with the deployment."""
+        return self.start_server([*CLI, "serve", *serve_args], f"`ticketmaster serve {' '.join(serve_args)}`")
+
+    def start_server(self, command: list[str], what: str) -> Target:
+        """Run ``command`` as a server of this deployment (its environment names the
+        deployment's engines and secret, and ``TICKETMASTER_PORT`` a free port), wait until
+        it is ready and stop it with the deployment."""
         port = free_port()
         log_path = self._workdir / f"server-{port}.log"
         env = {**self.env(self._workdir / "data"), "TICKETMASTER_PORT": str(port)}
         with log_path.open("wb") as log:
-            process = subprocess.Popen([*CLI, "serve", *serve_args], env=env, stdout=log, stderr=log)
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self._stack.callback(end_process, process)
         self._wait_ready(process, port, log_path)
-        return Target(
-            "127.0.0.1", port, process.pid, f"`ticketmaster serve {' '.join(serve_args)}` pid {process.pid}"
-        )
+        return Target("127.0.0.1", port, process.pid, f"{what} pid {process.pid}")
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
         self.progress(f"starting the server on port {port}")
