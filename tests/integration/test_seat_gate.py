@@ -21,6 +21,7 @@ from ticketmaster.adapters.redis.keys import RedisKeys
 from ticketmaster.adapters.redis.lua import load_script
 from ticketmaster.adapters.redis.seat_gate import RedisSeatGate
 from ticketmaster.adapters.redis.seat_loader import LOAD_LOCK_MS, EventStateLoader
+from ticketmaster.domain.errors import Unavailable
 from ticketmaster.domain.gate import GateResult, Outcome
 from ticketmaster.domain.holds import (
     MAX_SEATS_PER_USER_PER_EVENT,
@@ -442,6 +443,59 @@ async def test_a_load_lock_this_process_failed_to_free_is_taken_over_at_once(wor
 
 async def _no_holds(event_id: str) -> None:
     """A loader's hook for an event with live holds: these events have none."""
+
+
+class ForgetsTheEventBeforeEachRetime:
+    """The real client, but the event's state is gone again before every retime script runs
+    (as when Redis keeps losing it: keys flushed, a failover under way)."""
+
+    def __init__(self, client: RedisClient, loaded_key: str) -> None:
+        self._client = client
+        self._loaded_key = loaded_key
+        self.retimes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def register_script(self, source: str) -> Any:
+        script = self._client.register_script(source)
+        if source != load_script("retime.lua"):
+            return script
+
+        async def call(keys: list[str], args: list[str | int]) -> Any:
+            self.retimes += 1
+            await self._client.delete(self._loaded_key)
+            return await script(keys=keys, args=args)
+
+        return call
+
+
+async def test_a_seat_state_redis_keeps_losing_is_unavailable_and_changes_nothing(world: World) -> None:
+    (buyer,) = await users(world.pool, 1)
+    expires_at = at_ms(ms(datetime.now(UTC)) + 120_000)  # holds expire on whole milliseconds
+    live = a_hold(world.event_id, buyer, [world.seats[0]], expires_at=expires_at)
+    await world.repo.insert_many([NewHold(live, "key-1")])
+    await world.gate.ensure_loaded(world.event_id)
+    before = await world.states()
+    assert before == {world.seats[0]: f"{live.id}|{ms(live.expires_at)}"}
+    client = ForgetsTheEventBeforeEachRetime(world.redis, world.keys.loaded(world.event_id))
+    gate = RedisSeatGate(
+        cast(RedisClient, client), world.keys, world.repo, max_seats_per_user=MAX_SEATS_PER_USER_PER_EVENT
+    )
+
+    with pytest.raises(Unavailable):
+        await gate.retime(
+            world.event_id,
+            live.id,
+            buyer,
+            live.seat_ids,
+            status=HoldStatus.PURCHASING,
+            expires_at_ms=ms(live.expires_at) + 60_000,
+            require_live=True,
+        )
+
+    assert client.retimes == 3  # a rebuild before each of the last two
+    assert await world.states() == before
 
 
 async def test_concurrent_holds_on_an_unloaded_event_load_it_once(world: World) -> None:

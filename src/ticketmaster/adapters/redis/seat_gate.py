@@ -26,6 +26,7 @@ from ticketmaster.adapters.redis.seat_loader import (
 )
 from ticketmaster.domain.availability import RowProblem
 from ticketmaster.domain.best_available import SeatSearch
+from ticketmaster.domain.errors import Unavailable
 from ticketmaster.domain.gate import (
     DueHolds,
     GateResult,
@@ -43,6 +44,14 @@ from ticketmaster.domain.reconcile import SeatFix
 CHANGE_LOG_MAXLEN = 10_000
 CHANGES_LIMIT = 1_000
 FIXES_PER_CALL = 1_000
+
+
+def _state_lost(event_id: str) -> Unavailable:
+    """Redis lost the event's seat state again after each of three rebuilds (keys flushed
+    or a failover under way): the call changed nothing; Redis is as good as down."""
+    return Unavailable(
+        f"the seat state of event {event_id} keeps disappearing from Redis; nothing was changed"
+    )
 
 
 class RedisSeatGate:
@@ -188,7 +197,7 @@ class RedisSeatGate:
                 already_bought=int(reply[3]),
                 records_complete=reply[2] == 1,
             )
-        raise RuntimeError(f"event {event_id} state keeps disappearing while holding")
+        raise _state_lost(event_id)
 
     async def release(
         self,
@@ -277,7 +286,7 @@ class RedisSeatGate:
                 self._floors.record_soon(event_id, generation)
                 await self._note_holds(event_id)
             return RetimeResult(code)
-        raise RuntimeError(f"event {event_id} state keeps disappearing")
+        raise _state_lost(event_id)
 
     async def sell(self, event_id: str, hold_id: str, user_id: str, seat_ids: tuple[str, ...]) -> int:
         """Mark the booked seats SOLD (see sell.lua); the number of seats that changed."""
@@ -293,7 +302,7 @@ class RedisSeatGate:
             if changed:
                 await self._floors.record(event_id, generation)
             return changed
-        raise RuntimeError(f"event {event_id} state keeps going stale")
+        raise _state_lost(event_id)
 
     async def hold_exists(self, event_id: str, hold_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.hold(event_id, hold_id)))
