@@ -168,6 +168,8 @@ class Outcome:
     all_taken_s: float | None = None
     holds_ok: int = 0
     holds_409: int = 0
+    purchase_409: int = 0
+    """Retries of a declined payment answered after the hold's own expiry."""
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     waits: list[float] = field(default_factory=list)
     admitted: int = 0
@@ -676,10 +678,21 @@ class Model:
         if rng.random() < ld.abandon_share:
             self.env.process(self._release_later(seats))
             return
+        # The hold lasts the TTL from the gate's answer (just now). A declined payment hands
+        # it back only until then (services/purchase_processing.py ``_fail``): a retry after
+        # that is a 409, and the buyer is done; the seats are free again by then (the expiry
+        # or the failing worker released them). Checked when the retry's answer is in: the
+        # request's few ms do not matter against the TTL.
+        expires = self.env.now + ld.hold_ttl_s
         yield self.env.timeout(rng.uniform(*ld.think_s))
         attempts = 2 if rng.random() < ld.decline_share else 1
-        for _ in range(attempts):
+        for attempt in range(attempts):
             yield from self.request("purchase")
+            if attempt and self.env.now >= expires:
+                self.out.purchase_409 += 1
+                for s in seats:
+                    bisect.insort(self.available, s)
+                return
             done = self.env.event()
             self.env.process(self._charge(done))
             while not done.triggered:
