@@ -71,6 +71,7 @@ def summary(out: Outcome, fleet: Fleet, load: Load) -> dict[str, Any]:
         "holds_per_s": out.holds_ok / out.all_taken_s if out.all_taken_s else out.holds_ok / span,
         "holds_ok": out.holds_ok,
         "holds_409": out.holds_409,
+        "purchases_409": out.purchase_409,
         "hold_ms": {
             p: _pct(out.latency_ms["hold_201"], q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))
         },

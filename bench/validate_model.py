@@ -151,6 +151,13 @@ def counters(report: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
             f"| {e} requests | {n:,} | {m:,.0f} | {_f(_ratio(m, n), '.2f')} | "
             f"{_f(real.get('latency_ms', {}).get('p50'))} | {p50:.1f} |"
         )
+    # A declined payment paid again after its hold's own expiry (bench/onsale/buyer.py's
+    # "purchase_409" outcome).
+    real_409 = report["outcomes"].get("purchase_409", 0)
+    m_409 = statistics.median(r["purchases_409"] for r in runs)
+    lines.append(
+        f"| purchases answered 409 | {real_409:,} | {m_409:,.0f} | {_f(_ratio(m_409, real_409), '.2f')} | | |"
+    )
     for name, key in (("API CPU s", "api"), ("client CPU s", "client")):
         real_s = report["cpu_s"].get(key)
         m = statistics.median(r["busy_s"].get(key, 0.0) for r in runs)

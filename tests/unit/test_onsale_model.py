@@ -309,3 +309,29 @@ def test_the_server_estimate_a_waiter_polls_by_grows_with_the_positions_ahead() 
     model.speed = 0.0  # the cap is reached: the estimate uses 1 % of the configured rate
     model._view = (-1.0, 0, 0.0)
     assert model._estimate(100 + int(model.rate) * 3) == 300.0  # 2,500 ahead at 8.3/s
+
+
+def test_a_declined_payment_paid_again_after_the_holds_own_expiry_is_refused() -> None:
+    # The worker hands a declined hold back only until its own expiry (purchase_processing
+    # ``_fail``): every first payment declined and settled after the hold lapsed, no retry
+    # buys anything and the seats come back; with a long hold every retry buys.
+    def sale(hold_ttl_s: float) -> dict[str, Any]:
+        load = Load(
+            buyers=300,
+            seats=60,
+            lead_s=5,
+            arrival_s=5,
+            hold_ttl_s=hold_ttl_s,
+            abandon_share=0.0,
+            decline_share=1.0,
+            payment_ms=(1500.0, 1500.0),
+            seed=3,
+        )
+        return simulate(load, Fleet(), COSTS)
+
+    lapsed, kept = sale(hold_ttl_s=1.0), sale(hold_ttl_s=600.0)
+
+    assert lapsed["purchases_409"] >= lapsed["holds_ok"] > 0
+    assert lapsed["sell_out_s"] is None
+    assert kept["purchases_409"] == 0
+    assert kept["sell_out_s"] is not None
