@@ -78,11 +78,28 @@ def markdown(r: dict[str, Any]) -> str:
         f"{checks['seats_sold_on_map']:,}, bought twice {len(checks['bought_twice'])}. "
         "CPU s during the sale: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_s"].items()),
         "",
+        *_collector_pauses(r.get("load_generator_gc")),
         "![throughput](throughput.png) ![latency](latency.png)",
         "![seats](seats.png) ![queue](queue.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+def _collector_pauses(gc: dict[str, Any] | None) -> list[str]:
+    """The load generator's garbage-collection pauses (bench/onsale/pauses.py): its one event
+    loop stood still for them, and responses arriving then were timed longer."""
+    if not gc:
+        return []
+    gens = ", ".join(
+        f"gen {g}: {v['collections']:,} ({v['total_s']:.2f} s, longest {v['max_ms']:.0f} ms)"
+        for g, v in gc["by_generation"].items()
+    )
+    return [
+        f"Load generator's collector pauses: {gc['total_s']:.2f} s in all, {gc['over_50ms']} of 50 ms "
+        f"or more; {gens}.",
+        "",
+    ]
 
 
 def write_report(report: dict[str, Any], out: Path, *, plots: bool) -> None:

@@ -33,6 +33,7 @@ from bench.onsale.buyer import BuyerRecord, GaveUp, Sale, journey, read_map
 from bench.onsale.chaos import Fault, inject
 from bench.onsale.client import Client, Journal
 from bench.onsale.config import OnSaleConfig
+from bench.onsale.pauses import CollectorPauses
 from bench.onsale.report import write_report
 from bench.onsale.seats import SeatView
 from bench.onsale.stack import CLI, Stack, start_stack
@@ -199,6 +200,8 @@ async def sale_run(
     faults = [Fault.parse(text) for text in cfg.chaos]
     samples: list[stats.Sample] = []
     cpu0 = await _cpu(stack)
+    pauses = CollectorPauses()
+    pauses.start()
     bar = tqdm(total=cfg.seats, desc="seats sold", unit=" seats", disable=not cfg.progress)
     tasks = [
         asyncio.create_task(journey(sale, b, random.Random(cfg.seed * 100_003 + b.index))) for b in buyers
@@ -215,6 +218,7 @@ async def sale_run(
     except TimeoutError:
         sale.over.set()
     ended = journal.now()
+    pauses.stop()
     cpu1 = await _cpu(stack)
     await asyncio.wait(tasks, timeout=20)
     for t in [*tasks, *chaos]:
@@ -225,7 +229,9 @@ async def sale_run(
     expired = await _expired_holds(client, buyers)
     await client.close()
     audit = await asyncio.to_thread(_cli, env, "audit", "--grace", "5")
-    return _report(cfg, sale, samples, faults, final, expired, audit, ended, cpu0, cpu1, on_sale_at)
+    report = _report(cfg, sale, samples, faults, final, expired, audit, ended, cpu0, cpu1, on_sale_at)
+    report["load_generator_gc"] = pauses.summary()
+    return report
 
 
 async def _expired_holds(client: Client, buyers: list[BuyerRecord]) -> Counter[str]:

@@ -1,0 +1,54 @@
+"""The load generator's own garbage-collection pauses during the sale.
+
+The harness runs every buyer on one event loop; while Python's collector runs, that loop
+stops, and each response that arrives meanwhile is timed that much longer. The report
+shows these pauses beside the latencies so a tail can be told from the server's.
+Recorded with ``gc.callbacks`` (start and stop of each collection).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from bench.onsale.stats import pct
+
+
+class CollectorPauses:
+    """Collections between ``start()`` and ``stop()``; then ``summary()``."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started: float | None = None
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_collect)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_collect)
+
+    def _on_collect(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self._started))
+            self._started = None
+
+    def summary(self) -> dict[str, Any]:
+        """Per generation: collections, their total and longest pause; and how many of all
+        paused the loop for 50 ms or more."""
+        by_generation: dict[str, Any] = {}
+        for generation in sorted({g for g, _ in self.pauses}):
+            ms = [s * 1000 for g, s in self.pauses if g == generation]
+            by_generation[str(generation)] = {
+                "collections": len(ms),
+                "total_s": sum(ms) / 1000,
+                "p99_ms": pct(ms, 99),
+                "max_ms": max(ms),
+            }
+        return {
+            "by_generation": by_generation,
+            "total_s": sum(s for _, s in self.pauses),
+            "over_50ms": sum(1 for _, s in self.pauses if s >= 0.05),
+        }
