@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -33,7 +34,7 @@ from bench.onsale.buyer import BuyerRecord, GaveUp, Sale, journey, read_map
 from bench.onsale.chaos import Fault, inject
 from bench.onsale.client import Client, Journal
 from bench.onsale.config import OnSaleConfig
-from bench.onsale.pauses import CollectorPauses
+from bench.onsale.pauses import CollectorPauses, quiet_collector
 from bench.onsale.report import write_report
 from bench.onsale.seats import SeatView
 from bench.onsale.stack import CLI, Stack, start_stack
@@ -200,6 +201,7 @@ async def sale_run(
     faults = [Fault.parse(text) for text in cfg.chaos]
     samples: list[stats.Sample] = []
     cpu0 = await _cpu(stack)
+    quiet_collector()  # until the sale's end, below (bench/onsale/pauses.py)
     pauses = CollectorPauses()
     pauses.start()
     bar = tqdm(total=cfg.seats, desc="seats sold", unit=" seats", disable=not cfg.progress)
@@ -218,6 +220,7 @@ async def sale_run(
     except TimeoutError:
         sale.over.set()
     ended = journal.now()
+    gc.enable()
     pauses.stop()
     cpu1 = await _cpu(stack)
     await asyncio.wait(tasks, timeout=20)
