@@ -219,9 +219,10 @@ async def sale_run(
         )
     except TimeoutError:
         sale.over.set()
+    finally:
+        gc.enable()
+        pauses.stop()
     ended = journal.now()
-    gc.enable()
-    pauses.stop()
     cpu1 = await _cpu(stack)
     await asyncio.wait(tasks, timeout=20)
     for t in [*tasks, *chaos]:
