@@ -585,6 +585,10 @@ class Model:
 
     def _release_later(self, seats: list[int]) -> Any:
         yield self.env.timeout(self.load.hold_ttl_s)
+        self._release(seats)
+
+    def _release(self, seats: list[int]) -> None:
+        """The seats are free again (a hold lapsed or was given back)."""
         for s in seats:
             bisect.insort(self.available, s)
 
@@ -690,8 +694,7 @@ class Model:
             yield from self.request("purchase")
             if attempt and self.env.now >= expires:
                 self.out.purchase_409 += 1
-                for s in seats:
-                    bisect.insort(self.available, s)
+                self._release(seats)
                 return
             done = self.env.event()
             self.env.process(self._charge(done))
