@@ -1,5 +1,5 @@
 """A buyer in Chromium: search, pick, hold, pay, see the booking; a decline then a retry;
-a reload that keeps the buyer, the hold and the countdown; keyboard only."""
+cancelling a hold; a reload that keeps the buyer, the hold and the countdown; keyboard only."""
 
 from __future__ import annotations
 
@@ -76,6 +76,35 @@ async def test_a_declined_card_keeps_the_hold_and_a_second_card_pays(
     await expect(outcome).to_have_attribute("data-outcome", "succeeded")
     await expect(outcome.locator("[data-booking-id]")).to_have_count(1)
     await shot(page, "paid-on-retry")
+
+
+async def test_cancel_hold_gives_the_seats_back_at_once_and_returns_to_picking(
+    open_page: Opener, shot: Shot, pool: asyncpg.Pool, api: httpx.AsyncClient
+) -> None:
+    event = await small_show(pool)
+    page = await open_page(f"/e/{event['id']}")
+    other = await open_page(f"/e/{event['id']}")
+    await pick(page, "Floor A", "sec0-B-7", "sec0-B-8")
+    await hold(page)
+    guest, memory = await remembered(page, event["id"])
+    hold_id = memory["hold"]["holdId"]
+    await section_button(other, "Floor A").click()
+    await expect(seat(other, "sec0-B-7")).to_have_attribute("data-status", "HELD")
+
+    await page.get_by_role("button", name="Cancel hold").click()
+    await expect(page.get_by_role("timer")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Hold seats")).to_be_visible()
+    for seat_id in ("sec0-B-7", "sec0-B-8"):
+        await expect(seat(page, seat_id)).to_have_attribute("data-status", "AVAILABLE")
+        await expect(seat(other, seat_id)).to_have_attribute("data-status", "AVAILABLE")
+    await expect(section_button(page, "Floor A")).to_have_accessible_name("Floor A — 30 available")
+    _, memory = await remembered(page, event["id"])
+    assert "hold" not in memory, "a reload would bring the cancelled hold back"
+    await shot(page, "cancelled")
+    auth = {"Authorization": f"Bearer {guest['token']}"}
+    cancelled = await api.get(f"/holds/{hold_id}", headers=auth)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "CANCELLED"
 
 
 async def test_a_reload_keeps_the_buyer_the_hold_and_the_countdown(
