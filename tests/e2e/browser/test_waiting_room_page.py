@@ -36,11 +36,21 @@ async def test_the_waiting_room_admits_the_buyer_to_the_map_and_the_hold(
     position = int(re.findall(r"Position (\d+)", await page.locator("#wr-position").inner_text())[0])
     assert position > 1
     await expect(page.locator("#wr-eta")).not_to_have_text("—")
+    await expect(page.locator("#wr-ahead")).to_have_text(re.compile(r"^\d+ (person|people)$|you're next"))
     await shot(page, "waiting")
     assert await page.locator("[data-seat-id]").count() == 0  # no map while waiting
+    # Every value the bar takes from here on, to check it only moves forward, to the end.
+    await bar.evaluate(
+        "(bar) => { window.__bar = [Number(bar.getAttribute('aria-valuenow'))];"
+        " new MutationObserver(() => window.__bar.push(Number(bar.getAttribute('aria-valuenow'))))"
+        ".observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] }); }"
+    )
 
     # Admitted by the ticker: the map opens by itself.
     await expect(bar).to_be_hidden(timeout=30_000)
+    values: list[int] = await page.evaluate("window.__bar")
+    assert values == sorted(values), f"the progress bar went back: {values}"
+    assert values[-1] == 100, values
     await expect(page.get_by_role("button", name=re.compile(r"^Floor A — \d+ available$"))).to_be_visible()
     await shot(page, "admitted")
     await pick(page, "Floor A", "sec0-A-1")
