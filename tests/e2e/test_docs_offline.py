@@ -46,3 +46,13 @@ async def test_the_docs_load_everything_from_this_server(http: httpx.AsyncClient
         assert "url: '/openapi.json'" in response.text
         assert '"validatorUrl": null' in response.text, "Swagger UI would call its online validator"
         assert (await http.get("/openapi.json")).status_code == 200
+
+
+async def test_the_redoc_bundle_served_names_no_cdn(http: httpx.AsyncClient) -> None:
+    """fastapi-offline's Redoc bundle loads its side menu's logo from cdn.redoc.ly; the app
+    serves the bundle with that image inline instead (routes/docs_assets.py)."""
+    bundle = await http.get("/static-offline-docs/redoc.standalone.js")
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert len(bundle.content) > 500_000
+    assert b"cdn.redoc.ly" not in bundle.content
