@@ -1,7 +1,7 @@
 """A big venue in the browser: the map draws, every section is in the picker, and a burst
-of holds by other buyers shows in the seat list and the section counts without a reload
-or a refetch of the map. The long form (--run-slow) is the 52,000-seat stadium; the
-default one has a tenth of its sections."""
+of holds by other buyers shows in the seat list and the section counts without a reload,
+a refetch of the map or a full redraw (only the changed seats are repainted). The long
+form (--run-slow) is the 52,000-seat stadium; the default one has a tenth of its sections."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests import factories
 from tests.e2e.browser.conftest import Opener
@@ -39,6 +39,9 @@ async def test_the_stadium_map_draws_and_follows_a_burst_of_holds(
     refetches: list[str] = []
     page.on("request", lambda r: refetches.append(r.url) if r.url.endswith("/seats") else None)
     await shot(page, "stadium")
+    # The drawing at rest (the zoom onto the section has ended): what the burst costs it.
+    full = await _settled_full_redraws(page)
+    partial = await page.evaluate("window.__seatmapStats.partialRedraws")
 
     taken = [f"sec7-{chr(ord('A') + r)}-{n}" for r in range(5) for n in range(1, 41)]  # 200 seats
     buyers = await new_buyers(api, len(taken) // 8)
@@ -52,3 +55,18 @@ async def test_the_stadium_map_draws_and_follows_a_burst_of_holds(
     )
     await shot(page, "stadium-after-burst")
     assert refetches == []
+    # Applied as deltas: only the changed seats are repainted, never the whole drawing.
+    assert await page.evaluate("window.__seatmapStats.fullRedraws") == full
+    assert await page.evaluate("window.__seatmapStats.partialRedraws") > partial
+
+
+async def _settled_full_redraws(page: Page) -> int:
+    """The drawing's count of full redraws once it stays the same for half a second."""
+    last = -1
+    for _ in range(40):
+        now = int(await page.evaluate("window.__seatmapStats.fullRedraws"))
+        if now == last:
+            return now
+        last = now
+        await page.wait_for_timeout(500)
+    raise AssertionError("the seat map never stopped redrawing in full")
