@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -106,3 +107,25 @@ async def test_a_shed_or_failed_hold_is_worded_and_keeps_the_selection(
     assert "the server's own message" not in await alert.inner_text()
     await expect(seat(page, "sec0-C-3")).to_have_attribute("data-status", "SELECTED")
     await expect(page.get_by_role("button", name="Hold seats")).to_be_enabled()
+
+
+@pytest.mark.parametrize(
+    ("path", "api_path", "words"),
+    [("/", "/events", "search events"), ("/my/bookings", "/bookings", "load your bookings")],
+)
+async def test_the_search_and_bookings_pages_word_an_api_failure(
+    open_page: Opener, path: str, api_path: str, words: str
+) -> None:
+    page = await open_page("/")
+
+    async def refuse(route: Route) -> None:
+        body = {"error": "unavailable", "message": "the server's own message"}
+        await route.fulfill(status=503, json=body, headers={"Retry-After": "2"})
+
+    await page.context.route(lambda url: urlsplit(url).path == api_path, refuse)
+    await page.goto(path)
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("technical problem")
+    await expect(alert).to_contain_text(words)
+    await _plain(await alert.inner_text())
+    assert "the server's own message" not in await alert.inner_text()
