@@ -1,17 +1,22 @@
 """Two buyers in two browser contexts: what one does shows on the other's page without a
 reload, through the live seat stream (on the server whose holds last a few seconds when
-the test waits for an expiry)."""
+the test waits for an expiry); after an ``event: reset`` the page reads the map again."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
-from playwright.async_api import expect
+import httpx
+from playwright.async_api import Route, expect
 
 from tests.e2e.browser.conftest import SHORT_TTL_S, Opener
 from tests.e2e.browser.shopping import hold, pick, seat, section_button, small_show
+from tests.e2e.buyers import hold as api_hold
+from tests.e2e.buyers import new_buyer
 
 Shot = Callable[..., Awaitable[Path]]
 
@@ -69,3 +74,51 @@ async def test_a_seat_in_bs_selection_taken_by_a_leaves_it_with_a_note(
     await expect(seat(b, "sec1-C-4")).to_have_attribute("data-status", "HELD")
     await hold(b)
     await expect(seat(b, "sec1-C-3")).to_have_attribute("data-status", "MINE")
+
+
+async def test_on_event_reset_the_page_reads_the_map_again_and_shows_what_it_missed(
+    open_page: Opener, shot: Shot, pool: asyncpg.Pool, api: httpx.AsyncClient
+) -> None:
+    """WEB.md: on ``event: reset`` refetch the map. The page's first stream says nothing,
+    a seat is held meanwhile, the next stream opens with a reset: the page reads the map
+    again, shows the seat HELD, and then follows the real stream."""
+    event = await small_show(pool)
+    held = asyncio.Event()
+    opened = 0
+
+    async def stream(route: Route) -> None:
+        nonlocal opened
+        opened += 1
+        if opened == 1:  # quiet; the browser reconnects after 200 ms
+            await route.fulfill(status=200, content_type="text/event-stream", body="retry: 200\n: quiet\n\n")
+        elif opened == 2:
+            await held.wait()
+            reset = json.dumps({"version": 10**12, "changes": []})
+            await route.fulfill(
+                status=200,
+                content_type="text/event-stream",
+                body=f"retry: 200\nevent: reset\ndata: {reset}\n\n",
+            )
+        else:
+            await route.continue_()
+
+    page = await open_page("/")
+    await page.route("**/seats/stream", stream)
+    await page.goto(f"/e/{event['id']}")
+    await section_button(page, "Floor A").click()
+    await expect(seat(page, "sec0-A-3")).to_have_attribute("data-status", "AVAILABLE")
+    maps: list[str] = []
+    page.on("request", lambda r: maps.append(r.url) if r.url.endswith("/seats") else None)
+
+    rival = await new_buyer(api)
+    assert (await api_hold(api, rival, event["id"], ["sec0-A-3"])).status_code == 201
+    held.set()
+    await expect(seat(page, "sec0-A-3")).to_have_attribute("data-status", "HELD")
+    assert len(maps) == 1, maps  # read again once, for the reset
+    await expect(section_button(page, "Floor A")).to_have_accessible_name("Floor A — 29 available")
+    await shot(page, "after-reset")
+
+    # Back on the real stream: a later change arrives as a delta, with no further read.
+    assert (await api_hold(api, rival, event["id"], ["sec0-A-4"])).status_code == 201
+    await expect(seat(page, "sec0-A-4")).to_have_attribute("data-status", "HELD")
+    assert len(maps) == 1, maps
