@@ -100,13 +100,17 @@ class ClusterNodeProcess:
             return False
 
     def cluster_info(self) -> dict[str, str]:
-        """CLUSTER INFO, plus this node's ``role`` and (replicas) ``master_link_status``."""
+        """CLUSTER INFO, plus this node's ``role``, (replicas) ``master_link_status`` and
+        ``replicas_seen``: how many nodes its CLUSTER NODES lists as replicas."""
         with self.client() as c:
             text = str(c.execute_command("CLUSTER", "INFO"))
             replication = c.info("replication")
+            nodes = str(c.execute_command("CLUSTER", "NODES"))
         info = dict(line.split(":", 1) for line in text.split() if ":" in line)
         info["role"] = str(replication.get("role"))
         info["master_link_status"] = str(replication.get("master_link_status", "up"))
+        flags = [line.split()[2].split(",") for line in nodes.splitlines() if line.strip()]
+        info["replicas_seen"] = str(sum("slave" in f for f in flags))
         return info
 
     def stop(self) -> None:
@@ -178,7 +182,9 @@ class LocalRedisCluster:
         (self.directory / "cluster.json").write_text(json.dumps(runtime, indent=2))
 
     def ready(self) -> bool:
-        """Every node sees every slot served and every other node (and replicas are in sync)."""
+        """Every node sees every slot served, every other node and which of them are
+        replicas (gossip spreads a replica's role a moment after it syncs), and replicas
+        are in sync."""
         try:
             infos = [node.cluster_info() for node in self.nodes]
         except redis.RedisError:
@@ -189,6 +195,7 @@ class LocalRedisCluster:
                 and i.get("cluster_slots_ok") == "16384"
                 and i.get("cluster_known_nodes") == str(len(self.nodes))
                 and i["master_link_status"] == "up"
+                and i["replicas_seen"] == str(len(self.nodes) // 2)
                 for i in infos
             )
             and sum(i["role"] == "master" for i in infos) == len(self.nodes) // 2

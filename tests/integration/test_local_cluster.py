@@ -1,6 +1,6 @@
 """ticketmaster.local_cluster, the cluster of ``run --local-cluster`` and of the tests: from
 either pair of binaries it finds, it brings up 3 primaries and 3 replicas that all report
-``cluster_state:ok``, and stops every node by PID."""
+``cluster_state:ok`` and see every replica as one, and stops every node by PID."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def test_the_embedded_valkey_binaries_make_a_whole_cluster(tmp_path: Path) -> No
         infos = [node.cluster_info() for node in cluster.nodes]
         assert {info["cluster_state"] for info in infos} == {"ok"}
         assert sorted(info["role"] for info in infos) == ["master"] * 3 + ["slave"] * 3
+        assert {info["replicas_seen"] for info in infos} == {"3"}, "a node's view lacks a replica"
         with redis.Redis.from_url(cluster.url, decode_responses=True) as seed:
             assert "valkey_version" in seed.info("server")
     finally:
