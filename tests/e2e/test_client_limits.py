@@ -1,7 +1,7 @@
 """Per-client-address token buckets over real HTTP (issue 12, point 5): guest sign-ins and
 queue joins from one address are limited (429 ``rate_limited`` with Retry-After), shared by
 the process's requests; each address behind a trusted proxy has its own bucket; loopback
-clients are exempt by default.
+clients are exempt by default; a rate or burst of 0 switches the limits off.
 
 The limited server allows a burst of 3 at 0.2/s, exempts nobody and trusts 127.0.0.1 as a
 proxy, so each ``X-Forwarded-For`` below is a client of its own.
@@ -10,12 +10,15 @@ proxy, so each ``X-Forwarded-For`` below is a client of its own.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from tests import factories
-from tests.conftest import server_with_settings
+from tests.conftest import ServerProcess, engine_env, own_server, server_with_settings
 from tests.e2e.buyers import new_buyers
 from tests.fleet import LEAN_POOL
 
@@ -86,3 +89,33 @@ async def test_queue_joins_are_limited_per_client_address(
 async def test_clients_on_this_host_are_exempt_by_default(http: httpx.AsyncClient) -> None:
     # The session's server has the default limits (a burst of 20) and the default exempt list.
     await new_buyers(http, 40)
+
+
+@pytest.fixture(params=["CLIENT_RATE_LIMIT_PER_SECOND", "CLIENT_RATE_LIMIT_BURST"])
+def limits_off(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str, namespace: str, tmp_path: Path
+) -> Iterator[ServerProcess]:
+    """The limited server's settings with one of the two set to 0."""
+    env = engine_env(database_url, redis_url, f"{namespace}clioff", tmp_path)
+    with own_server(env | LEAN_POOL | LIMITS | {f"TICKETMASTER_{request.param}": "0"}) as server:
+        yield server
+
+
+async def test_a_zero_rate_or_burst_switches_the_client_limits_off(
+    clean: None, pool: asyncpg.Pool, limits_off: ServerProcess
+) -> None:
+    v = factories.venue(sections=1, rows=1, seats=10)
+    e = factories.event(v, waiting_room=True)
+    await factories.load(pool, {"venues": [v], "events": [e]})
+    one_address = from_address("198.51.100.30")
+    async with httpx.AsyncClient(base_url=limits_off.url, timeout=10) as http:
+        guests = [await http.post("/auth/guest", headers=one_address) for _ in range(3 * BURST)]
+        assert [r.status_code for r in guests] == [201] * 3 * BURST
+        joins = [
+            await http.post(
+                f"/events/{e['id']}/queue",
+                headers={"Authorization": f"Bearer {r.json()['token']}"} | one_address,
+            )
+            for r in guests
+        ]
+        assert [r.status_code for r in joins] == [201] * 3 * BURST
