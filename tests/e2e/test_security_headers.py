@@ -67,6 +67,7 @@ async def test_every_kind_of_answer_carries_the_security_headers(
         "body 415": await raw_request(
             server.url, "POST", b"/auth/guest", [(b"content-type", b"text/plain")], b"hello"
         ),
+        "parser 400": await raw_request(server.url, "GET", b"/events", [(b"x-queue-token", b"a\x00b")]),
     }.items():
         _assert_protected(raw.headers, what)
     async with http.stream("GET", f"/events/{e['id']}/seats/stream") as stream:

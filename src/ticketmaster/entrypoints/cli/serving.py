@@ -51,11 +51,13 @@ def api_with_worker_from_env() -> FastAPI:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    from ticketmaster.entrypoints.http.parser_refusal import JsonRefusalProtocol
+
     return {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": JsonRefusalProtocol,  # httptools, refusing unparsable requests in JSON
         "ws": "none",  # no WebSocket endpoint (live seats are Server-Sent Events)
         "log_config": None,
         "access_log": False,

@@ -5,11 +5,12 @@ body); each route passes :func:`answers` its success and the refusals it can giv
 schema lists every status code with the one error body (:class:`bodies.ErrorBody`) and an
 example per code. Refusals that whole families of operations share (load shedding, an
 engine down, the bearer token, a write's rate limit and body checks) are the sets
-``SERVED``, ``AUTHED`` and ``WRITE``; those of the edge middlewares (headers too large,
-a bad query, a body too large or not JSON), ``EDGE``, are added to every operation. Links between operations
-(a hold's id to its purchase, and so on) let Swagger UI and schemathesis's stateful phase
-follow the buyer's journey. The schemathesis test (tests/e2e/test_openapi_conformance.py)
-keeps this table true to what a running server answers.
+``SERVED``, ``AUTHED`` and ``WRITE``; those of the HTTP parser and the edge middlewares
+(headers too large, a bad query, a body too large or not JSON), ``EDGE``, are added to
+every operation. Links between operations (a hold's id to its purchase, and so on) let
+Swagger UI and schemathesis's stateful phase follow the buyer's journey. The schemathesis
+test (tests/e2e/test_openapi_conformance.py) keeps this table true to what a running
+server answers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from ticketmaster.domain.holds import IDEMPOTENCY_KEY
+from ticketmaster.entrypoints.http import parser_refusal
 from ticketmaster.entrypoints.http.bodies import ErrorBody, json_pattern
 
 Responses = dict[int | str, dict[str, Any]]
@@ -164,6 +166,12 @@ HEADERS_TOO_LARGE = _refusal(
     "a header line is over 8 KiB or the headers over 32 KiB",
     "request headers exceed 32768 bytes",
 )
+NOT_HTTP = _refusal(
+    400,
+    "invalid_request",
+    "the HTTP parser refused the request (a control character in a header value)",
+    parser_refusal.MESSAGE,
+)
 BAD_QUERY = _refusal(
     422,
     "invalid_request",
@@ -204,9 +212,9 @@ SERVED = (OVERLOADED, UNAVAILABLE)
 AUTHED = (UNAUTHORIZED, *SERVED)
 # Every write of a buyer (POST, DELETE): the per-buyer rate limit.
 WRITE = (UNAUTHORIZED, RATE_LIMITED, *SERVED)
-# Every operation, answered before routing by the edge middlewares (guard.py, body_limit.py);
-# install() adds them to each operation of the schema.
-EDGE = (HEADERS_TOO_LARGE, BAD_QUERY, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
+# Every operation, answered before routing by the HTTP parser (parser_refusal.py) and the
+# edge middlewares (guard.py, body_limit.py); install() adds them to each operation.
+EDGE = (NOT_HTTP, HEADERS_TOO_LARGE, BAD_QUERY, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
 
 
 def answers(
