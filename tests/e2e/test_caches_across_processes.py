@@ -5,6 +5,10 @@ one Redis namespace) and one ``worker`` (the admission ticker):
 
 - event facts (on-sale time, prices): a ``ticketmaster import`` reaches both processes
   within the catalog generation's check period (1 s), not the 60 s the Redis copy lives;
+- venue layouts: a re-imported, redrawn venue is a new layout revision, and both
+  processes' seat maps draw it within that same period;
+- browse answers: a renamed event is listed under its new title by both processes within
+  ``TICKETMASTER_BROWSE_CACHE_SECONDS``, and until then each answers from its own cache;
 - seat map and live stream: a hold made through A shows in B's very next seat map and in
   B's stream, and a cancel through B in A's;
 - waiting room: the per-process counter view of each process admits buyers who joined
@@ -28,17 +32,23 @@ import pytest
 
 from tests import factories
 from tests.conftest import ServerProcess
-from tests.e2e.buyers import Buyer, hold, new_buyer, seat_statuses
+from tests.e2e.buyers import Buyer, hold, new_buyer, seat_map, seat_statuses
 from tests.e2e.test_seat_stream import stream
 from tests.fleet import LEAN_POOL, cli, eventually
 
 CATALOG_DELAY_S = 1.0  # GENERATION_CHECK_S: what README promises
 SLACK_S = 3.0  # for a loaded machine; far below the 5 s local and 60 s Redis lifetimes
+BROWSE_CACHE_S = 3.0  # the micro-cache's lifetime here (the suite turns it off elsewhere)
 
 
 @pytest.fixture(scope="module")
 def pair_env(server_env: dict[str, str]) -> dict[str, str]:
-    return {**server_env, **LEAN_POOL, "TICKETMASTER_QUEUE_TICK_SECONDS": "0.05"}
+    return {
+        **server_env,
+        **LEAN_POOL,
+        "TICKETMASTER_QUEUE_TICK_SECONDS": "0.05",
+        "TICKETMASTER_BROWSE_CACHE_SECONDS": str(BROWSE_CACHE_S),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +114,77 @@ async def test_a_reimport_reaches_both_processes_within_the_generation_check(
     await eventually(lambda: sells(via_a, buyer_a, "sec0-A-1"), within=within, what="A to see the import")
     within = CATALOG_DELAY_S + SLACK_S - (time.monotonic() - imported)
     await eventually(lambda: sells(via_b, buyer_b, "sec0-A-2"), within=within, what="B to see the import")
+
+
+async def test_a_redrawn_venue_reaches_both_processes_seat_maps_within_the_generation_check(
+    ab: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    pool: asyncpg.Pool,
+    pair_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    venue = factories.venue(sections=2, rows=1, seats=4)
+    show = factories.event(venue)
+    await factories.load(pool, {"venues": [venue], "events": [show]})
+    for http in ab:  # both processes render (and cache) the undrawn layout
+        assert (await seat_map(http, show["id"]))["stage"] is None
+
+    stage = {"x": 0, "y": -10, "width": 8, "height": 4}
+    turned = {"x": 5, "y": 0, "rotation": 90}
+    sections = [venue["sections"][0], {**venue["sections"][1], "geometry": turned}]
+    path = tmp_path / "redrawn.json"
+    path.write_text(
+        json.dumps({"venues": [{**venue, "stage": stage, "sections": sections}], "events": [show]})
+    )
+    result = await cli(pair_env, "import", str(path))
+    assert result.returncode == 0, result.stderr
+    imported = time.monotonic()
+
+    async def drawn(http: httpx.AsyncClient) -> dict[str, Any] | None:
+        body = await seat_map(http, show["id"])
+        return body if body["stage"] == stage else None
+
+    for http, name in zip(ab, "AB", strict=True):
+        within = CATALOG_DELAY_S + SLACK_S - (time.monotonic() - imported)
+        body = await eventually(lambda h=http: drawn(h), within=within, what=f"{name} to draw the new layout")
+        assert [s["geometry"] for s in body["sections"]] == [None, turned]
+        assert {st["status"] for s in body["sections"] for st in s["seats"]} == {"AVAILABLE"}
+
+
+async def test_a_renamed_event_is_browsed_by_both_processes_within_the_browse_cache_lifetime(
+    ab: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    pool: asyncpg.Pool,
+    pair_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    venue = factories.venue(sections=1, rows=1, seats=4, city="Coimbra")
+    show = factories.event(venue, title="Old Name")
+    await factories.load(pool, {"venues": [venue], "events": [show]})
+    cached = time.monotonic()
+    for http in ab:  # each process caches its own answers
+        assert (await http.get(f"/events/{show['id']}")).json()["title"] == "Old Name"
+        assert [
+            e["title"] for e in (await http.get("/events", params={"city": "Coimbra"})).json()["events"]
+        ] == ["Old Name"]
+
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps({"venues": [], "events": [{**show, "title": "New Name"}]}))
+    result = await cli(pair_env, "import", str(path))
+    assert result.returncode == 0, result.stderr
+    imported = time.monotonic()
+    if imported - cached < BROWSE_CACHE_S - 1.0:  # (not on a machine too loaded to tell)
+        for http in ab:  # the committed import is not seen yet: these come from the caches
+            assert (await http.get(f"/events/{show['id']}")).json()["title"] == "Old Name"
+
+    async def renamed(http: httpx.AsyncClient) -> bool | None:
+        detail = (await http.get(f"/events/{show['id']}")).json()
+        listing = (await http.get("/events", params={"city": "Coimbra"})).json()["events"]
+        return (
+            True if detail["title"] == "New Name" and [e["title"] for e in listing] == ["New Name"] else None
+        )
+
+    for http, name in zip(ab, "AB", strict=True):
+        within = BROWSE_CACHE_S + SLACK_S - (time.monotonic() - imported)
+        await eventually(lambda h=http: renamed(h), within=within, what=f"{name} to browse the new title")
 
 
 async def test_a_hold_through_one_process_shows_at_once_in_the_others_map_and_stream(
