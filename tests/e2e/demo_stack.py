@@ -1,9 +1,11 @@
 """One whole deployment on the demo catalog, shared by the API-wide tests (the OpenAPI
 conformance run, the authorisation matrix): a database and a Redis namespace of its own,
 seeded as an operator seeds it (``ticketmaster seed --demo``), a payment sandbox, and
-``ticketmaster serve`` beside a ``ticketmaster worker``, so purchases complete and
-waiting rooms admit. Other end-to-end tests empty the shared database before each test;
-this one keeps its catalog for the whole session."""
+``ticketmaster serve --workers 2`` beside two ``ticketmaster worker`` processes, so
+purchases complete and waiting rooms admit. Two of each because that is how the service
+is accepted (issue 16): every request of the API-wide tests may land on either API
+process, and either worker may take its jobs. Other end-to-end tests empty the shared
+database before each test; this one keeps its catalog for the whole session."""
 
 from __future__ import annotations
 
@@ -21,12 +23,16 @@ from ticketmaster.adapters.tokens import TokenSigner
 WAITING_ROOM_EVENT = "evt_0001"  # the demo's stadium show: waiting room on
 OPEN_EVENT = "evt_0002"  # an arena show without a waiting room, on sale
 DEMO_EVENTS = 24
+API_PROCESSES = 2  # serve --workers N
+WORKERS = 2
 
 
 @dataclass(frozen=True, slots=True)
 class DemoStack:
     url: str
     env: dict[str, str]
+    server_pid: int  # the ``serve --workers`` supervisor
+    worker_pids: tuple[int, ...]
 
     @property
     def signer(self) -> TokenSigner:
@@ -54,10 +60,12 @@ def demo_stack(
                 capture_output=True,
                 timeout=120,
             )
-            processes = [ServerProcess(env), ServerProcess(env, command="worker")]
+            processes = [ServerProcess(env, args=("--workers", str(API_PROCESSES)))]
+            processes += [ServerProcess(env, command="worker") for _ in range(WORKERS)]
             sandbox.wait_ready()
-            processes[0].wait_ready()
-            yield DemoStack(processes[0].url, env)
+            processes[0].wait_ready(timeout=60)
+            pids = tuple(p.process.pid for p in processes[1:])
+            yield DemoStack(processes[0].url, env, processes[0].process.pid, pids)
         finally:
             for process in reversed(processes):
                 process.stop()

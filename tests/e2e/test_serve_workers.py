@@ -1,7 +1,8 @@
 """``ticketmaster serve --workers N``: N API processes on one port under uvicorn's
 supervisor. Requests reach every process, ``/metrics`` adds all of them up (and keeps the
 counts of a process that died), a killed process is replaced while the port keeps
-answering, and SIGTERM or a terminal's Ctrl-C stops every process."""
+answering, and SIGTERM or a terminal's Ctrl-C stops every process. The API-wide tests'
+demo deployment runs that way too (with two workers)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests import factories
+from tests.conftest import ServerProcess, free_port
 from tests.e2e.api_pool import FRESH_CONNECTIONS, api_processes, environment, metric, running, served_by
+from tests.e2e.buyers import hold, new_buyer, seat_statuses
+from tests.e2e.demo_stack import API_PROCESSES, WORKERS, DemoStack
 from tests.e2e.test_hold_api import one_event
 from tests.fleet import LEAN_POOL, eventually
 
@@ -182,3 +186,52 @@ def test_a_stop_signal_stops_every_process(server_env: dict[str, str], how: str)
         assert not metrics_dir.exists()
     finally:
         server.stop()
+
+
+async def test_the_api_wide_tests_run_on_two_api_processes_and_two_workers(demo_stack: DemoStack) -> None:
+    """The demo deployment of the OpenAPI conformance run and the authorisation matrix is
+    the accepted configuration: ``serve --workers 2`` and two workers, both API processes
+    answering on the one port."""
+    assert len(api_processes(demo_stack.server_pid)) == API_PROCESSES
+    assert len(demo_stack.worker_pids) == WORKERS
+    assert all(running(pid) for pid in demo_stack.worker_pids)
+    async with httpx.AsyncClient(base_url=demo_stack.url, timeout=10, limits=FRESH_CONNECTIONS) as http:
+        await both_answer(http, demo_stack.server_pid)
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+async def test_web_concurrency_is_the_process_count_of_serve_and_run(
+    server_env: dict[str, str], pool: asyncpg.Pool, command: str
+) -> None:
+    """``TICKETMASTER_WEB_CONCURRENCY`` stands in for ``--workers`` under both commands; under
+    ``run`` every API process also runs the worker's jobs (a hold expires without a worker)."""
+    venue = factories.venue(sections=1, rows=1, seats=4)
+    event = factories.event(venue)
+    await factories.load(pool, {"venues": [venue], "events": [event]})  # `run` then seeds nothing
+    env = {
+        **server_env,
+        **LEAN_POOL,
+        "TICKETMASTER_WEB_CONCURRENCY": "2",
+        "TICKETMASTER_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",  # `run` starts it there
+        "TICKETMASTER_HOLD_TTL_SECONDS": "1",
+    }
+    server = ServerProcess(env, command, session=True)
+    try:
+        await asyncio.to_thread(server.wait_ready, 60)
+        parent = server.process.pid
+        assert len(api_processes(parent)) == 2
+        async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=FRESH_CONNECTIONS) as http:
+            await both_answer(http, parent)
+            if command == "run":
+                buyer = await new_buyer(http)
+                held = await hold(http, buyer, event["id"], ["sec0-A-1"])
+                assert held.status_code == 201, held.text
+
+                async def released() -> bool | None:
+                    statuses = await seat_statuses(http, event["id"])
+                    return True if statuses["sec0-A-1"] == "AVAILABLE" else None
+
+                await eventually(released, within=20, what="the in-process expiry to release the hold")
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
