@@ -17,7 +17,7 @@ INSTALL_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolat
 CHECK_LOCK := $(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
 	echo "requirements/*.txt do not satisfy pyproject.toml: run make lock"; exit 1; }
 
-.PHONY: run run-cluster test test-cluster test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-cluster bench-burst bench-processes bench-web clean
+.PHONY: run run-cluster test test-cluster test-scaled test-all lint typecheck check lock bench-browse bench-holds bench-best bench-gates bench-purchases bench-queue bench-streams bench-hold-cost bench-cluster bench-burst bench-processes bench-web clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -53,6 +53,9 @@ test: $(STAMP)  ## the whole suite (short forms of the slow load/chaos tests)
 
 test-cluster: $(STAMP)  ## the end-to-end suite with Redis on a local 3-primary, 3-replica cluster
 	TICKETMASTER_TEST_REDIS_CLUSTER=true $(BIN)/pytest tests/e2e --ignore=tests/e2e/browser
+
+test-scaled: $(STAMP)  ## the end-to-end suite with its shared API server as `serve --workers 2`
+	$(BIN)/pytest tests/e2e --ignore=tests/e2e/browser --serve-workers 2
 
 test-all: $(STAMP)  ## also the long load/chaos variants
 	$(BIN)/pytest --run-slow

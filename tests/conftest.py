@@ -37,6 +37,13 @@ ON_CLUSTER = os.environ.get("TICKETMASTER_TEST_REDIS_CLUSTER", "").lower() in ("
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run the long load/chaos variants")
+    parser.addoption(
+        "--serve-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the shared API server of the end-to-end tests runs `serve --workers N` (default 1)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -321,10 +328,13 @@ def server_env(
 
 
 @pytest.fixture(scope="session")
-def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    proc = ServerProcess(server_env)
+def server(server_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """The API server most end-to-end tests share; ``--serve-workers N`` runs it as N
+    processes on its port, so the public-API tests run as against a scaled-out host."""
+    workers = int(request.config.getoption("--serve-workers"))
+    proc = ServerProcess(server_env, args=("--workers", str(workers)) if workers > 1 else ())
     try:
-        proc.wait_ready()
+        proc.wait_ready(timeout=60)
         yield proc
     finally:
         proc.stop()
