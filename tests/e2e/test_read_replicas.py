@@ -5,6 +5,8 @@ standby (tests/replica.py), started once per session. With its replay paused it 
 older view than the primary: browse answers from that view, while holds, purchases and a
 buyer's own bookings come from the primary. Stopped, browse falls back to the primary at
 once and a dead replica costs at most the query in flight; started again, it serves again.
+Cut off from the primary (its ``primary_conninfo`` pointed at a closed port) it still
+answers, and its lag metric shows it falling behind instead of reporting 0.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httpx
 import pytest
 
 from tests import factories
+from tests.conftest import free_port
 from tests.e2e.api_pool import metric
 from tests.e2e.buyers import hold, new_buyer
 from tests.fleet import Fleet, eventually, fleet_http, own_fleet
@@ -180,3 +183,48 @@ async def test_browse_falls_back_to_the_primary_while_the_replica_is_down(
 
 async def up(http: httpx.AsyncClient, replica: StreamingReplica, value: int) -> bool | None:
     return True if await metric(http, "ticketmaster_replica_up", label(replica)) == value else None
+
+
+async def test_a_replica_cut_off_from_the_primary_shows_a_growing_lag(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, standby: asyncpg.Connection, replica: StreamingReplica
+) -> None:
+    venue = factories.venue(sections=1, rows=1, seats=5)
+    show = factories.event(venue, title="Cut Off Show")
+    await factories.load(pool, {"venues": [venue], "events": [show]})
+    await eventually(lambda: replicated(standby, show["id"], show["title"]), within=30, what="replication")
+    await eventually(lambda: caught_up(http, replica), within=15, what="the lag to read 0")
+
+    conninfo = await standby.fetchval("SHOW primary_conninfo")
+    assert conninfo, "pg_basebackup -R wrote the primary's connection"
+    await standby.execute(
+        f"ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port={free_port()} user=postgres'"
+    )
+    await standby.execute("SELECT pg_reload_conf()")  # the WAL receiver restarts, and fails
+    try:
+        await eventually(lambda: streaming(standby, False), within=30, what="the WAL receiver to stop")
+        # It has replayed all it received, yet is behind: the metric says so, and grows.
+        first = await eventually(lambda: behind(http, replica), within=15, what="the lag to show")
+        await eventually(
+            lambda: above(http, replica, first), within=15, what="the lag of a cut-off replica to grow"
+        )
+        assert await metric(http, "ticketmaster_replica_up", label(replica)) == 1  # it still answers
+    finally:
+        await standby.execute(
+            f"ALTER SYSTEM SET primary_conninfo = '{conninfo.replace(chr(39), chr(39) * 2)}'"
+        )
+        await standby.execute("SELECT pg_reload_conf()")
+    await eventually(lambda: streaming(standby, True), within=30, what="streaming to resume")
+    await eventually(lambda: caught_up(http, replica), within=15, what="the lag to read 0 again")
+
+
+async def streaming(standby: asyncpg.Connection, wanted: bool) -> bool | None:
+    status = await standby.fetchval("SELECT status FROM pg_stat_wal_receiver")
+    return True if (status == "streaming") == wanted else None
+
+
+async def caught_up(http: httpx.AsyncClient, replica: StreamingReplica) -> bool | None:
+    return True if await metric(http, "ticketmaster_replica_lag_seconds", label(replica)) == 0 else None
+
+
+async def above(http: httpx.AsyncClient, replica: StreamingReplica, floor: float) -> bool | None:
+    return True if await metric(http, "ticketmaster_replica_lag_seconds", label(replica)) > floor else None

@@ -12,7 +12,8 @@ Contract of :meth:`ReplicaReader.fetch` / ``fetchrow``:
   the same query goes on to the next one: a dead replica costs the requests in flight when
   it died, not every later request;
 - a replica marked down gets no requests until the probe (every ``PROBE_INTERVAL_S``, in
-  the API process) reaches it again; the probe also records each replica's replay lag;
+  the API process) reaches it again; the probe also records each replica's lag (a replica
+  that answers but no longer streams from the primary counts as lagging, see _LAG_SQL);
 - a query cancelled by a recovery conflict is retried elsewhere without marking the
   replica down; any other query error is the caller's (it would fail on the primary too).
 """
@@ -40,12 +41,18 @@ T = TypeVar("T")
 
 REPLICA_CONNECT_TIMEOUT_S = 1.0
 PROBE_INTERVAL_S = 2.0
-# Seconds the replica's replay is behind what it received from the primary (0 when it has
-# replayed all it received; NULL when it streams nothing yet, reported as NaN).
+# Seconds the replica's view may be behind the primary: 0 while it streams from the primary
+# and has replayed all it received; else the age of the last transaction it replayed (NULL
+# before any, reported as NaN). A replica cut off from its primary (unreachable, or the WAL
+# it needs already removed there) has replayed all it received, yet falls further behind
+# every second: without a WAL receiver it is never "caught up". The receiver's status is
+# visible to privileged roles only; others see that a receiver runs, not whether it streams.
 _LAG_SQL = """
 SELECT CASE
   WHEN NOT pg_is_in_recovery() THEN 0
-  WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+  WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+    AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE coalesce(status, 'streaming') = 'streaming')
+    THEN 0
   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
 END
 """
