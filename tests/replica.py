@@ -3,7 +3,9 @@
 ``pg_basebackup -R`` copies the server the suite uses (the machine's, or the embedded one)
 into a temporary directory with the binaries of the same major version, then ``postgres``
 runs it as a hot standby on a free loopback port. It is started and stopped by its PID
-(SIGINT: PostgreSQL's fast shutdown, which ends client sessions at once).
+(SIGINT: PostgreSQL's fast shutdown, which ends client sessions at once). It never outlives
+the test process: a watcher of its own stops it the same way once the process that started
+it is gone (a SIGKILLed or timed-out pytest runs no finalizer).
 
 The server must accept replication connections from 127.0.0.1 or its socket (``.ci/run``
 adds ``host replication all 127.0.0.1/32 trust`` to the machine's pg_hba.conf).
@@ -22,8 +24,19 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from tests.conftest import free_port
+from ticketmaster.processes import end_process
 
 HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+# Stops the replica ($2) once the test process ($1) is gone; ends by itself with the replica.
+# A process of its own (not a thread, not the parent-death signal of the thread that forked
+# the server), in a session of its own, so only the test process's death sets it off.
+_WATCHER = """
+while kill -0 "$1" 2>/dev/null; do
+  kill -0 "$2" 2>/dev/null || exit 0
+  sleep 0.5
+done
+kill -INT "$2" 2>/dev/null
+"""
 
 
 def _binaries(major: int) -> tuple[Path, str]:
@@ -46,6 +59,7 @@ class StreamingReplica:
         self.pgdata = directory / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._watcher: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
 
     def url(self, database: str) -> str:
@@ -83,6 +97,13 @@ class StreamingReplica:
         args += ["-c", "cluster_name=tm-test-replica", "-c", "logging_collector=off"]
         with open(self.directory / "postgres.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(args, user=self._user, stdout=log, stderr=log)
+        self._watcher = subprocess.Popen(
+            ["sh", "-c", _WATCHER, "sh", str(os.getpid()), str(self.process.pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while subprocess.run(
             [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False
@@ -93,14 +114,16 @@ class StreamingReplica:
 
     def stop(self) -> None:
         """Fast shutdown by PID (sessions are ended, not waited for); SIGKILL if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._watcher is not None:  # it ends within a beat of the replica
+            end_process(self._watcher, timeout=5)
+            self._watcher = None
 
     @property
     def running(self) -> bool:
