@@ -124,12 +124,19 @@ async def _sign_up(client: Client, buyers: list[BuyerRecord], show: bool) -> Non
 
 
 async def _best_supported(client: Client) -> bool:
-    """Whether the server takes ``{"best": ...}`` holds (its OpenAPI hold request has it)."""
+    """Whether the server takes ``{"best": ...}`` holds: one of its OpenAPI schemas has a
+    ``best`` property beside one with ``seatIds`` (the hold request is either of the two)."""
     reply = await client.request("GET", "/openapi.json", "openapi")
     if reply.status != 200:
         return False
     schemas = (reply.json().get("components") or {}).get("schemas") or {}
-    return any({"best", "seatIds"} <= set(schema.get("properties") or {}) for schema in schemas.values())
+    return best_supported(schemas)
+
+
+def best_supported(schemas: dict[str, Any]) -> bool:
+    """``best`` and ``seatIds`` among the properties of the given OpenAPI component schemas."""
+    names = {name for schema in schemas.values() for name in (schema.get("properties") or {})}
+    return {"best", "seatIds"} <= names
 
 
 async def _monitor(sale: Sale, samples: list[stats.Sample], seats: int, bar: tqdm[Any]) -> None:

@@ -42,6 +42,8 @@ def test_a_short_onsale_with_a_worker_killed_sells_out_once_and_passes_the_audit
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["audit"]["exit"] == 0, report["audit"]["output"]
+    # Half the buyers ask for best available (the default mix), so the harness must see it.
+    assert report["best_available_used"] is True
     checks = report["checks"]
     assert checks["sold_out"], checks
     assert checks["seats_sold_on_map"] == SEATS
