@@ -67,6 +67,7 @@ class BuyerRecord:
     done_at: float | None = None
     bought_at: float | None = None
     outcome: str = "unfinished"
+    refusal: str | None = None  # the error code and message of the answer that ended the buyer
     seats: list[str] = field(default_factory=list)
     holds: int = 0
     conflicts: int = 0
@@ -258,7 +259,9 @@ async def _pay_or_abandon(
             body={"paymentToken": token},
         )
         if reply.status != 202:
+            answer = reply.json() or {}
             me.outcome = f"purchase_{reply.status}"
+            me.refusal = f"{answer.get('error')} ({answer.get('message')})"
             return
         purchase_id = reply.json()["purchaseId"]
         me.purchases.append(purchase_id)

@@ -5,7 +5,8 @@ requests and responses as bytes (:mod:`bench.http1`), and a journal of every req
 Contract: ``request`` returns a :class:`Reply` for any HTTP status; a transport failure
 (refused, reset, timeout after ``timeout_s``) closes that connection and returns a Reply
 with status 0, so callers treat "no answer" like any other status. Each request is
-journaled as (sent s since the journal's start, endpoint, status, latency s).
+journaled as (sent s since the journal's start, endpoint, status, latency s), and the time
+it waited for a free connection before that, per endpoint.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class Journal:
 
     start: float = field(default_factory=time.monotonic)
     entries: list[tuple[float, str, int, float]] = field(default_factory=list)
+    # Per endpoint, the s each request waited for one of the client's connections before it
+    # was sent: the harness's own queue, outside the latencies above (a browser has its own).
+    slot_waits: dict[str, list[float]] = field(default_factory=dict)
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -86,8 +90,10 @@ class Client:
         elif method == "POST":
             head += "Content-Length: 0\r\n"
         raw = (head + "\r\n").encode("latin-1") + payload
+        asked = time.monotonic()
         async with self._slots:
             sent = time.monotonic()
+            self._journal.slot_waits.setdefault(endpoint, []).append(sent - asked)
             reply = await self._send(raw)
         done = time.monotonic()
         self._journal.entries.append((sent - self._journal.start, endpoint, reply.status, done - sent))

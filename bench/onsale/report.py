@@ -40,6 +40,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"{_f(lat['p99'])} | {e['rate_409']:.1%} | {e['rate_429']:.1%} | {e['rate_503']:.1%} | "
             f"{e['rate_no_answer']:.1%} |"
         )
+    waits = r.get("connection_wait_ms") or {}
+    if waits:
+        lines += [
+            "",
+            f"The harness's wait for one of its {c['connections']} connections before sending (not in "
+            "the latencies above), ms p50 / p99 / max: "
+            + ", ".join(f"{n} {_f(w['p50'])} / {_f(w['p99'])} / {_f(w['max'])}" for n, w in waits.items())
+            + ".",
+        ]
     q, f = r["queue_wait_s"], r["fairness"]
     pre, post = f["prequeue_shuffle"], f["after_opening"]
     lines += [
@@ -49,6 +58,8 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Outcomes: {', '.join(f'{k} {v:,}' for k, v in r['outcomes'].items())}. Hold attempts "
         f"{r['holds']['attempts']:,}, of which 409 {r['holds']['conflicts']:,}.",
+        "",
+        f"Purchases refused, by error code: {_refusals(r.get('refusals') or {})}.",
         "",
         f"Expiry: {r['expiry']['abandoned_holds']:,} holds abandoned; their status afterwards: "
         f"{r['expiry']['status_after']}.",
@@ -110,3 +121,7 @@ def write_report(report: dict[str, Any], out: Path, *, plots: bool) -> None:
         from bench.onsale.plots import draw
 
         draw(report, out)
+
+
+def _refusals(refusals: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in refusals.items()) or "none"

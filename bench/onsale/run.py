@@ -310,8 +310,16 @@ def _report(
         "all_seats_taken_s": None if all_taken is None else all_taken - open_at,
         "run_s": window,
         "endpoints": stats.endpoints(entries, open_at - cfg.lead_s - 5),
+        "connection_wait_ms": {
+            name: {k: v for k, v in stats.spread([s * 1000 for s in slot]).items() if k != "n"}
+            for name, slot in sorted(sale.journal.slot_waits.items())
+        },
         "queue_wait_s": stats.spread(waits),
         "outcomes": dict(Counter(b.outcome for b in buyers).most_common()),
+        "refusals": {
+            f"{outcome} {code}": n
+            for (outcome, code), n in Counter((b.outcome, b.refusal) for b in buyers if b.refusal).items()
+        },
         "holds": {"attempts": sum(b.holds for b in buyers), "conflicts": sum(b.conflicts for b in buyers)},
         "expiry": {
             "abandoned_holds": sum(1 for b in buyers if b.abandoned_hold),
