@@ -64,6 +64,9 @@ class Steps:
     """Statements of the endpoint's measured PostgreSQL CPU that the worker runs, not the
     request (a purchase's cost is measured until it settled): that CPU is split evenly over
     the request's statements and these, and the worker's share is spent in Model._charge."""
+    cost: str | None = None
+    """The costs.json entry it spends when not its endpoint's (a best-available hold counts
+    as a hold but spends what ``hold_best`` measured; the endpoint's when that is absent)."""
 
     def postgres_share(self) -> float:
         """The share of the endpoint's PostgreSQL CPU the request itself spends."""
@@ -97,6 +100,9 @@ STEPS: dict[str, Steps] = {
     # a grant waits for its row's group commit (``_make_durable``), then answers 201.
     "hold_201": Steps("hold", ("pipe", "pipe", "commit")),
     "hold_409": Steps("hold", ("pipe", "pipe")),
+    # The same with ``best`` (hold_best.lua searches the availability index instead).
+    "hold_best_201": Steps("hold", ("pipe", "pipe", "commit"), cost="hold_best"),
+    "hold_best_409": Steps("hold", ("pipe", "pipe"), cost="hold_best"),
     # POST /holds/{id}/purchase (services/purchases.py ``request``): rate_limit.lua; in one
     # transaction BEGIN, lock_hold, by_key, now(), price; retime.lua (register_script);
     # ``start``'s three statements and COMMIT. The worker (services/purchase_processing.py,
@@ -291,7 +297,7 @@ class Model:
         start = self.env.now
         steps = STEPS[kind]
         endpoint, waits = steps.endpoint, steps.waits
-        cost = self.costs[endpoint]
+        cost = self.costs.get(steps.cost or endpoint) or self.costs[endpoint]
         redis_waits = sum(1 for w in waits if w in ("redis", "pipe"))
         pg_waits = sum(1 for w in waits if w in ("postgres", "commit"))
         redis_s = cost["redis"] / redis_waits if redis_waits else 0.0
@@ -571,6 +577,21 @@ class Model:
         singles = [s for s in seats if s not in removed]
         return sorted(rng.sample(singles, count))
 
+    def _best_block(self, count: int) -> list[int]:
+        """What hold_best.lua picks for ``{"best": {"count": count}}`` (adjacent, the API's
+        default): the front-most ``count`` consecutive free seats of one row, or nothing (a
+        409) when no row has that many side by side. Seat indices are in rank order, so the
+        first run found is the best-ranked; the gate's preference for a row's middle and for
+        blocks that strand no seat is left out."""
+        run: list[int] = []
+        for s in self.available:
+            if run and (s != run[-1] + 1 or s // ROW_SEATS != run[-1] // ROW_SEATS):
+                run = []
+            run.append(s)
+            if len(run) == count:
+                return run
+        return []
+
     def _take(self, seats: list[int]) -> bool:
         positions = [bisect.bisect_left(self.available, s) for s in seats]
         if any(
@@ -657,24 +678,26 @@ class Model:
             self.shopping -= 1
 
     def _hold(self, count: int, best: bool, asked: list[int], expires: float = math.inf) -> Any:
-        """A hold request: the gate (hold.lua) takes the best ``count`` seats or ``asked`` when
-        it answers, all or none. Returns ("held", its seats, latency), ("refused", the seats
-        the 409 names, latency) or ("lapsed", [], latency): the admission had expired
+        """A hold request: the gate takes ``asked`` (hold.lua) or the best block of ``count``
+        (hold_best.lua, :meth:`_best_block`) when it answers, all or none. Returns ("held",
+        its seats, latency), ("refused", the seats the 409 names, latency) or ("lapsed", [],
+        latency): the admission had expired
         (services/holds.py checks it before the gate; the model at the gate's answer)."""
         result: list[Any] = ["refused", []]
+        kind = "hold_best" if best else "hold"
 
         def gate() -> str:
             if self.env.now >= expires:
                 result[0] = "lapsed"
-                return "hold_409"
-            seats = self.available[:count] if best and len(self.available) >= count else asked
+                return f"{kind}_409"
+            seats = self._best_block(count) if best else asked
             result[1] = seats
             if seats and self._take(seats):
                 result[0] = "held"
-                return "hold_201"
-            return "hold_409"
+                return f"{kind}_201"
+            return f"{kind}_409"
 
-        latency = yield from self.request("hold_201", gate)
+        latency = yield from self.request(f"{kind}_201", gate)
         return result[0], result[1], latency
 
     def _pay_or_abandon(self, seats: list[int]) -> Any:

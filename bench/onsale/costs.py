@@ -92,8 +92,8 @@ async def measure(stack: Stack, buyers: int, concurrency: int) -> dict[str, Any]
 
     tokens = await _phase(stack, "auth", [guest] * buyers, concurrency, results)
     opened = datetime.now(UTC) - timedelta(minutes=1)
-    queued, plain = "evt_cost_queue", "evt_cost_open"
-    for event_id, room in ((queued, True), (plain, False)):
+    queued, plain, best = "evt_cost_queue", "evt_cost_open", "evt_cost_best"
+    for event_id, room in ((queued, True), (plain, False), (best, False)):
         data = event_catalog(event_id, max(5000, 2 * buyers), opened)
         data["events"][0]["waitingRoom"] = room
         path = stack.workdir / f"{event_id}.json"
@@ -146,6 +146,23 @@ async def measure(stack: Stack, buyers: int, concurrency: int) -> dict[str, Any]
         return go
 
     holds = await _phase(stack, "hold", [hold(i, t) for i, t in enumerate(tokens)], concurrency, results)
+
+    def hold_best(i: int, token: str) -> Callable[[], Awaitable[Any]]:
+        async def go() -> Any:
+            headers = {**_auth(token), "Idempotency-Key": f"cost-best-{i}"}
+            body = {"best": {"count": 2}}
+            reply = await client.request(
+                "POST", f"/events/{best}/holds", "hold_best", headers=headers, body=body
+            )
+            if reply.status != 201:
+                raise RuntimeError(f"best-available hold answered {reply.status}: {reply.body[:300]!r}")
+            return reply.json()["holdId"]
+
+        return go
+
+    # The same buyers each ask a third event for its best 2 seats side by side (hold_best.lua
+    # searches the availability index), filling it from the front as an on-sale does.
+    await _phase(stack, "hold_best", [hold_best(i, t) for i, t in enumerate(tokens)], concurrency, results)
     paid = [(t, h) for t, h in zip(tokens, holds, strict=True) if h][: buyers // 2]
 
     def purchase(token: str, hold_id: str) -> Callable[[], Awaitable[Any]]:

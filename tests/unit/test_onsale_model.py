@@ -335,3 +335,26 @@ def test_a_declined_payment_paid_again_after_the_holds_own_expiry_is_refused() -
     assert lapsed["sell_out_s"] is None
     assert kept["purchases_409"] == 0
     assert kept["sell_out_s"] is not None
+
+
+def test_best_available_takes_the_front_most_block_of_one_row_or_refuses() -> None:
+    # hold_best.lua with ``adjacent`` (the API's default): ``count`` seats side by side in one
+    # row; two free seats at a row's end and the next row's start are not a block.
+    model = Model(Load(seats=3 * ROW_SEATS), Fleet(), {**COSTS, "hold_best": dict(COST)})
+    row_end, next_row = ROW_SEATS - 1, ROW_SEATS
+    model.available = [0, 2, row_end, next_row, next_row + 2, next_row + 3, next_row + 4]
+
+    assert model._best_block(3) == [next_row + 2, next_row + 3, next_row + 4]
+    assert model._best_block(1) == [0]
+    assert model._best_block(4) == []
+
+    outcome: list[Any] = []
+
+    def ask() -> Any:
+        outcome.append((yield from model._hold(3, True, [])))
+
+    model.env.process(ask())
+    model.env.run()
+    ((held, seats, _),) = outcome
+    assert (held, seats) == ("held", [next_row + 2, next_row + 3, next_row + 4])
+    assert model.out.requests["hold"] == 1  # counted as a hold, as the harness journals it
