@@ -23,7 +23,8 @@ def markdown(r: dict[str, Any]) -> str:
         *[f"- {line}" for line in r["machine"]],
         f"- API processes {c['api_processes']}, workers {c['worker_processes']}, "
         f"hold TTL {c['hold_ttl_s']} s, payment latency {c['payment_latency_ms']} ms, "
-        f"best available used: {r['best_available_used']}",
+        f"best-available share {c['best_share']} (the server takes best available: "
+        f"{r['best_available_used']})",
         f"- faults: {', '.join(c['chaos']) or 'none'}",
         "",
         f"**Sold out** {_f(r['sell_out_s'])} s after the opening (every seat held or sold after "
