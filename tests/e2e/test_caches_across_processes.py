@@ -79,6 +79,18 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def written(path: Path, catalog: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+async def reimport(pair_env: dict[str, str], path: Path, catalog: dict[str, Any]) -> float:
+    """Imports ``catalog`` through the CLI; the monotonic time it was done."""
+    result = await cli(pair_env, "import", str(written(path, catalog)))
+    assert result.returncode == 0, result.stderr
+    return time.monotonic()
+
+
 async def test_a_reimport_reaches_both_processes_within_the_generation_check(
     ab: tuple[httpx.AsyncClient, httpx.AsyncClient],
     pool: asyncpg.Pool,
@@ -97,11 +109,7 @@ async def test_a_reimport_reaches_both_processes_within_the_generation_check(
         assert refused.json()["error"] == "not_on_sale"
 
     opened = {**later, "onSaleAt": iso(datetime.now(UTC) - timedelta(minutes=1))}
-    path = tmp_path / "reimport.json"
-    path.write_text(json.dumps({"venues": [], "events": [opened]}))
-    result = await cli(pair_env, "import", str(path))
-    assert result.returncode == 0, result.stderr
-    imported = time.monotonic()
+    imported = await reimport(pair_env, tmp_path / "reimport.json", {"venues": [], "events": [opened]})
 
     async def sells(http: httpx.AsyncClient, buyer: Buyer, seat: str) -> bool | None:
         response = await hold(http, buyer, later["id"], [seat])
@@ -131,13 +139,8 @@ async def test_a_redrawn_venue_reaches_both_processes_seat_maps_within_the_gener
     stage = {"x": 0, "y": -10, "width": 8, "height": 4}
     turned = {"x": 5, "y": 0, "rotation": 90}
     sections = [venue["sections"][0], {**venue["sections"][1], "geometry": turned}]
-    path = tmp_path / "redrawn.json"
-    path.write_text(
-        json.dumps({"venues": [{**venue, "stage": stage, "sections": sections}], "events": [show]})
-    )
-    result = await cli(pair_env, "import", str(path))
-    assert result.returncode == 0, result.stderr
-    imported = time.monotonic()
+    redrawn = {"venues": [{**venue, "stage": stage, "sections": sections}], "events": [show]}
+    imported = await reimport(pair_env, tmp_path / "redrawn.json", redrawn)
 
     async def drawn(http: httpx.AsyncClient) -> dict[str, Any] | None:
         body = await seat_map(http, show["id"])
@@ -166,11 +169,8 @@ async def test_a_renamed_event_is_browsed_by_both_processes_within_the_browse_ca
             e["title"] for e in (await http.get("/events", params={"city": "Coimbra"})).json()["events"]
         ] == ["Old Name"]
 
-    path = tmp_path / "renamed.json"
-    path.write_text(json.dumps({"venues": [], "events": [{**show, "title": "New Name"}]}))
-    result = await cli(pair_env, "import", str(path))
-    assert result.returncode == 0, result.stderr
-    imported = time.monotonic()
+    new_title = {"venues": [], "events": [{**show, "title": "New Name"}]}
+    imported = await reimport(pair_env, tmp_path / "renamed.json", new_title)
     if imported - cached < BROWSE_CACHE_S - 1.0:  # (not on a machine too loaded to tell)
         for http in ab:  # the committed import is not seen yet: these come from the caches
             assert (await http.get(f"/events/{show['id']}")).json()["title"] == "Old Name"
