@@ -85,6 +85,18 @@ async def replicated(standby: asyncpg.Connection, event_id: str, title: str) -> 
     )
 
 
+async def replicated_show(
+    pool: asyncpg.Pool, standby: asyncpg.Connection, title: str, seats: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A venue of ``seats`` seats and an event there, loaded on the primary, once the
+    replica shows the event."""
+    venue = factories.venue(sections=1, rows=1, seats=seats)
+    show = factories.event(venue, title=title)
+    await factories.load(pool, {"venues": [venue], "events": [show]})
+    await eventually(lambda: replicated(standby, show["id"], show["title"]), within=30, what="replication")
+    return venue, show
+
+
 async def paused(standby: asyncpg.Connection) -> bool | None:
     return True if await standby.fetchval("SELECT pg_get_wal_replay_pause_state()") == "paused" else None
 
@@ -92,10 +104,7 @@ async def paused(standby: asyncpg.Connection) -> bool | None:
 async def test_browse_reads_the_replica_while_holds_purchases_and_bookings_read_the_primary(
     http: httpx.AsyncClient, pool: asyncpg.Pool, standby: asyncpg.Connection, replica: StreamingReplica
 ) -> None:
-    venue = factories.venue(sections=1, rows=1, seats=10)
-    known = factories.event(venue, title="Before The Pause")
-    await factories.load(pool, {"venues": [venue], "events": [known]})
-    await eventually(lambda: replicated(standby, known["id"], known["title"]), within=30, what="replication")
+    venue, known = await replicated_show(pool, standby, "Before The Pause", seats=10)
     await standby.execute("SELECT pg_wal_replay_pause()")
     await eventually(lambda: paused(standby), within=10, what="replay to pause")
     reads = await metric(http, "ticketmaster_browse_reads_total", {"target": "replica"})
@@ -188,10 +197,7 @@ async def up(http: httpx.AsyncClient, replica: StreamingReplica, value: int) -> 
 async def test_a_replica_cut_off_from_the_primary_shows_a_growing_lag(
     http: httpx.AsyncClient, pool: asyncpg.Pool, standby: asyncpg.Connection, replica: StreamingReplica
 ) -> None:
-    venue = factories.venue(sections=1, rows=1, seats=5)
-    show = factories.event(venue, title="Cut Off Show")
-    await factories.load(pool, {"venues": [venue], "events": [show]})
-    await eventually(lambda: replicated(standby, show["id"], show["title"]), within=30, what="replication")
+    await replicated_show(pool, standby, "Cut Off Show", seats=5)
     await eventually(lambda: caught_up(http, replica), within=15, what="the lag to read 0")
 
     conninfo = await standby.fetchval("SHOW primary_conninfo")
