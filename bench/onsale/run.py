@@ -130,11 +130,6 @@ async def _best_supported(client: Client) -> bool:
     if reply.status != 200:
         return False
     schemas = (reply.json().get("components") or {}).get("schemas") or {}
-    return best_supported(schemas)
-
-
-def best_supported(schemas: dict[str, Any]) -> bool:
-    """``best`` and ``seatIds`` among the properties of the given OpenAPI component schemas."""
     names = {name for schema in schemas.values() for name in (schema.get("properties") or {})}
     return {"best", "seatIds"} <= names
 
