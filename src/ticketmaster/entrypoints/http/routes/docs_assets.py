@@ -9,6 +9,7 @@ make no request outside this server (tests/e2e/browser/test_docs_page.py).
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 
 from starlette.requests import Request
@@ -23,15 +24,15 @@ CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 BLANK_IMAGE = b"data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 
+@cache
 def redoc_bundle() -> bytes:
+    """Read on the first request for it, not at every process's start (about 1 MB)."""
     shipped = (resources.files("fastapi_offline") / "static" / "redoc.standalone.js").read_bytes()
     return shipped.replace(CDN_LOGO, BLANK_IMAGE)
 
 
 def redoc_bundle_route() -> Route:
-    body = redoc_bundle()
-
     async def bundle(request: Request) -> Response:
-        return Response(body, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+        return Response(redoc_bundle(), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     return Route(REDOC_BUNDLE, bundle, methods=["GET"], include_in_schema=False)
