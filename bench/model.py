@@ -67,10 +67,20 @@ class Steps:
     cost: str | None = None
     """The costs.json entry it spends when not its endpoint's (a best-available hold counts
     as a hold but spends what ``hold_best`` measured; the endpoint's when that is absent)."""
+    decided_after: int = 0
+    """For a request passed a ``decide`` (Model.request): the waits after which the server
+    knows its outcome, and the variant (a STEPS kind) it goes on as."""
+    api_share: float = 1.0
+    """The share of the endpoint's measured API CPU this variant spends (a purchase refused
+    at its first statements runs 7 of a purchase's 12 steps)."""
+
+    def statements(self) -> int:
+        """Its PostgreSQL statements (a hold's group commit counts as one)."""
+        return sum(1 for w in self.waits if w in ("postgres", "commit"))
 
     def postgres_share(self) -> float:
         """The share of the endpoint's PostgreSQL CPU the request itself spends."""
-        own = sum(1 for w in self.waits if w in ("postgres", "commit"))
+        own = self.statements()
         return own / (own + self.worker_statements) if own + self.worker_statements else 0.0
 
 
@@ -89,7 +99,8 @@ STEPS: dict[str, Steps] = {
     # the cached view; a waiter's heartbeat is buffered and flushed by a background task.
     "queue_status": Steps("queue_status", ()),
     # ... a place at or below the counter: passed(), one pipeline.
-    "queue_status_passed": Steps("queue_status", ("redis",)),
+    # Its measured cost is its own (an admission token is signed on each such poll).
+    "queue_status_passed": Steps("queue_status", ("redis",), cost="queue_status_passed"),
     # GET /events/{id}/seats (services/seat_map.py ``seat_map``): the gate's version (GET);
     # at an on-sale it has moved, so the request waits for the next render, whose
     # changes_since is a pipeline (renders are shared; each request waits one out).
@@ -98,10 +109,10 @@ STEPS: dict[str, Steps] = {
     # rate_limit.lua and hold.lua, both ScriptBatcher (event facts, layout and the generation
     # floor are in process memory); a refusal (409, its records complete) is answered then;
     # a grant waits for its row's group commit (``_make_durable``), then answers 201.
-    "hold_201": Steps("hold", ("pipe", "pipe", "commit")),
+    "hold_201": Steps("hold", ("pipe", "pipe", "commit"), decided_after=2),
     "hold_409": Steps("hold", ("pipe", "pipe")),
     # The same with ``best`` (hold_best.lua searches the availability index instead).
-    "hold_best_201": Steps("hold", ("pipe", "pipe", "commit"), cost="hold_best"),
+    "hold_best_201": Steps("hold", ("pipe", "pipe", "commit"), cost="hold_best", decided_after=2),
     "hold_best_409": Steps("hold", ("pipe", "pipe"), cost="hold_best"),
     # POST /holds/{id}/purchase (services/purchases.py ``request``): rate_limit.lua; in one
     # transaction BEGIN, lock_hold, by_key, now(), price; retime.lua (register_script);
@@ -110,12 +121,17 @@ STEPS: dict[str, Steps] = {
     # record_payment, and confirm's transaction (BEGIN, two fetchvals, a savepoint around
     # the seats' insert, the booking's copy, two updates, the booking's read, COMMIT).
     "purchase": Steps(
-        "purchase", ("pipe", *("postgres",) * 5, "redis", *("postgres",) * 4), worker_statements=15
+        "purchase",
+        ("pipe", *("postgres",) * 5, "redis", *("postgres",) * 4),
+        worker_statements=15,
+        decided_after=5,
     ),
+    # ... a hold no longer ACTIVE (it lapsed) is found at now(): 409 hold_not_active after
+    # BEGIN, lock_hold, by_key and now(), then ROLLBACK; no worker.
+    "purchase_409": Steps("purchase", ("pipe", *("postgres",) * 5), api_share=7 / 12),
     # GET /purchases/{id}: one fetchrow.
     "purchase_status": Steps("purchase_status", ("postgres",)),
 }
-HOLD_GATE_WAITS = 2  # a hold's outcome is known after its first two waits (hold.lua's reply)
 WORKER_STATEMENTS_BEFORE_CHARGE = 3  # a purchase's claim (2) and mark_charge_started
 
 
@@ -189,6 +205,8 @@ class Outcome:
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     commits: list[int] = field(default_factory=list)
     """The group commit's batch sizes (holds per commit)."""
+    slot_waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Per endpoint, the s each request waited for a connection of the pool (Load.connections)."""
 
 
 def load_costs(path: Path) -> dict[str, dict[str, float]]:
@@ -278,30 +296,34 @@ class Model:
         """One request of a STEPS ``kind`` (returns its latency, s): with a connection pool
         (Load.connections) it first waits for a free connection, untimed, as
         bench/onsale/client.py times a request from when it has one; then its steps on the
-        API (see ``_serve``) and the round trip. A hold passes ``decide``, called when the
-        gate answers (after HOLD_GATE_WAITS waits): it takes the seats or not and returns
-        the kind of the rest ("hold_201" or "hold_409")."""
+        API (see ``_serve``) and the round trip. A hold or a purchase passes ``decide``,
+        called when the server knows the outcome (after the kind's ``decided_after`` waits:
+        hold.lua's reply, or the purchase's now()): it takes the seats or not, or finds the
+        hold lapsed, and returns the kind of the rest ("hold_409", "purchase_409", ...)."""
         if self.conns is None:
             return (yield from self._serve(kind, decide))
+        asked = self.env.now
         with self.conns.request() as connection:
             yield connection
+            self.out.slot_waits[STEPS[kind].endpoint].append(self.env.now - asked)
             return (yield from self._serve(kind, decide))
 
     def _serve(self, kind: str, decide: Callable[[], str] | None) -> Any:
         """The request's steps (STEPS): an API CPU step, a wait (Redis or PostgreSQL CPU on
         their queues, or the group commit), the next step queued behind the runnable ones,
         and so on. Until ``decide`` tells the outcome, steps get an even share of the
-        longest variant's (a hold's 201); the rest split what is left evenly, so every
-        request of an endpoint spends its measured CPU; a 409 spends no PostgreSQL CPU (no
-        row is written)."""
+        longest variant's (a hold's 201, a purchase accepted); the rest split what is left
+        evenly, so every request of an endpoint spends its measured API CPU (a variant its
+        ``api_share`` of it), and each statement its share of the PostgreSQL CPU; a refused
+        hold writes no row."""
         start = self.env.now
         steps = STEPS[kind]
         endpoint, waits = steps.endpoint, steps.waits
         cost = self.costs.get(steps.cost or endpoint) or self.costs[endpoint]
         redis_waits = sum(1 for w in waits if w in ("redis", "pipe"))
-        pg_waits = sum(1 for w in waits if w in ("postgres", "commit"))
         redis_s = cost["redis"] / redis_waits if redis_waits else 0.0
-        postgres_s = cost["postgres"] * steps.postgres_share()
+        # The endpoint's PostgreSQL CPU per statement, the request's and the worker's alike.
+        statement_s = cost["postgres"] / max(1, steps.statements() + steps.worker_statements)
         if not redis_waits and cost["redis"]:  # flushed by a background task (heartbeats)
             self.env.process(self._cpu("redis", cost["redis"]))
         api_left, done = cost["api"], 0
@@ -321,14 +343,14 @@ class Model:
             elif wait == "redis":
                 yield from self._sliced("redis", redis_s)
             elif wait == "postgres":
-                yield from self._sliced("postgres", postgres_s / pg_waits)
+                yield from self._sliced("postgres", statement_s)
             else:
-                yield from self._commit(postgres_s / pg_waits)
+                yield from self._commit(statement_s)
             done += 1
-            if decide is not None and done == HOLD_GATE_WAITS:
-                kind = decide()
-                waits = STEPS[kind].waits
-                pg_waits = sum(1 for w in waits if w in ("postgres", "commit"))
+            if decide is not None and done == steps.decided_after:
+                variant = STEPS[decide()]
+                waits = variant.waits
+                api_left -= cost["api"] * (1 - variant.api_share)
         yield self.env.timeout(self.load.rtt_ms / 1000)
         if self.fleet.client_s_per_request:
             yield from self._client(self.fleet.client_s_per_request)
@@ -705,29 +727,52 @@ class Model:
         if rng.random() < ld.abandon_share:
             self.env.process(self._release_later(seats))
             return
-        # The hold lasts the TTL from the gate's answer (just now). A declined payment hands
-        # it back only until then (services/purchase_processing.py ``_fail``): a retry after
-        # that is a 409, and the buyer is done; the seats are free again by then (the expiry
-        # or the failing worker released them). Checked when the retry's answer is in: the
-        # request's few ms do not matter against the TTL.
+        # The hold lasts the TTL from the gate's answer (just now) and lapses then unless a
+        # purchase of it is under way (its key is pushed to the payment deadline): the seats
+        # are free from the expiry on, and a purchase that reaches the server later is a 409
+        # (hold_not_active; the harness's buyer is done). Behind a saturated connection pool
+        # a first purchase can come that late too, not only a retry. A declined payment hands
+        # the hold back only until its expiry (services/purchase_processing.py ``_fail``):
+        # declined after it, the seats are free at once. The server looks at the hold at the
+        # request's now() (STEPS "purchase"), where ``decide`` settles it.
         expires = self.env.now + ld.hold_ttl_s
+        hold = {"purchasing": False, "lapsed": False}
+        self.env.process(self._lapse(seats, expires, hold))
+
+        def decide() -> str:
+            if hold["lapsed"]:
+                return "purchase_409"
+            hold["purchasing"] = True
+            return "purchase"
+
         yield self.env.timeout(rng.uniform(*ld.think_s))
         attempts = 2 if rng.random() < ld.decline_share else 1
         for attempt in range(attempts):
-            yield from self.request("purchase")
-            if attempt and self.env.now >= expires:
+            yield from self.request("purchase", decide)
+            if not hold["purchasing"]:
                 self.out.purchase_409 += 1
-                self._release(seats)
                 return
             done = self.env.event()
             self.env.process(self._charge(done))
             while not done.triggered:
                 yield self.env.timeout(0.3)
                 yield from self.request("purchase_status")
+            if attempt < attempts - 1:  # declined: the hold is the buyer's again until its expiry
+                hold["purchasing"] = False
+                if self.env.now >= expires:
+                    hold["lapsed"] = True
+                    self._release(seats)
         self.sold += len(seats)
         if self.sold >= ld.seats and not self.over.triggered:
             self.out.sell_out_s = self.env.now
             self.over.succeed()
+
+    def _lapse(self, seats: list[int], expires: float, hold: dict[str, bool]) -> Any:
+        """The hold's expiry: its seats are free again unless a purchase of it is under way."""
+        yield self.env.timeout(max(0.0, expires - self.env.now))
+        if not hold["purchasing"] and not hold["lapsed"]:
+            hold["lapsed"] = True
+            self._release(seats)
 
     def _charge(self, done: Any) -> Any:
         with self.worker_slots.request() as slot:

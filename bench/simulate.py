@@ -87,6 +87,7 @@ def summary(out: Outcome, fleet: Fleet, load: Load) -> dict[str, Any]:
         "busiest_second": peak,
         "requests": dict(out.requests),
         "latency_p50_ms": {e: _pct(v, 50) for e, v in out.latency_ms.items()},
+        "connection_wait_p50_ms": {e: (_pct(v, 50) or 0.0) * 1000 for e, v in out.slot_waits.items()},
         "busy_s": dict(out.busy),
     }
 

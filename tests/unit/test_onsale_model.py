@@ -4,9 +4,11 @@ share group commits; buyers behave as bench/onsale/buyer.py's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench.model import (
+    COUNTS,
     HOLD_MAX_BATCH,
     MAP_READS,
     MAP_RETRY_S,
@@ -358,3 +360,48 @@ def test_best_available_takes_the_front_most_block_of_one_row_or_refuses() -> No
     ((held, seats, _),) = outcome
     assert (held, seats) == ("held", [next_row + 2, next_row + 3, next_row + 4])
     assert model.out.requests["hold"] == 1  # counted as a hold, as the harness journals it
+
+
+def test_a_first_purchase_reaching_the_server_after_the_hold_lapsed_is_refused() -> None:
+    # Behind a saturated connection pool a buyer's first purchase can arrive after the hold's
+    # TTL: the server answers 409 and the seats were free from the expiry on, so other buyers
+    # hold them again. Here every buyer thinks longer than the TTL before paying.
+    load = Load(
+        buyers=300,
+        seats=60,
+        lead_s=5,
+        arrival_s=5,
+        hold_ttl_s=1.0,
+        think_s=(2.0, 2.0),
+        abandon_share=0.0,
+        decline_share=0.0,
+        seed=5,
+    )
+    late = simulate(load, Fleet(), COSTS)
+    in_time = simulate(replace(load, think_s=(0.1, 0.1)), Fleet(), COSTS)
+
+    assert late["purchases_409"] == late["holds_ok"] > 0
+    assert late["sell_out_s"] is None
+    assert late["holds_ok"] * min(COUNTS) > load.seats  # the lapsed holds' seats were held again
+    assert in_time["purchases_409"] == 0
+    assert in_time["sell_out_s"] is not None
+
+
+def test_a_purchase_of_a_lapsed_hold_is_refused_at_its_first_statements() -> None:
+    # services/purchases.py: BEGIN, lock_hold, by_key, now() find the hold lapsed; ROLLBACK and
+    # a 409: 7 of a purchase's 12 steps on the API, 5 of its 24 statements, nothing for the worker.
+    costs = {**COSTS, "purchase": {"api": 0.012, "redis": 0.0, "postgres": 0.024, "worker": 0.0}}
+    model = Model(Load(rtt_ms=0.0), Fleet(api=1), costs)
+    seen: list[int] = []
+
+    def decide() -> str:
+        seen.append(len(seen))
+        return "purchase_409"
+
+    model.env.process(model.request("purchase", decide))
+    model.env.run()
+
+    assert seen == [0]
+    assert abs(model.out.busy["api"] - 0.012 * 7 / 12) < 1e-9
+    assert abs(model.out.busy["postgres"] - 0.024 * 5 / 24) < 1e-9
+    assert model.out.requests["purchase"] == 1
