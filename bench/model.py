@@ -102,9 +102,13 @@ STEPS: dict[str, Steps] = {
     # Its measured cost is its own (an admission token is signed on each such poll).
     "queue_status_passed": Steps("queue_status", ("redis",), cost="queue_status_passed"),
     # GET /events/{id}/seats (services/seat_map.py ``seat_map``): the gate's version (GET);
-    # at an on-sale it has moved, so the request waits for the next render, whose
-    # changes_since is a pipeline (renders are shared; each request waits one out).
-    "seat_map": Steps("seat_map", ("redis", "redis")),
+    # unchanged since the last render, the cached body answers ...
+    "seat_map": Steps("seat_map", ("redis", "redis"), decided_after=1),
+    "seat_map_cached": Steps("seat_map", ("redis",)),
+    # ... else the request renders, whose changes_since is a pipeline: the patch and deflate
+    # of the changed segments are what ``seat_map_changed`` measured beyond a cached read
+    # (renders are shared: readers arriving meanwhile get the same one; see Model._map_read).
+    "seat_map_changed": Steps("seat_map", ("redis", "redis"), cost="seat_map_changed"),
     # POST /events/{id}/holds (routes/holds.py HoldEndpoint, services/holds.py hold_seats):
     # rate_limit.lua and hold.lua, both ScriptBatcher (event facts, layout and the generation
     # floor are in process memory); a refusal (409, its records complete) is answered then;
@@ -255,6 +259,7 @@ class Model:
         # Shoppers waiting for seats to come back (each woken with the count it then wants).
         self.stalled: deque[Any] = deque()
         self._map: tuple[float, list[int]] | None = None  # (read at, available seats then)
+        self._changes = self._rendered = 0  # seat changes so far, and as of the last render
         self.conns = simpy.Resource(self.env, load.connections) if load.connections else None
         self.client_loop = simpy.Resource(self.env, 1)
         # HoldWriter's queue of rows (PostgreSQL CPU, the event its hold waits on), its
@@ -300,6 +305,8 @@ class Model:
         called when the server knows the outcome (after the kind's ``decided_after`` waits:
         hold.lua's reply, or the purchase's now()): it takes the seats or not, or finds the
         hold lapsed, and returns the kind of the rest ("hold_409", "purchase_409", ...)."""
+        if kind == "seat_map" and decide is None:
+            decide = self._map_read  # cached or rendered (a hold or a purchase passes its own)
         if self.conns is None:
             return (yield from self._serve(kind, decide))
         asked = self.env.now
@@ -350,7 +357,8 @@ class Model:
             if decide is not None and done == steps.decided_after:
                 variant = STEPS[decide()]
                 waits = variant.waits
-                api_left -= cost["api"] * (1 - variant.api_share)
+                spends = self.costs.get(variant.cost or endpoint) or cost
+                api_left += spends["api"] * variant.api_share - cost["api"]
         yield self.env.timeout(self.load.rtt_ms / 1000)
         if self.fleet.client_s_per_request:
             yield from self._client(self.fleet.client_s_per_request)
@@ -358,6 +366,14 @@ class Model:
         latency = self.env.now - start
         self.out.latency_ms[endpoint].append(latency * 1000)
         return latency
+
+    def _map_read(self) -> str:
+        """services/seat_map.py: a read answers from the last render while no seat changed
+        since; the first read after a change renders, the readers after it share that one."""
+        if self._rendered == self._changes:
+            return "seat_map_cached"
+        self._rendered = self._changes
+        return "seat_map_changed"
 
     def _step(self, seconds: float) -> Any:
         """One step of a request on the API's event loop: its turn, then its CPU, unsliced
@@ -622,6 +638,7 @@ class Model:
             return False
         for s in seats:
             self.available.pop(bisect.bisect_left(self.available, s))
+        self._changes += 1
         if not self.available and self.out.all_taken_s is None:
             self.out.all_taken_s = self.env.now
         return True
@@ -634,6 +651,7 @@ class Model:
         """The seats are free again (a hold lapsed or was given back)."""
         for s in seats:
             bisect.insort(self.available, s)
+        self._changes += 1
 
     def discover(self, share: float) -> None:
         """A ``share`` of the stalled shoppers read the map now, as each harness buyer without

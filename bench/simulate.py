@@ -19,7 +19,9 @@ The model, in the order a buyer meets it (the same crowd as ``bench onsale``: ar
   seat taken meanwhile is a 409, then other seats up to k times), then abandons (its seats
   come back after the hold TTL) or pays: purchase request, a worker slot for the worker's
   CPU and the provider's latency, a share declined first then paid again, and a status
-  poll every 0.3 s until settled. Sold = the worker committed the booking.
+  poll every 0.3 s until settled. Sold = the worker committed the booking. A purchase that
+  reaches the server after its hold lapsed (behind a saturated connection pool, or a retry
+  after a late decline) is refused, and the seats were free from the lapse on.
 - *Service*: every request runs as its steps on an API process's event loop
   (``bench.model.STEPS``, from the server's code): a CPU step, a wait for Redis CPU on the
   event's shard (one event is one hash slot: one shard however many there are) or for

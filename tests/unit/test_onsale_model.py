@@ -405,3 +405,26 @@ def test_a_purchase_of_a_lapsed_hold_is_refused_at_its_first_statements() -> Non
     assert abs(model.out.busy["api"] - 0.012 * 7 / 12) < 1e-9
     assert abs(model.out.busy["postgres"] - 0.024 * 5 / 24) < 1e-9
     assert model.out.requests["purchase"] == 1
+
+
+def test_a_seat_map_read_renders_only_when_a_seat_changed_since_the_last_render() -> None:
+    # services/seat_map.py: the first read after a change pays the render (seat_map_changed's
+    # measured cost), the reads after it the cached body's, until the next change.
+    costs = {
+        **COSTS,
+        "seat_map": {"api": 0.001, "redis": 0.0, "postgres": 0.0, "worker": 0.0},
+        "seat_map_changed": {"api": 0.004, "redis": 0.0, "postgres": 0.0, "worker": 0.0},
+    }
+    model = Model(Load(seats=50, rtt_ms=0.0), Fleet(api=1), costs)
+
+    def read() -> float:
+        before = model.out.busy["api"]
+        model.env.process(model.request("seat_map"))
+        model.env.run()
+        return round(model.out.busy["api"] - before, 9)
+
+    assert read() == 0.001  # nothing changed since the sale began
+    assert model._take([3, 4])
+    assert [read(), read()] == [0.004, 0.001]
+    model._release([3])
+    assert read() == 0.004
