@@ -125,15 +125,16 @@ def size_fleet(load: Load, costs: dict[str, dict[str, float]], headroom: float) 
         workers=max(1, math.ceil(demand["worker"] / headroom)),
     )
     checks = []
-    for _ in range(3):
+    for attempt in range(3):
+        if attempt:
+            fleet = replace(fleet, api=fleet.api * 2, postgres_cores=fleet.postgres_cores * 2)
         result = simulate(load, fleet, costs)
         checks.append(result)
         if meets_slos(result, headroom):
             break
-        fleet = replace(fleet, api=fleet.api * 2, postgres_cores=fleet.postgres_cores * 2)
     return {
         "demand_cores": demand,
-        "fleet": asdict(fleet),
+        "fleet": asdict(fleet),  # the fleet of the last check
         "check": checks[-1],
         "meets_slos": meets_slos(checks[-1], headroom),
         "redis_shard_busiest_second": probe["busiest_second"]["redis"],

@@ -428,3 +428,15 @@ def test_a_seat_map_read_renders_only_when_a_seat_changed_since_the_last_render(
     assert [read(), read()] == [0.004, 0.001]
     model._release([3])
     assert read() == 0.004
+
+
+def test_the_sized_fleet_is_the_one_its_check_ran_on() -> None:
+    from bench.simulate import size_fleet
+
+    # A headroom nothing meets: every check fails and the fleet is doubled between them; the
+    # answer names the last fleet checked, not the next doubling.
+    load = Load(buyers=200, seats=40, lead_s=5, arrival_s=5, seed=2)
+    sized = size_fleet(load, COSTS, headroom=1e-4)
+
+    assert not sized["meets_slos"]
+    assert sized["fleet"] == sized["check"]["fleet"]
