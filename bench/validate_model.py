@@ -152,14 +152,19 @@ def median_of_runs(
 def _median_and_range(
     figures: list[dict[str, float | None]],
 ) -> tuple[dict[str, float | None], dict[str, tuple[float, float]]]:
-    median: dict[str, float | None] = {}
+    median = {name: _median_known([f[name] for f in figures]) for name in figures[0]}
     spread: dict[str, tuple[float, float]] = {}
     for name in figures[0]:
         values = [v for f in figures if (v := f[name]) is not None]
-        median[name] = statistics.median(values) if values else None
         if values:
             spread[name] = (min(values), max(values))
     return median, spread
+
+
+def _median_known(values: list[float | None]) -> float | None:
+    """The median of the values that are known (None when none is)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def median_of_seeds(
@@ -182,15 +187,13 @@ def counters(reports: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
-    def real(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
-        return statistics.median(known) if known else None
-
     for e in SALE_ENDPOINTS:
-        n = real([r["endpoints"].get(e, {}).get("requests", 0) for r in reports]) or 0
-        p50_real = real([r["endpoints"].get(e, {}).get("latency_ms", {}).get("p50") for r in reports])
+        n = _median_known([r["endpoints"].get(e, {}).get("requests", 0) for r in reports]) or 0
+        p50_real = _median_known(
+            [r["endpoints"].get(e, {}).get("latency_ms", {}).get("p50") for r in reports]
+        )
         m = statistics.median(r["requests"].get(e, 0) for r in runs)
-        wait_real = real([r.get("connection_wait_ms", {}).get(e, {}).get("p50") for r in reports])
+        wait_real = _median_known([r.get("connection_wait_ms", {}).get(e, {}).get("p50") for r in reports])
         wait_model = statistics.median(r["connection_wait_p50_ms"].get(e, 0.0) for r in runs)
         # The run's latencies are of 2xx answers (bench/onsale/stats.py): a hold's of its 201s.
         timed = "hold_201" if e == "hold" else e
@@ -201,14 +204,14 @@ def counters(reports: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[
         )
     # A purchase answered after its hold's own expiry (bench/onsale/buyer.py's "purchase_409"
     # outcome): a declined payment's retry, or a first one that waited that long for a connection.
-    real_409 = real([r["outcomes"].get("purchase_409", 0) for r in reports]) or 0
+    real_409 = _median_known([r["outcomes"].get("purchase_409", 0) for r in reports]) or 0
     m_409 = statistics.median(r["purchases_409"] for r in runs)
     lines.append(
         f"| purchases answered 409 | {real_409:,} | {m_409:,.0f} | "
         f"{_f(_ratio(m_409, real_409), '.2f')} | | | | |"
     )
     for name, key in (("API CPU s", "api"), ("client CPU s", "client")):
-        real_s = real([r["cpu_s"].get(key) for r in reports])
+        real_s = _median_known([r["cpu_s"].get(key) for r in reports])
         m = statistics.median(r["busy_s"].get(key, 0.0) for r in runs)
         lines.append(f"| {name} | {_f(real_s)} | {m:.1f} | {_f(_ratio(m, real_s), '.2f')} | | | | |")
     return lines
