@@ -54,6 +54,10 @@ class Sale:
     buyers: list[BuyerRecord] = field(default_factory=list)
     last_map: tuple[float, SeatView] | None = None
     """The last map parsed, and when: reused for MAP_REUSE_S (see ``read_map``)."""
+    observer: Client | None = None
+    """The harness's own connection for watching the sale (the monitor's map reads): an
+    observer does not queue behind the buyers for one of theirs, so what it sees (every seat
+    taken, sold out) is timed to its half-second samples, not to the buyers' connection waits."""
 
 
 @dataclass
@@ -88,11 +92,19 @@ class AdmissionLapsed(Exception):
 
 
 async def call(
-    sale: Sale, method: str, path: str, endpoint: str, *, headers: dict[str, str], body: Any = None
+    sale: Sale,
+    method: str,
+    path: str,
+    endpoint: str,
+    *,
+    headers: dict[str, str],
+    body: Any = None,
+    client: Client | None = None,
 ) -> Reply:
-    """One request, retried while it is shed (429/503) or unanswered (status 0)."""
+    """One request (on the buyers' client unless another is given), retried while it is shed
+    (429/503) or unanswered (status 0)."""
     for _ in range(MAX_TRIES):
-        reply = await sale.client.request(method, path, endpoint, headers=headers, body=body)
+        reply = await (client or sale.client).request(method, path, endpoint, headers=headers, body=body)
         if reply.status not in RETRY_STATUSES:
             return reply
         if sale.over.is_set():
@@ -226,10 +238,12 @@ async def _read_map(sale: Sale, count: int) -> SeatView:
     raise NoSeats()
 
 
-async def read_map(sale: Sale, endpoint: str, *, fresh: bool = False) -> SeatView:
+async def read_map(
+    sale: Sale, endpoint: str, *, fresh: bool = False, client: Client | None = None
+) -> SeatView:
     """The event's seat map (a copy of its parse the caller may change)."""
     path = f"/events/{sale.event_id}/seats"
-    reply = await call(sale, "GET", path, endpoint, headers={"Accept-Encoding": "gzip"})
+    reply = await call(sale, "GET", path, endpoint, headers={"Accept-Encoding": "gzip"}, client=client)
     now = sale.journal.now()
     last = sale.last_map
     if fresh or last is None or now - last[0] > MAP_REUSE_S or reply.status != 200:

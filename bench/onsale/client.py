@@ -5,8 +5,8 @@ requests and responses as bytes (:mod:`bench.http1`), and a journal of every req
 Contract: ``request`` returns a :class:`Reply` for any HTTP status; a transport failure
 (refused, reset, timeout after ``timeout_s``) closes that connection and returns a Reply
 with status 0, so callers treat "no answer" like any other status. Each request is
-journaled as (sent s since the journal's start, endpoint, status, latency s), and the time
-it waited for a free connection before that, per endpoint.
+journaled as (sent s since the journal's start, endpoint, status, latency s), and (sent,
+the time it waited for a free connection before that) per endpoint.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ class Journal:
 
     start: float = field(default_factory=time.monotonic)
     entries: list[tuple[float, str, int, float]] = field(default_factory=list)
-    # Per endpoint, the s each request waited for one of the client's connections before it
-    # was sent: the harness's own queue, outside the latencies above (a browser has its own).
-    slot_waits: dict[str, list[float]] = field(default_factory=dict)
+    # Per endpoint, (sent s since the start, s it waited for one of the client's connections
+    # before it was sent): the harness's own queue, outside the latencies above (a browser has
+    # its own).
+    slot_waits: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -93,7 +94,8 @@ class Client:
         asked = time.monotonic()
         async with self._slots:
             sent = time.monotonic()
-            self._journal.slot_waits.setdefault(endpoint, []).append(sent - asked)
+            waited = (sent - self._journal.start, sent - asked)
+            self._journal.slot_waits.setdefault(endpoint, []).append(waited)
             reply = await self._send(raw)
         done = time.monotonic()
         self._journal.entries.append((sent - self._journal.start, endpoint, reply.status, done - sent))

@@ -139,7 +139,7 @@ async def _monitor(sale: Sale, samples: list[stats.Sample], seats: int, bar: tqd
     every seat is SOLD."""
     while not sale.over.is_set():
         try:
-            view: SeatView | None = await read_map(sale, "monitor", fresh=True)
+            view: SeatView | None = await read_map(sale, "monitor", fresh=True, client=sale.observer)
         except GaveUp:
             view = None
         now = sale.journal.now()
@@ -200,6 +200,7 @@ async def sale_run(
     for i, offset in zip(order, offsets, strict=True):
         buyers[i].arrive_at = open_at + offset
     sale = Sale(cfg, client, journal, event_id, open_at, await _best_supported(client), buyers=buyers)
+    sale.observer = Client(host, port, journal, connections=1)
     faults = [Fault.parse(text) for text in cfg.chaos]
     samples: list[stats.Sample] = []
     cpu0 = await _cpu(stack)
@@ -234,6 +235,7 @@ async def sale_run(
     final = SeatView.of((await client.request("GET", f"/events/{event_id}/seats", "final")).json())
     expired = await _expired_holds(client, buyers)
     await client.close()
+    await sale.observer.close()
     audit = await asyncio.to_thread(_cli, env, "audit", "--grace", "5")
     report = _report(cfg, sale, samples, faults, final, expired, audit, ended, cpu0, cpu1, on_sale_at)
     report["load_generator_gc"] = pauses.summary()
@@ -306,7 +308,7 @@ def _report(
         "run_s": window,
         "endpoints": stats.endpoints(entries, open_at - cfg.lead_s - 5),
         "connection_wait_ms": {
-            name: {k: v for k, v in stats.spread([s * 1000 for s in slot]).items() if k != "n"}
+            name: {k: v for k, v in stats.spread([w * 1000 for _, w in slot]).items() if k != "n"}
             for name, slot in sorted(sale.journal.slot_waits.items())
         },
         "queue_wait_s": stats.spread(waits),
@@ -329,7 +331,10 @@ def _report(
             "open_at": open_at,
             "samples": samples,
             "per_second": stats.timeline(
-                entries, open_at, [b.bought_at for b in bought if b.bought_at is not None]
+                entries,
+                open_at,
+                [b.bought_at for b in bought if b.bought_at is not None],
+                [w for slot in sale.journal.slot_waits.values() for w in slot],
             ),
         },
         "passed": audit.returncode == 0 and not twice and len(seats_bought) == final.sold,

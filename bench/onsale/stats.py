@@ -172,24 +172,38 @@ def recovery(
 
 
 def timeline(
-    entries: list[tuple[float, str, int, float]], open_at: float, bought_at: list[float]
+    entries: list[tuple[float, str, int, float]],
+    open_at: float,
+    bought_at: list[float],
+    slot_waits: Sequence[tuple[float, float]] = (),
 ) -> dict[str, list[float]]:
-    """Per second after the opening: holds by outcome, purchases done, hold latency p50/p99."""
+    """Per second after the opening: holds by outcome, purchases done, hold latency p50/p99,
+    requests sent per endpoint (``sent_<endpoint>``) and the p50 of their waits for one of the
+    client's connections (``connection_wait_p50_ms``): the throughput and the harness's queue
+    over time, which the model is checked against, not only in total."""
     end = int(max((e[0] for e in entries), default=open_at) - open_at) + 1
     sec: dict[str, list[float]] = {k: [0.0] * end for k in ("hold_201", "hold_409", "hold_other", "bought")}
     lat: dict[int, list[float]] = defaultdict(list)
     for sent, name, status, latency in entries:
-        i = int(sent - open_at)
-        if name != "hold" or not 0 <= i < end:
+        i = math.floor(sent - open_at)  # a request just before the opening is not in second 0
+        if not 0 <= i < end:
+            continue
+        sec.setdefault(f"sent_{name}", [0.0] * end)[i] += 1
+        if name != "hold":
             continue
         key = "hold_201" if status == 201 else "hold_409" if status == 409 else "hold_other"
         sec[key][i] += 1
         if status == 201:
             lat[i].append(latency * 1000)
     for t in bought_at:
-        i = int(t - open_at)
+        i = math.floor(t - open_at)
         if 0 <= i < end:
             sec["bought"][i] += 1
+    waits: dict[int, list[float]] = defaultdict(list)
+    for sent, wait in slot_waits:
+        if 0 <= (i := math.floor(sent - open_at)) < end:
+            waits[i].append(wait * 1000)
+    sec["connection_wait_p50_ms"] = [pct(waits[i], 50) for i in range(end)]
     sec["hold_p50_ms"] = [pct(lat[i], 50) for i in range(end)]
     sec["hold_p99_ms"] = [pct(lat[i], 99) for i in range(end)]
     return sec

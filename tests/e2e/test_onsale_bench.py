@@ -55,4 +55,10 @@ def test_a_short_onsale_with_a_worker_killed_sells_out_once_and_passes_the_audit
     (fault,) = report["chaos"]
     assert fault["fault"] == "worker-kill"
     assert fault["recovery_s"] is not None, "no purchase succeeded after the worker was replaced"
+    per = report["timeline"]["per_second"]
+    # Every hold is sent after the opening: the timeline's sends per second add up to them all.
+    assert sum(per["sent_hold"]) == report["endpoints"]["hold"]["requests"]
+    assert len(per["connection_wait_p50_ms"]) == len(per["hold_201"])
+    # The monitor (on its own connection) sampled the sale.
+    assert report["endpoints"]["monitor"]["requests"] > 0
     assert (out / "report.md").read_text().startswith("# On-sale")
