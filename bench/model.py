@@ -69,7 +69,8 @@ class Steps:
     as a hold but spends what ``hold_best`` measured; the endpoint's when that is absent)."""
     decided_after: int = 0
     """For a request passed a ``decide`` (Model.request): the waits after which the server
-    knows its outcome, and the variant (a STEPS kind) it goes on as."""
+    knows its outcome, and the variant (a STEPS kind) it goes on as; 0: as it reaches the
+    server (the variant is served from its first step)."""
     api_share: float = 1.0
     """The share of the endpoint's measured API CPU this variant spends (a purchase refused
     at its first statements runs 7 of a purchase's 12 steps)."""
@@ -88,7 +89,7 @@ STEPS: dict[str, Steps] = {
     # POST /events/{id}/queue (routes/queue.py join_queue): deps.allow_write's rate_limit.lua
     # (ScriptBatcher); allow_client passes the harness without Redis (a loopback address is
     # exempt, clients.py); services/waiting_room.py ``join``: queue_join.lua; the queue view
-    # is cached (VIEW_TTL_S).
+    # is cached (VIEW_TTL_S). The line is joined as the request is served (Model._wait_in_line).
     "queue_join": Steps("queue_join", ("pipe", "redis")),
     # ... for a place the counter passed, ``_lapsed`` reads what the ticker did with it
     # (RedisWaitingRoom.passed, one pipeline) ...
@@ -97,6 +98,7 @@ STEPS: dict[str, Steps] = {
     "queue_join_lapsed": Steps("queue_join", ("pipe", "redis", "redis", "redis")),
     # GET .../queue/status (poll_status, services/waiting_room.py ``status``): the token and
     # the cached view; a waiter's heartbeat is buffered and flushed by a background task.
+    # Whether the counter passed the waiter is what the server sees as it serves the poll.
     "queue_status": Steps("queue_status", ()),
     # ... a place at or below the counter: passed(), one pipeline.
     # Its measured cost is its own (an admission token is signed on each such poll).
@@ -324,6 +326,8 @@ class Model:
         ``api_share`` of it), and each statement its share of the PostgreSQL CPU; a refused
         hold writes no row."""
         start = self.env.now
+        if decide is not None and STEPS[kind].decided_after == 0:
+            kind, decide = decide(), None  # what the server's state says as the request reaches it
         steps = STEPS[kind]
         endpoint, waits = steps.endpoint, steps.waits
         cost = self.costs.get(steps.cost or endpoint) or self.costs[endpoint]
@@ -580,8 +584,20 @@ class Model:
 
     # --- one admitted buyer -----------------------------------------------------------------
 
+    def _read_map(self) -> Any:
+        """One seat-map read (returns the buyer's copy): of the map as the server read it, not
+        as it is when the answer arrives (behind a loaded loop that is later)."""
+        served: list[View] = []
+
+        def read() -> str:
+            served.append(self.seat_map_copy())
+            return self._map_read()
+
+        yield from self.request("seat_map", read)
+        return served[0]
+
     def seat_map_copy(self) -> View:
-        """The seat map a buyer just read: the harness's buyers share one parse of it for
+        """The seat map as a read serves it: the harness's buyers share one parse of it for
         MAP_REUSE_S, then choose (and retry after 409s) from their copy, not from the truth."""
         if self._map is None or self.env.now - self._map[0] > MAP_REUSE_S:
             self._map = (self.env.now, list(self.available))
@@ -676,8 +692,7 @@ class Model:
             yield self.env.timeout(rng.uniform(0, 1.5 * ld.poll_s))  # noticed at the next poll
             count = rng.choice(COUNTS)
             while not self.over.triggered:
-                yield from self.request("seat_map")
-                view = self.seat_map_copy()
+                view = yield from self._read_map()
                 choice = self.pick(count, view)
                 if choice:
                     yield self.env.timeout(rng.uniform(*ld.think_s))
@@ -695,8 +710,7 @@ class Model:
                     view.removed.update(seats)  # as the harness drops the seats a 409 names
                     choice = self.pick(count, view)
                     if not choice:  # its copy has nothing left that fits: read the map again
-                        yield from self.request("seat_map")
-                        view = self.seat_map_copy()
+                        view = yield from self._read_map()
                         choice = self.pick(count, view)
                     if not choice:
                         break
@@ -924,37 +938,52 @@ class Model:
         wait is timed as the harness times it: first join (or the opening) to the poll that
         reported the first admission."""
         ld, rng = self.load, self.rng
-        yield from self.request(self._join_kind(buyer))
-        place = self._join(buyer)
-        self.joined_at.setdefault(buyer, self.env.now)
-        estimate = self._estimate(place)
         window = ld.admission_window_s or ld.hold_ttl_s
+        # What the server answers is decided as it serves the request (Steps.decided_after 0),
+        # not when the buyer started waiting for a connection: behind a saturated pool that is
+        # seconds later, and the counter has moved on. seen: [place, estimate, admission's end].
+        seen: list[Any] = [None, 0.0, None]
+
+        def join() -> str:
+            kind = self._join_kind(buyer)
+            seen[0] = self._join(buyer)
+            seen[1] = self._estimate(seen[0])
+            return kind
+
+        def poll() -> str:
+            if seen[0] is None:
+                seen[0] = self.position.get(buyer)
+            place = seen[0]
+            counter, _ = self._queue_view()
+            passed = place is not None and place < counter
+            admitted = passed and self.passed_at[place] + window > self.env.now
+            seen[2] = self.passed_at[place] + window if admitted else None
+            # Waiting (or, passed and lapsed, told so with no estimate: the harness polls on).
+            seen[1] = self._estimate(place)
+            return "queue_status_passed" if passed else "queue_status"
+
+        yield from self.request("queue_join", join)
+        self.joined_at.setdefault(buyer, self.env.now)
         while not self.over.triggered:
-            wait = rng.uniform(0.5, 1.5) * min(max(ld.poll_s, estimate / 3), MAX_POLL_S)
+            wait = rng.uniform(0.5, 1.5) * min(max(ld.poll_s, seen[1] / 3), MAX_POLL_S)
             if self.env.now < self.open_at:
                 wait = self.open_at - self.env.now + rng.uniform(0.0, ld.poll_s)
             yield self.env.timeout(wait)
-            if place is None:
-                place = self.position.get(buyer)
-            counter, _ = self._queue_view()
-            passed = place is not None and place < counter
-            yield from self.request("queue_status_passed" if passed else "queue_status")
-            if place is not None and place < counter and self.passed_at[place] + window > self.env.now:
+            yield from self.request("queue_status", poll)
+            if seen[2] is not None:
                 if buyer not in self.noticed:
-                    self.noticed[buyer] = (self.env.now, self.passed_at[place])
+                    self.noticed[buyer] = (self.env.now, self.passed_at[seen[0]])
                     self.out.admitted += 1
                     self.out.waits.append(self.env.now - max(self.joined_at[buyer], self.open_at))
-                return self.passed_at[place] + window
-            # Waiting (or, passed and lapsed, told so with no estimate: the harness polls on).
-            estimate = self._estimate(place)
+                expires: float = seen[2]
+                return expires
         return None
 
     def _read_map_until(self, count: int) -> Any:
         """bench/onsale/buyer.py ``_read_map``: the map, read again 2 s later while it shows
         fewer than ``count`` free seats; None ("no seats") 2 s after the MAP_READS-th read."""
         for _ in range(MAP_READS):
-            yield from self.request("seat_map")
-            view = self.seat_map_copy()
+            view = yield from self._read_map()
             if len(view.seats) >= count:
                 return view
             yield self.env.timeout(MAP_RETRY_S)  # after the last read too, then "no seats"

@@ -440,3 +440,57 @@ def test_the_sized_fleet_is_the_one_its_check_ran_on() -> None:
 
     assert not sized["meets_slos"]
     assert sized["fleet"] == sized["check"]["fleet"]
+
+
+def _hog_the_connection(model: Model, seconds: float) -> Any:
+    """Another buyer's requests, back to back on the pool's one connection."""
+    assert model.conns is not None
+    while True:
+        with model.conns.request() as connection:
+            yield connection
+            yield model.env.timeout(seconds)
+
+
+def test_a_poll_reports_what_the_server_sees_when_it_serves_it_not_when_it_was_asked() -> None:
+    # Behind a saturated pool a poll waits seconds for a connection; the counter that passes
+    # the waiter meanwhile is what the server answers with (the admission is reported by that
+    # poll, not by one a poll interval later).
+    load = Load(seats=10, lead_s=0.0, rtt_ms=0.0, connections=1, admission_window_s=120.0, per_buyer=True)
+    model = Model(load, Fleet(api=1), COSTS)
+    model.env.process(_hog_the_connection(model, 5.0))
+
+    def counter_passes_the_buyer_at(t: float) -> Any:
+        yield model.env.timeout(t)
+        model.counter, model.passed_at = 1, [t]
+
+    model.env.process(counter_passes_the_buyer_at(9.0))
+    waiting = model.env.process(model._wait_in_line(0))
+    model.env.run(until=waiting | model.env.timeout(60.0))
+
+    # Joined at 5 (after the hog's first request); the first poll was asked within 1-3 s and
+    # waited until the hog's second request ended, after 10, with the counter past the buyer.
+    seen, passed = model.noticed[0]
+    assert passed == 9.0
+    assert 10.0 <= seen < 10.5
+    assert waiting.value == 9.0 + 120.0
+
+
+def test_a_seat_map_read_shows_the_seats_as_the_server_read_them() -> None:
+    # A seat taken after the server read the map but before its answer arrived is still free
+    # in the buyer's copy (it learns otherwise from a 409).
+    model = Model(Load(seats=10, rtt_ms=2000.0), Fleet(api=1), COSTS)
+    views: list[View] = []
+
+    def read() -> Any:
+        views.append((yield from model._read_map()))
+
+    def take_seat_3_at(t: float) -> Any:
+        yield model.env.timeout(t)
+        assert model._take([3])
+
+    model.env.process(read())
+    model.env.process(take_seat_3_at(1.0))  # within the answer's round trip
+    model.env.run()
+
+    assert 3 in views[0].seats
+    assert 3 not in model.available
