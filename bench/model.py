@@ -47,6 +47,10 @@ MAX_STEP_CREDIT_S = 1.0  # adapters/redis/waiting_room.py MAX_STEP_CREDIT_MS: on
 #   "postgres": one asyncpg statement (fetch, fetchrow, execute, BEGIN, COMMIT).
 #   "commit": the hold's row, written by HoldWriter's group commit (adapters/postgres/holds.py,
 #            see Model._hold_writer).
+# Statements run on a connection of the API process's asyncpg pool (Fleet.db_pool), taken at
+# a request's first statement and given back after its last: a purchase keeps it across its
+# transaction, retime.lua and the loop turns between included; the group commit takes one
+# per batch. When every connection is out, a statement waits for one (Model._serve).
 PIPE_TURNS_OUT, PIPE_TURNS_BACK = 2, 1  # "pipe": loop turns before the command leaves, after its reply
 HOLD_WRITERS, HOLD_MAX_BATCH = 1, 128  # HoldWriter(writers=1, max_batch=128), as bootstrap.py builds it
 
@@ -181,6 +185,9 @@ class Fleet:
     postgres_cores: int = 2
     workers: int = 1
     worker_slots: int = 32
+    db_pool: int = 20
+    """PostgreSQL connections per API process (TICKETMASTER_DB_POOL_SIZE; bench onsale's stack
+    sets DB_POOL_SIZE)."""
     shared_cores: int | None = None
     client_cpu: float = 0.0
     """Cores the load generator keeps busy on the shared machine (validation only)."""
@@ -246,6 +253,7 @@ class Model:
         }
         self.cores = simpy.Resource(self.env, fleet.shared_cores) if fleet.shared_cores else None
         self.worker_slots = simpy.Resource(self.env, fleet.workers * fleet.worker_slots)
+        self.db_pool = simpy.Resource(self.env, fleet.api * fleet.db_pool)
         self.rng = random.Random(load.seed)
         self.out = Outcome()
         self.available = list(range(load.seats))  # seat indices in rank order (front first)
@@ -338,31 +346,42 @@ class Model:
         if not redis_waits and cost["redis"]:  # flushed by a background task (heartbeats)
             self.env.process(self._cpu("redis", cost["redis"]))
         api_left, done = cost["api"], 0
-        while True:
-            share = api_left / (len(waits) - done + 1)
-            yield from self._step(share)
-            api_left -= share
-            if done == len(waits):
-                break
-            wait = waits[done]
-            if wait == "pipe":
-                for _ in range(PIPE_TURNS_OUT):
-                    yield from self._turn()
-                yield from self._sliced("redis", redis_s)
-                for _ in range(PIPE_TURNS_BACK):
-                    yield from self._turn()
-            elif wait == "redis":
-                yield from self._sliced("redis", redis_s)
-            elif wait == "postgres":
-                yield from self._sliced("postgres", statement_s)
-            else:
-                yield from self._commit(statement_s)
-            done += 1
-            if decide is not None and done == steps.decided_after:
-                variant = STEPS[decide()]
-                waits = variant.waits
-                spends = self.costs.get(variant.cost or endpoint) or cost
-                api_left += spends["api"] * variant.api_share - cost["api"]
+        connection: Any = None  # of the pool, from the first statement to the last
+        try:
+            while True:
+                share = api_left / (len(waits) - done + 1)
+                yield from self._step(share)
+                api_left -= share
+                if done == len(waits):
+                    break
+                wait = waits[done]
+                if wait == "pipe":
+                    for _ in range(PIPE_TURNS_OUT):
+                        yield from self._turn()
+                    yield from self._sliced("redis", redis_s)
+                    for _ in range(PIPE_TURNS_BACK):
+                        yield from self._turn()
+                elif wait == "redis":
+                    yield from self._sliced("redis", redis_s)
+                elif wait == "postgres":
+                    if connection is None:
+                        connection = self.db_pool.request()
+                        yield connection
+                    yield from self._sliced("postgres", statement_s)
+                else:
+                    yield from self._commit(statement_s)
+                done += 1
+                if decide is not None and done == steps.decided_after:
+                    variant = STEPS[decide()]
+                    waits = variant.waits
+                    spends = self.costs.get(variant.cost or endpoint) or cost
+                    api_left += spends["api"] * variant.api_share - cost["api"]
+                if connection is not None and "postgres" not in waits[done:]:
+                    self.db_pool.release(connection)
+                    connection = None
+        finally:
+            if connection is not None:
+                self.db_pool.release(connection)
         yield self.env.timeout(self.load.rtt_ms / 1000)
         if self.fleet.client_s_per_request:
             yield from self._client(self.fleet.client_s_per_request)
@@ -419,7 +438,9 @@ class Model:
             if not batch:
                 continue
             self.out.commits.append(len(batch))
-            yield from self._sliced("postgres", sum(pg for pg, _ in batch))
+            with self.db_pool.request() as connection:  # insert_many: one of the pool's
+                yield connection
+                yield from self._sliced("postgres", sum(pg for pg, _ in batch))
             yield from self._turn()
             for _, done in batch:
                 done.succeed()

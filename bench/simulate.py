@@ -28,7 +28,10 @@ The model, in the order a buyer meets it (the same crowd as ``bench onsale``: ar
   PostgreSQL CPU on its cores (a hold's row through the group commit), the next step queued
   behind the runnable ones, each a queue (SimPy Resource); with ``--cores K``
   (one machine, as the benchmark ran) every CPU demand also needs one of K shared cores,
-  beside a background load for the load generator's own CPU.
+  beside a background load for the load generator's own CPU. What the server answers (a
+  poll's admission, a join's place, the map a read returns, a hold's seats, whether a
+  purchase's hold is still active) is decided from the model's state when the request
+  reaches that step, not when the buyer asked: behind a saturated pool that is seconds apart.
 
 Outputs: sell-out time, holds/s, hold and seat-map latency percentiles, queue waits,
 admitted concurrency, per-component utilisation (busy CPU / capacity over the sale and

@@ -32,6 +32,7 @@ from typing import Any
 
 from bench.model import Fleet, Load, load_costs
 from bench.onsale.run import ADMISSION_WINDOW_S
+from bench.onsale.stack import DB_POOL_SIZE
 from bench.simulate import COSTS, simulate
 
 TOLERANCE = 0.20
@@ -104,6 +105,7 @@ def model_inputs(reports: list[dict[str, Any]]) -> tuple[Load, Fleet]:
         api=c["api_processes"],
         workers=c["worker_processes"],
         postgres_cores=2,
+        db_pool=DB_POOL_SIZE,  # the harness's stack's (bench/onsale/stack.py)
         shared_cores=len(os.sched_getaffinity(0)),
         client_cpu=client_s / run_s,
         client_s_per_request=client_s / max(1, sum(sale_requests(r) for r in reports)),

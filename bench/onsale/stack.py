@@ -35,6 +35,8 @@ from ticketmaster.processes import end_process
 CLI = (sys.executable, "-m", "ticketmaster.entrypoints.cli.main")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
+DB_POOL_SIZE = 10  # PostgreSQL connections per API process the stack starts (the model's too)
+
 
 @dataclass
 class Stack:
@@ -212,7 +214,7 @@ def start_stack(cfg: OnSaleConfig, exits: ExitStack, say: Callable[[str], None])
         "TICKETMASTER_SECRET_KEY": secrets.token_urlsafe(48),
         "TICKETMASTER_LOG_LEVEL": "WARNING",
         "TICKETMASTER_HOLD_TTL_SECONDS": str(cfg.hold_ttl_s),
-        "TICKETMASTER_DB_POOL_SIZE": "10",
+        "TICKETMASTER_DB_POOL_SIZE": str(DB_POOL_SIZE),
         **cfg.extra_env,
     }
     stack = Stack(env, "", workdir, cfg.out / "logs")

@@ -494,3 +494,43 @@ def test_a_seat_map_read_shows_the_seats_as_the_server_read_them() -> None:
 
     assert 3 in views[0].seats
     assert 3 not in model.available
+
+
+def test_a_purchase_keeps_its_pool_connection_through_its_transaction_and_a_commit_waits_for_one() -> None:
+    # adapters/postgres: a purchase holds one of the API's pooled connections from BEGIN to
+    # COMMIT (its loop turns and retime.lua included); the group commit takes one per batch.
+    # With one connection, a hold granted meanwhile commits only after the purchase's last statement.
+    costs = {**COSTS, "purchase": {"api": 0.0, "redis": 0.0, "postgres": 0.24, "worker": 0.0}}
+    model = Model(Load(rtt_ms=0.0), Fleet(api=1, db_pool=1), costs)
+    done: dict[str, float] = {}
+
+    def purchase() -> Any:
+        yield from model.request("purchase", lambda: "purchase")
+        done["purchase"] = model.env.now
+
+    def hold() -> Any:
+        yield model.env.timeout(0.001)  # after the purchase's first statement took the connection
+        yield from model.request("hold_201", lambda: "hold_201")
+        done["hold"] = model.env.now
+
+    model.env.process(purchase())
+    model.env.process(hold())
+    model.env.run()
+
+    # The purchase's 9 statements of 24 take 0.24 * 9 / 24 = 0.09 s of PostgreSQL CPU.
+    assert done["hold"] >= 0.09
+    # Its commit came after the purchase gave the connection back.
+    assert done["hold"] > done["purchase"] - 0.001
+
+    free = Model(Load(rtt_ms=0.0), Fleet(api=1, db_pool=2), costs)
+    free_done: dict[str, float] = {}
+
+    def free_hold() -> Any:
+        yield free.env.timeout(0.001)
+        yield from free.request("hold_201", lambda: "hold_201")
+        free_done["hold"] = free.env.now
+
+    free.env.process(free.request("purchase", lambda: "purchase"))
+    free.env.process(free_hold())
+    free.env.run()
+    assert free_done["hold"] < 0.09  # with a second connection it did not wait
