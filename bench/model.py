@@ -311,12 +311,11 @@ class Model:
         """One request of a STEPS ``kind`` (returns its latency, s): with a connection pool
         (Load.connections) it first waits for a free connection, untimed, as
         bench/onsale/client.py times a request from when it has one; then its steps on the
-        API (see ``_serve``) and the round trip. A hold or a purchase passes ``decide``,
-        called when the server knows the outcome (after the kind's ``decided_after`` waits:
-        hold.lua's reply, or the purchase's now()): it takes the seats or not, or finds the
-        hold lapsed, and returns the kind of the rest ("hold_409", "purchase_409", ...)."""
-        if kind == "seat_map" and decide is None:
-            decide = self._map_read  # cached or rendered (a hold or a purchase passes its own)
+        API (see ``_serve``) and the round trip. A request whose outcome the server's state
+        decides passes ``decide``, called when the server knows it (after the kind's
+        ``decided_after`` waits: as a join or a poll reaches it, the map's version, hold.lua's
+        reply, the purchase's now()): it takes the seats or not, finds the hold lapsed, sees
+        the counter..., and returns the kind of the rest ("hold_409", "purchase_409", ...)."""
         if self.conns is None:
             return (yield from self._serve(kind, decide))
         asked = self.env.now
@@ -962,41 +961,43 @@ class Model:
         window = ld.admission_window_s or ld.hold_ttl_s
         # What the server answers is decided as it serves the request (Steps.decided_after 0),
         # not when the buyer started waiting for a connection: behind a saturated pool that is
-        # seconds later, and the counter has moved on. seen: [place, estimate, admission's end].
-        seen: list[Any] = [None, 0.0, None]
+        # seconds later, and the counter has moved on.
+        place: int | None = None
+        estimate = 0.0
+        expires: float | None = None  # the admission's end, once a poll reported it
 
         def join() -> str:
+            nonlocal place, estimate
             kind = self._join_kind(buyer)
-            seen[0] = self._join(buyer)
-            seen[1] = self._estimate(seen[0])
+            place = self._join(buyer)
+            estimate = self._estimate(place)
             return kind
 
         def poll() -> str:
-            if seen[0] is None:
-                seen[0] = self.position.get(buyer)
-            place = seen[0]
+            nonlocal place, estimate, expires
+            if place is None:
+                place = self.position.get(buyer)
             counter, _ = self._queue_view()
             passed = place is not None and place < counter
-            admitted = passed and self.passed_at[place] + window > self.env.now
-            seen[2] = self.passed_at[place] + window if admitted else None
+            if place is not None and passed and self.passed_at[place] + window > self.env.now:
+                expires = self.passed_at[place] + window
             # Waiting (or, passed and lapsed, told so with no estimate: the harness polls on).
-            seen[1] = self._estimate(place)
+            estimate = self._estimate(place)
             return "queue_status_passed" if passed else "queue_status"
 
         yield from self.request("queue_join", join)
         self.joined_at.setdefault(buyer, self.env.now)
         while not self.over.triggered:
-            wait = rng.uniform(0.5, 1.5) * min(max(ld.poll_s, seen[1] / 3), MAX_POLL_S)
+            wait = rng.uniform(0.5, 1.5) * min(max(ld.poll_s, estimate / 3), MAX_POLL_S)
             if self.env.now < self.open_at:
                 wait = self.open_at - self.env.now + rng.uniform(0.0, ld.poll_s)
             yield self.env.timeout(wait)
             yield from self.request("queue_status", poll)
-            if seen[2] is not None:
+            if expires is not None and place is not None:
                 if buyer not in self.noticed:
-                    self.noticed[buyer] = (self.env.now, self.passed_at[seen[0]])
+                    self.noticed[buyer] = (self.env.now, self.passed_at[place])
                     self.out.admitted += 1
                     self.out.waits.append(self.env.now - max(self.joined_at[buyer], self.open_at))
-                expires: float = seen[2]
                 return expires
         return None
 

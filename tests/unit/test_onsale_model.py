@@ -419,7 +419,7 @@ def test_a_seat_map_read_renders_only_when_a_seat_changed_since_the_last_render(
 
     def read() -> float:
         before = model.out.busy["api"]
-        model.env.process(model.request("seat_map"))
+        model.env.process(model._read_map())
         model.env.run()
         return round(model.out.busy["api"] - before, 9)
 
